@@ -1,0 +1,577 @@
+//! The endpoint build API on the wire: `endpoint`/`build_req` in, `build_resp` or
+//! `build_error` out (`kazoo-wire-format.md` 6.2; Kazoo would call this `kapi_endpoint`).
+//!
+//! Parsing is strict where a mistake would otherwise become a wrong leg: a missing or wrongly
+//! typed field, or an id that is not 32 lowercase letters or digits, is an `invalid_request`
+//! whose message names the field, and such a request never reaches a database.
+
+use serde_json::{Value, json};
+
+use crate::ids::is_valid_id;
+use crate::kz_json::{Object, as_integer};
+
+/// `Event-Category` of the whole API.
+pub const EVENT_CATEGORY: &str = "endpoint";
+/// `Event-Name` of a request.
+pub const BUILD_REQ: &str = "build_req";
+/// `Event-Name` of a successful reply.
+pub const BUILD_RESP: &str = "build_resp";
+/// `Event-Name` of an error reply.
+pub const BUILD_ERROR: &str = "build_error";
+/// Our `App-Name` on every reply.
+pub const APP_NAME: &str = "kz-endpoint";
+/// Our `App-Version` on every reply.
+pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `Error-Code` values of `build_error`: kz_endpoint's own error atoms, plus
+/// `invalid_request` for a request that fails validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The request itself is malformed (the message names the field).
+    InvalidRequest,
+    /// No document with the requested id.
+    NotFound,
+    /// The document is soft-deleted.
+    EndpointDeleted,
+    /// The endpoint (device or user) is disabled.
+    EndpointDisabled,
+    /// The document is neither a device, a user nor a group.
+    NotDeviceNorUser,
+    /// The caller dialled its own device.
+    EndpointCalledSelf,
+    /// The caller dialled a device of its own owner.
+    OwnerCalledSelf,
+    /// Do-not-disturb is on (account, owner or device).
+    DoNotDisturb,
+    /// A queue call to an endpoint excluded from queues.
+    ExcludeFromQueues,
+    /// The call has no resource type.
+    NoResourceType,
+    /// Nothing to ring.
+    NoEndpoints,
+    /// The document store could not be reached.
+    DbNotReachable,
+    /// The call's resource type has no gating rule (Kazoo raises).
+    Exception,
+    /// A fault of ours.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::NotFound => "not_found",
+            Self::EndpointDeleted => "endpoint_deleted",
+            Self::EndpointDisabled => "endpoint_disabled",
+            Self::NotDeviceNorUser => "not_device_nor_user",
+            Self::EndpointCalledSelf => "endpoint_called_self",
+            Self::OwnerCalledSelf => "owner_called_self",
+            Self::DoNotDisturb => "do_not_disturb",
+            Self::ExcludeFromQueues => "exclude_from_queues",
+            Self::NoResourceType => "no_resource_type",
+            Self::NoEndpoints => "no_endpoints",
+            Self::DbNotReachable => "db_not_reachable",
+            Self::Exception => "exception",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A build that produced no legs: the code and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct BuildError {
+    /// The machine-readable code.
+    pub code: ErrorCode,
+    /// What happened, for people.
+    pub message: String,
+}
+
+impl BuildError {
+    /// A new error.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+}
+
+/// The kind of a ring-group member (`endpoint_type` in the callflow `ring_group` data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberType {
+    /// A device id.
+    Device,
+    /// A user id: all of the user's devices.
+    User,
+    /// A group id: all of its members.
+    Group,
+}
+
+impl MemberType {
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "device" => Some(Self::Device),
+            "user" => Some(Self::User),
+            "group" => Some(Self::Group),
+            _ => None,
+        }
+    }
+}
+
+/// One member of a ring-group list (`Properties.endpoints`) or of a group document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The document id.
+    pub id: String,
+    /// What the id names.
+    pub kind: MemberType,
+    /// Seconds before this member's legs start (`Endpoint-Delay`).
+    pub delay: Option<i64>,
+    /// Seconds this member's legs ring (`Endpoint-Timeout`).
+    pub timeout: Option<i64>,
+}
+
+/// What a request asks to ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A device, user or group id; the document's `pvt_type` says which.
+    Endpoint(String),
+    /// A ring-group member list.
+    Members(Vec<Member>),
+}
+
+/// The call state the builder reads (Kazoo's `kapps_call:to_json/1` form, `Call` in the request).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Call {
+    /// The calling device (`Authorizing-ID`).
+    pub authorizing_id: Option<String>,
+    /// The caller's owner (`Owner-ID`), used for the owner-called-self check.
+    pub owner_id: Option<String>,
+    /// The call's caller-ID name.
+    pub caller_id_name: Option<String>,
+    /// The call's caller-ID number.
+    pub caller_id_number: Option<String>,
+    /// `user@realm` of the request URI.
+    pub request: Option<String>,
+    /// The dialled user part.
+    pub request_user: Option<String>,
+    /// The dialled realm.
+    pub request_realm: Option<String>,
+    /// Where an off-net call came in; absent for a call that started on-net.
+    pub inception: Option<String>,
+    /// The other leg's call-id.
+    pub other_leg_call_id: Option<String>,
+    /// `audio`, `video` or `sms`.
+    pub resource_type: Option<String>,
+    /// The call's language (for prompts).
+    pub language: Option<String>,
+    /// The account realm as the call knows it.
+    pub account_realm: Option<String>,
+    /// The call's own call-id.
+    pub call_id: Option<String>,
+    /// The call's custom channel variables.
+    pub ccvs: Object,
+    /// The call's key-value store (dynamic caller ID, override ringtone, …).
+    pub kvs: Object,
+}
+
+/// A validated `build_req`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildRequest {
+    /// `Msg-ID`, echoed on the reply.
+    pub msg_id: String,
+    /// `Server-ID`: where the reply goes on the `targeted` exchange.
+    pub server_id: Option<String>,
+    /// The requester's `App-Name`.
+    pub app_name: String,
+    /// The account whose documents are read.
+    pub account_id: String,
+    /// The call being built for.
+    pub call_id: String,
+    /// What to ring.
+    pub target: Target,
+    /// The callflow action's data (`can_call_self`, `delay`, `timeout`, `source`, …).
+    pub properties: Object,
+    /// The call state.
+    pub call: Call,
+}
+
+impl BuildRequest {
+    /// `Endpoint-ID`, when the request names one.
+    pub fn endpoint_id(&self) -> Option<&str> {
+        match &self.target {
+            Target::Endpoint(id) => Some(id),
+            Target::Members(_) => None,
+        }
+    }
+}
+
+/// The reply-address part of a request, which can be read even from a request that fails
+/// validation, so the error can still be sent back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// `Msg-ID` as received (may be missing in a bad request).
+    pub msg_id: Option<String>,
+    /// `Server-ID` as received.
+    pub server_id: Option<String>,
+    /// `Account-ID`, echoed when it is a string.
+    pub account_id: Option<String>,
+    /// `Call-ID`, echoed when it is a string.
+    pub call_id: Option<String>,
+    /// `Endpoint-ID`, echoed when it is a string.
+    pub endpoint_id: Option<String>,
+}
+
+impl Envelope {
+    /// Reads whatever string envelope fields the body has.
+    pub fn of(body: &Object) -> Self {
+        let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            msg_id: s("Msg-ID"),
+            server_id: s("Server-ID"),
+            account_id: s("Account-ID"),
+            call_id: s("Call-ID"),
+            endpoint_id: s("Endpoint-ID"),
+        }
+    }
+}
+
+fn req_str<'a>(o: &'a Object, key: &str, what: &str) -> Result<&'a str, BuildError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Err(BuildError::invalid(format!("{what} is required"))),
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(Value::String(_)) => Err(BuildError::invalid(format!("{what} must not be empty"))),
+        Some(_) => Err(BuildError::invalid(format!("{what} must be a string"))),
+    }
+}
+
+fn opt_str(o: &Object, key: &str, what: &str) -> Result<Option<String>, BuildError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(BuildError::invalid(format!("{what} must be a string"))),
+    }
+}
+
+fn opt_obj(o: &Object, key: &str, what: &str) -> Result<Object, BuildError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(Object::new()),
+        Some(Value::Object(m)) => Ok(m.clone()),
+        Some(_) => Err(BuildError::invalid(format!("{what} must be a JSON object"))),
+    }
+}
+
+fn valid_id(id: &str, what: &str) -> Result<(), BuildError> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(BuildError::invalid(format!(
+            "{what} must be 32 lowercase letters or digits"
+        )))
+    }
+}
+
+fn opt_seconds(o: &Object, key: &str, what: &str) -> Result<Option<i64>, BuildError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ (Value::Number(_) | Value::String(_))) => as_integer(Some(v))
+            .map(Some)
+            .ok_or_else(|| BuildError::invalid(format!("{what} must be an integer"))),
+        Some(_) => Err(BuildError::invalid(format!("{what} must be an integer"))),
+    }
+}
+
+/// Validates and parses a `build_req` body.
+pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
+    let category = req_str(body, "Event-Category", "Event-Category")?;
+    if category != EVENT_CATEGORY {
+        return Err(BuildError::invalid(format!(
+            "Event-Category must be \"{EVENT_CATEGORY}\""
+        )));
+    }
+    let name = req_str(body, "Event-Name", "Event-Name")?;
+    if name != BUILD_REQ {
+        return Err(BuildError::invalid(format!(
+            "Event-Name must be \"{BUILD_REQ}\""
+        )));
+    }
+    let msg_id = req_str(body, "Msg-ID", "Msg-ID")?.to_owned();
+    let app_name = req_str(body, "App-Name", "App-Name")?.to_owned();
+    req_str(body, "App-Version", "App-Version")?;
+    let server_id = opt_str(body, "Server-ID", "Server-ID")?;
+
+    let account_id = req_str(body, "Account-ID", "Account-ID")?.to_owned();
+    valid_id(&account_id, "Account-ID")?;
+    let call_id = req_str(body, "Call-ID", "Call-ID")?.to_owned();
+
+    let properties = opt_obj(body, "Properties", "Properties")?;
+    let endpoint_id = opt_str(body, "Endpoint-ID", "Endpoint-ID")?;
+    if let Some(id) = &endpoint_id {
+        valid_id(id, "Endpoint-ID")?;
+    }
+    let members = parse_members(&properties)?;
+    let target = match (endpoint_id, members) {
+        (Some(id), _) => Target::Endpoint(id),
+        (None, Some(m)) => Target::Members(m),
+        (None, None) => {
+            if body.contains_key("Endpoint") {
+                return Err(BuildError::invalid(
+                    "Endpoint (an inline endpoint document) is not supported; send Endpoint-ID",
+                ));
+            }
+            return Err(BuildError::invalid(
+                "Endpoint-ID is required (or a non-empty Properties.endpoints list)",
+            ));
+        }
+    };
+    let call = parse_call(body)?;
+    Ok(BuildRequest {
+        msg_id,
+        server_id,
+        app_name,
+        account_id,
+        call_id,
+        target,
+        properties,
+        call,
+    })
+}
+
+fn parse_members(properties: &Object) -> Result<Option<Vec<Member>>, BuildError> {
+    let list = match properties.get("endpoints") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(a)) if a.is_empty() => return Ok(None),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            return Err(BuildError::invalid(
+                "Properties.endpoints must be a list of members",
+            ));
+        }
+    };
+    let mut members = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let what = format!("Properties.endpoints[{i}]");
+        let Value::Object(m) = m else {
+            return Err(BuildError::invalid(format!("{what} must be a JSON object")));
+        };
+        let id = req_str(m, "id", &format!("{what}.id"))?.to_owned();
+        valid_id(&id, &format!("{what}.id"))?;
+        let kind = match opt_str(m, "endpoint_type", &format!("{what}.endpoint_type"))? {
+            None => MemberType::Device,
+            Some(t) => MemberType::parse(&t).ok_or_else(|| {
+                BuildError::invalid(format!(
+                    "{what}.endpoint_type must be one of device, user, group"
+                ))
+            })?,
+        };
+        members.push(Member {
+            id,
+            kind,
+            delay: opt_seconds(m, "delay", &format!("{what}.delay"))?,
+            timeout: opt_seconds(m, "timeout", &format!("{what}.timeout"))?,
+        });
+    }
+    Ok(Some(members))
+}
+
+/// Reads the call state from `Call`, falling back to the flat copies at the top level
+/// (`Call` wins when both are present).
+fn parse_call(body: &Object) -> Result<Call, BuildError> {
+    let call = opt_obj(body, "Call", "Call")?;
+    let field = |key: &str| -> Result<Option<String>, BuildError> {
+        match opt_str(&call, key, &format!("Call.{key}"))? {
+            Some(v) => Ok(Some(v)),
+            None => opt_str(body, key, key),
+        }
+    };
+    let ccvs = if call.contains_key("Custom-Channel-Vars") {
+        opt_obj(&call, "Custom-Channel-Vars", "Call.Custom-Channel-Vars")?
+    } else {
+        opt_obj(body, "Custom-Channel-Vars", "Custom-Channel-Vars")?
+    };
+    let kvs = opt_obj(&call, "Key-Value-Store", "Call.Key-Value-Store")?;
+    let authorizing_id = field("Authorizing-ID")?;
+    let owner_id = field("Owner-ID")?;
+    Ok(Call {
+        authorizing_id,
+        owner_id,
+        caller_id_name: field("Caller-ID-Name")?,
+        caller_id_number: field("Caller-ID-Number")?,
+        request: field("Request")?,
+        request_user: field("Request-User")?,
+        request_realm: field("Request-Realm")?,
+        inception: field("Inception")?,
+        other_leg_call_id: field("Other-Leg-Call-ID")?,
+        resource_type: field("Resource-Type")?,
+        language: field("Language")?,
+        account_realm: field("Account-Realm")?,
+        call_id: opt_str(&call, "Call-ID", "Call.Call-ID")?,
+        ccvs,
+        kvs,
+    })
+}
+
+/// The reply a build produces: legs, or an error.
+pub type BuildResult = Result<Vec<Object>, BuildError>;
+
+/// Who we are on the wire.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Our `Node` (for example `kz-endpoint@host`).
+    pub node: String,
+}
+
+impl Identity {
+    /// An identity with the given node name.
+    pub fn new(node: impl Into<String>) -> Self {
+        Self { node: node.into() }
+    }
+}
+
+/// Builds the reply body (`build_resp` or `build_error`) with the Kazoo envelope.
+pub fn reply_body(identity: &Identity, envelope: &Envelope, result: &BuildResult) -> Value {
+    let mut o = Object::new();
+    o.insert("App-Name".into(), json!(APP_NAME));
+    o.insert("App-Version".into(), json!(APP_VERSION));
+    o.insert("Event-Category".into(), json!(EVENT_CATEGORY));
+    o.insert("Node".into(), json!(identity.node));
+    // Kazoo requires a non-empty Msg-ID; a request without one still gets a well-formed error.
+    let msg_id = envelope
+        .msg_id
+        .clone()
+        .unwrap_or_else(|| "undefined".into());
+    o.insert("Msg-ID".into(), json!(msg_id));
+    for (k, v) in [
+        ("Account-ID", &envelope.account_id),
+        ("Call-ID", &envelope.call_id),
+        ("Endpoint-ID", &envelope.endpoint_id),
+    ] {
+        if let Some(v) = v {
+            o.insert(k.into(), json!(v));
+        }
+    }
+    match result {
+        Ok(legs) => {
+            o.insert("Event-Name".into(), json!(BUILD_RESP));
+            o.insert(
+                "Endpoints".into(),
+                Value::Array(legs.iter().cloned().map(Value::Object).collect()),
+            );
+        }
+        Err(e) => {
+            o.insert("Event-Name".into(), json!(BUILD_ERROR));
+            o.insert("Error-Code".into(), json!(e.code.as_str()));
+            o.insert("Error-Message".into(), json!(e.message));
+        }
+    }
+    Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Object {
+        json!({
+            "Event-Category": "endpoint", "Event-Name": "build_req", "Msg-ID": "m1",
+            "App-Name": "callflow", "App-Version": "4.0.0", "Server-ID": "q1",
+            "Account-ID": "4a686300000000000000000000000001", "Call-ID": "c1",
+            "Endpoint-ID": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+            "Call": {"Authorizing-ID": "9b1d7c2e5f4a4b0c8d3e2f1a0b9c8d7e", "Resource-Type": "audio"}
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    fn err_of(body: &Object) -> String {
+        parse_request(body).unwrap_err().message
+    }
+
+    #[test]
+    fn parses_a_device_request() {
+        let r = parse_request(&base()).unwrap();
+        assert_eq!(
+            r.target,
+            Target::Endpoint("5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b".into())
+        );
+        assert_eq!(r.call.resource_type.as_deref(), Some("audio"));
+        assert_eq!(r.server_id.as_deref(), Some("q1"));
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let mut b = base();
+        b.remove("Account-ID");
+        assert_eq!(err_of(&b), "Account-ID is required");
+        let mut b = base();
+        b.insert("Endpoint-ID".into(), json!("ABC"));
+        assert_eq!(
+            err_of(&b),
+            "Endpoint-ID must be 32 lowercase letters or digits"
+        );
+        let mut b = base();
+        b.insert("Call".into(), json!({"Owner-ID": 5}));
+        assert_eq!(err_of(&b), "Call.Owner-ID must be a string");
+        let mut b = base();
+        b.remove("Endpoint-ID");
+        assert!(err_of(&b).starts_with("Endpoint-ID is required"));
+    }
+
+    #[test]
+    fn ring_group_members() {
+        let mut b = base();
+        b.remove("Endpoint-ID");
+        b.insert(
+            "Properties".into(),
+            json!({"endpoints": [
+                {"id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "delay": 5, "timeout": "30"},
+                {"id": "c0ffee00c0ffee00c0ffee00c0ffee01", "endpoint_type": "user"}
+            ]}),
+        );
+        let r = parse_request(&b).unwrap();
+        let Target::Members(m) = r.target else {
+            panic!("members expected")
+        };
+        assert_eq!(m[0].delay, Some(5));
+        assert_eq!(m[0].timeout, Some(30));
+        assert_eq!(m[1].kind, MemberType::User);
+        b.insert(
+            "Properties".into(),
+            json!({"endpoints": [{"id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "endpoint_type": "trunk"}]}),
+        );
+        assert_eq!(
+            err_of(&b),
+            "Properties.endpoints[0].endpoint_type must be one of device, user, group"
+        );
+    }
+
+    #[test]
+    fn error_reply_echoes_msg_id() {
+        let env = Envelope::of(&base());
+        let body = reply_body(
+            &Identity::new("n@h"),
+            &env,
+            &Err(BuildError::new(ErrorCode::NoEndpoints, "nothing")),
+        );
+        assert_eq!(body["Msg-ID"], "m1");
+        assert_eq!(body["Event-Name"], "build_error");
+        assert_eq!(body["Error-Code"], "no_endpoints");
+        assert!(body.get("Endpoints").is_none());
+    }
+}

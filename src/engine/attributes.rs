@@ -1,0 +1,328 @@
+//! The merged endpoint: a device (or user, or group) document with its attributes merged from
+//! the account and the owner, as `kz_attributes` / `kz_endpoint_v4:merge_attributes` do
+//! (`kazoo-endpoint-rules.md` section 3).
+//!
+//! Only the keys that reach a leg are merged; everything else is read from the document
+//! itself, which is borrowed, never copied.
+
+use serde_json::{Value, json};
+
+use crate::kz_json::{Object, is_true, merge_non_empty, ne_str, path};
+
+/// What kind of entity a document is (its `pvt_type`, with Kazoo's aliases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `device`, and the `click2call` / `conference` aliases.
+    Device,
+    /// `user`.
+    User,
+    /// `group`.
+    Group,
+    /// `account`: accepted by Kazoo, but it has no leg type.
+    Account,
+}
+
+impl Kind {
+    /// Maps `pvt_type` (`check_endpoint_type`): `None` for a type that is not an endpoint.
+    pub fn of(doc: &Value) -> Option<Self> {
+        match doc.get("pvt_type").and_then(Value::as_str)? {
+            "device" | "click2call" | "conference" => Some(Self::Device),
+            "user" => Some(Self::User),
+            "group" => Some(Self::Group),
+            "account" => Some(Self::Account),
+            _ => None,
+        }
+    }
+
+    /// The `Authorizing-Type` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Device => "device",
+            Self::User => "user",
+            Self::Group => "group",
+            Self::Account => "account",
+        }
+    }
+}
+
+/// Whose attributes stand in as "the owner" of a device (rules file 3.2).
+#[derive(Debug, Clone)]
+pub enum Owner<'a> {
+    /// No owner (none set, or it failed to load).
+    None,
+    /// A user document: the `owner_id` user, the single hotdesk user, or, for a user or group
+    /// endpoint, the document itself.
+    Doc(&'a Value),
+    /// Two or more hotdesk users: a synthetic owner that contributes no attribute that reaches
+    /// a leg; the users are kept for the presence-id fallback.
+    Hotdesk(Vec<&'a Value>),
+}
+
+impl<'a> Owner<'a> {
+    fn doc(&self) -> Option<&'a Value> {
+        match self {
+            Owner::Doc(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// An endpoint after the attribute merge.
+#[derive(Debug, Clone)]
+pub struct Endpoint<'a> {
+    /// The document id.
+    pub id: &'a str,
+    /// The entity kind.
+    pub kind: Kind,
+    /// The document itself.
+    pub doc: &'a Value,
+    /// The owner used for the merge.
+    pub owner: Owner<'a>,
+    /// `owner_id` after hotdesk rewriting (a user endpoint is its own owner).
+    pub owner_id: Option<&'a str>,
+    /// Merged `caller_id` (3.5).
+    pub caller_id: Object,
+    /// Merged `caller_id_options` (generic).
+    pub caller_id_options: Object,
+    /// Merged `call_waiting` (account, owner, device; the device wins).
+    pub call_waiting: Object,
+    /// Merged `do_not_disturb.enabled`: any of account, owner, device.
+    pub dnd: bool,
+    /// Merged `metaflows` (generic; always written).
+    pub metaflows: Object,
+    /// Merged `music_on_hold` (generic).
+    pub music_on_hold: Object,
+    /// Merged `ringtones` (generic).
+    pub ringtones: Object,
+    /// Merged `name` (owner's full name, else the document's, else the account's).
+    pub name: Option<String>,
+    /// Merged `outbound_flags` as `{static: [...], dynamic: [...]}`.
+    pub outbound_flags: Value,
+}
+
+impl<'a> Endpoint<'a> {
+    /// Merges `doc` (of kind `kind`) with `account` and `owner`.
+    pub fn merge(
+        id: &'a str,
+        kind: Kind,
+        doc: &'a Value,
+        account: &'a Value,
+        owner: Owner<'a>,
+    ) -> Self {
+        let o = owner.doc();
+        let owner_id = match (&owner, kind) {
+            (_, Kind::User) => Some(id),
+            (Owner::Doc(d), _) => d
+                .get("_id")
+                .and_then(Value::as_str)
+                .or_else(|| ne_str(doc.get("owner_id"))),
+            _ => ne_str(doc.get("owner_id")),
+        };
+        let generic = |key: &str| {
+            merge_non_empty(&[account.get(key), doc.get(key), o.and_then(|o| o.get(key))])
+        };
+        let dnd = [Some(account), Some(doc), o]
+            .iter()
+            .flatten()
+            .any(|d| is_true(path(d, &["do_not_disturb", "enabled"])));
+        let call_waiting = merge_deep(&[
+            account.get("call_waiting"),
+            o.and_then(|o| o.get("call_waiting")),
+            doc.get("call_waiting"),
+        ]);
+        Self {
+            id,
+            kind,
+            doc,
+            owner_id,
+            caller_id: merge_caller_id(doc, account, o),
+            caller_id_options: generic("caller_id_options"),
+            call_waiting,
+            dnd,
+            metaflows: generic("metaflows"),
+            music_on_hold: generic("music_on_hold"),
+            ringtones: generic("ringtones"),
+            name: merged_name(doc, account, o),
+            outbound_flags: merge_flags([Some(account), o, Some(doc)]),
+            owner,
+        }
+    }
+
+    /// A key of the document itself.
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.doc.get(key)
+    }
+
+    /// A path in the document itself.
+    pub fn at(&self, keys: &[&str]) -> Option<&'a Value> {
+        path(self.doc, keys)
+    }
+
+    /// The owner document, when there is a single one.
+    pub fn owner_doc(&self) -> Option<&'a Value> {
+        self.owner.doc()
+    }
+
+    /// The hotdesk users of a synthetic owner.
+    pub fn hotdesk_users(&self) -> &[&'a Value] {
+        match &self.owner {
+            Owner::Hotdesk(users) => users,
+            _ => &[],
+        }
+    }
+}
+
+/// A deep merge of objects where later sources win per leaf (`kz_json:merge`), skipping
+/// sources that are not objects.
+fn merge_deep(sources: &[Option<&Value>]) -> Object {
+    let mut acc = Value::Object(Object::new());
+    for s in sources.iter().flatten() {
+        if s.is_object() {
+            acc = crate::kz_json::merge_right_wins(&acc, s);
+        }
+    }
+    match acc {
+        Value::Object(o) => o,
+        _ => Object::new(),
+    }
+}
+
+/// `"First Last"`, `"First"` or `"Last"` of a user document.
+pub fn full_name(user: &Value) -> Option<String> {
+    match (
+        ne_str(user.get("first_name")),
+        ne_str(user.get("last_name")),
+    ) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.to_owned()),
+        (None, Some(l)) => Some(l.to_owned()),
+        (None, None) => None,
+    }
+}
+
+fn merged_name(doc: &Value, account: &Value, owner: Option<&Value>) -> Option<String> {
+    owner
+        .and_then(full_name)
+        .or_else(|| ne_str(doc.get("name")).map(str::to_owned))
+        .or_else(|| ne_str(account.get("name")).map(str::to_owned))
+}
+
+/// Rules file 3.5: the owner's caller ID (its internal name filled with its full name), the
+/// owner winning unless the account prefers the device's, and the device's emergency caller
+/// ID always kept.
+fn merge_caller_id(doc: &Value, account: &Value, owner: Option<&Value>) -> Object {
+    let owner_cid = owner.map(|o| {
+        let mut cid = o.get("caller_id").cloned().unwrap_or_else(|| json!({}));
+        if !cid.is_object() {
+            cid = json!({});
+        }
+        if ne_str(path(&cid, &["internal", "name"])).is_none()
+            && let Some(name) = full_name(o)
+        {
+            let internal = cid
+                .as_object_mut()
+                .expect("object")
+                .entry("internal")
+                .or_insert_with(|| json!({}));
+            if !internal.is_object() {
+                *internal = json!({});
+            }
+            internal
+                .as_object_mut()
+                .expect("object")
+                .insert("name".into(), json!(name));
+        }
+        cid
+    });
+    let prefer_device = is_true(account.get("prefer_device_caller_id"))
+        || is_true(path(
+            account,
+            &["caller_id_options", "prefer_device_caller_id"],
+        ));
+    let (a, e, o) = (
+        account.get("caller_id"),
+        doc.get("caller_id"),
+        owner_cid.as_ref(),
+    );
+    let mut merged = if prefer_device {
+        merge_non_empty(&[a, o, e])
+    } else {
+        merge_non_empty(&[a, e, o])
+    };
+    for key in ["number", "name"] {
+        if let Some(v) = ne_str(path(doc, &["caller_id", "emergency", key])) {
+            let em = merged.entry("emergency").or_insert_with(|| json!({}));
+            if let Some(em) = em.as_object_mut() {
+                em.insert(key.into(), json!(v));
+            }
+        }
+    }
+    merged
+}
+
+/// `outbound_flags`: account, owner and device lists concatenated, per kind. A legacy list is
+/// read as static flags.
+fn merge_flags(sources: [Option<&Value>; 3]) -> Value {
+    let mut stat = Vec::new();
+    let mut dynamic = Vec::new();
+    for src in sources.iter().flatten() {
+        match src.get("outbound_flags") {
+            Some(Value::Array(a)) => stat.extend(a.iter().cloned()),
+            Some(Value::Object(o)) => {
+                if let Some(Value::Array(a)) = o.get("static") {
+                    stat.extend(a.iter().cloned());
+                }
+                if let Some(Value::Array(a)) = o.get("dynamic") {
+                    dynamic.extend(a.iter().cloned());
+                }
+            }
+            _ => {}
+        }
+    }
+    json!({"static": stat, "dynamic": dynamic})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_name_fills_internal_caller_id_name() {
+        let doc = json!({"_id": "d", "caller_id": {"internal": {"number": "201", "name": "Desk"}}});
+        let owner = json!({"_id": "u", "first_name": "Ann", "last_name": "Lee"});
+        let account = json!({});
+        let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
+        assert_eq!(
+            ep.caller_id["internal"],
+            json!({"number": "201", "name": "Ann Lee"})
+        );
+        assert_eq!(ep.name.as_deref(), Some("Ann Lee"));
+        assert_eq!(ep.owner_id, Some("u"));
+        let account = json!({"prefer_device_caller_id": true});
+        let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
+        assert_eq!(ep.caller_id["internal"]["name"], "Desk");
+    }
+
+    #[test]
+    fn dnd_is_or_merged_and_call_waiting_device_wins() {
+        let doc = json!({"call_waiting": {"enabled": true}});
+        let owner =
+            json!({"do_not_disturb": {"enabled": true}, "call_waiting": {"enabled": false}});
+        let account = json!({});
+        let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
+        assert!(ep.dnd);
+        assert_eq!(ep.call_waiting["enabled"], json!(true));
+    }
+
+    #[test]
+    fn flags_concatenate_account_owner_device() {
+        let doc = json!({"outbound_flags": ["d"]});
+        let owner = json!({"outbound_flags": {"static": ["u"], "dynamic": ["x"]}});
+        let account = json!({"outbound_flags": ["a"]});
+        let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
+        assert_eq!(
+            ep.outbound_flags,
+            json!({"static": ["a", "u", "d"], "dynamic": ["x"]})
+        );
+    }
+}

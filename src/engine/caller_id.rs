@@ -1,0 +1,244 @@
+//! Caller ID, callee ID and privacy on a leg (`kazoo-endpoint-rules.md` section 9;
+//! `kz_attributes:caller_id/2`, `callee_id/2`, `kz_privacy`).
+
+use serde_json::Value;
+
+use super::Ctx;
+use super::attributes::Endpoint;
+use super::legs::presence_id;
+use crate::kz_json::{Object, is_true, ne_str, path};
+
+/// The anonymous number Kazoo substitutes for an empty caller number
+/// (`privacy.default_privacy_number`).
+pub const ANONYMOUS_NUMBER: &str = "anonymous";
+/// The name Kazoo substitutes for an empty caller name (`call_command.unknown_cid_name`).
+pub const UNKNOWN_NAME: &str = "unknown";
+
+/// A caller or callee ID: number and name, each possibly absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Clid {
+    /// The number.
+    pub number: Option<String>,
+    /// The name.
+    pub name: Option<String>,
+}
+
+/// Which caller-ID attribute a call uses: `internal` for a call that started on-net (no
+/// inception), `external` otherwise.
+pub fn attribute(ctx: &Ctx<'_>) -> &'static str {
+    if ctx.req.call.inception.is_some() {
+        "external"
+    } else {
+        "internal"
+    }
+}
+
+fn kvs<'c>(ctx: &'c Ctx<'_>, key: &str) -> Option<&'c Value> {
+    ctx.req.call.kvs.get(key)
+}
+
+fn ccv<'c>(ctx: &'c Ctx<'_>, key: &str) -> Option<&'c Value> {
+    ctx.req.call.ccvs.get(key)
+}
+
+fn cid_field(ep: &Endpoint<'_>, attr: &str, key: &str) -> Option<String> {
+    ne_str(path_obj(&ep.caller_id, &[attr, key]))
+        .or_else(|| ne_str(ep.at(&["default", key])))
+        .map(str::to_owned)
+}
+
+fn path_obj<'v>(o: &'v Object, keys: &[&str]) -> Option<&'v Value> {
+    let (first, rest) = keys.split_first()?;
+    let v = o.get(*first)?;
+    if rest.is_empty() {
+        Some(v)
+    } else {
+        path(v, rest)
+    }
+}
+
+/// The caller's ID as shown to the callee (rules file 9.2), with `attr` the attribute to use.
+pub fn caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
+    let call = &ctx.req.call;
+    let pass_through = ((call.inception.is_some() && !is_true(ccv(ctx, "Call-Forward")))
+        || is_true(ccv(ctx, "Retain-CID")))
+        && !is_true(kvs(ctx, "force_dynamic_cid"));
+    let mut clid = if pass_through {
+        Clid {
+            number: Some(
+                call.caller_id_number
+                    .clone()
+                    .unwrap_or_else(|| ANONYMOUS_NUMBER.into()),
+            ),
+            name: Some(
+                call.caller_id_name
+                    .clone()
+                    .unwrap_or_else(|| UNKNOWN_NAME.into()),
+            ),
+        }
+    } else if let Some(dynamic) = dynamic_cid(kvs(ctx, "dynamic_cid")) {
+        dynamic
+    } else {
+        let mut c = Clid::default();
+        if let Some(ep) = &ctx.caller {
+            c.number = cid_field(ep, attr, "number");
+            c.name = cid_field(ep, attr, "name");
+            if attr == "internal" && c.number.is_none() {
+                let p = presence_id(ctx, ep);
+                c.number = p.map(|p| p.split('@').next().unwrap_or_default().to_owned());
+            }
+        }
+        Clid {
+            number: c.number.or_else(|| call.caller_id_number.clone()),
+            name: c.name.or_else(|| call.caller_id_name.clone()),
+        }
+    };
+    if let Some(prefix) = ne_str(kvs(ctx, "prepend_cid_number")) {
+        clid.number = clid.number.map(|n| format!("{prefix}{n}"));
+    }
+    if let Some(prefix) = ne_str(kvs(ctx, "prepend_cid_name")) {
+        clid.name = clid.name.map(|n| format!("{prefix}{n}"));
+    }
+    if let Some(n) = ne_str(kvs(ctx, "rewrite_cid_number")) {
+        clid.number = Some(n.to_owned());
+    }
+    if let Some(n) = ne_str(kvs(ctx, "rewrite_cid_name")) {
+        clid.name = Some(n.to_owned());
+    }
+    clid
+}
+
+/// The KVS `dynamic_cid`: `{number, name}`, `[number, name]` or a bare number.
+fn dynamic_cid(v: Option<&Value>) -> Option<Clid> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(Clid {
+            number: Some(s.clone()),
+            name: None,
+        }),
+        Value::Object(o) => {
+            let number = ne_str(o.get("number")).map(str::to_owned);
+            let name = ne_str(o.get("name")).map(str::to_owned);
+            (number.is_some() || name.is_some()).then_some(Clid { number, name })
+        }
+        Value::Array(a) if !a.is_empty() => Some(Clid {
+            number: ne_str(a.first()).map(str::to_owned),
+            name: ne_str(a.get(1)).map(str::to_owned),
+        }),
+        _ => None,
+    }
+}
+
+/// The callee's ID (rules file 9.3), from the callee's merged endpoint.
+pub fn callee(ctx: &Ctx<'_>, ep: &Endpoint<'_>, attr: &str) -> Clid {
+    Clid {
+        number: cid_field(ep, attr, "number").or_else(|| ctx.req.call.request_user.clone()),
+        name: Some(
+            cid_field(ep, attr, "name")
+                .or_else(|| ep.name.clone())
+                .unwrap_or_else(|| UNKNOWN_NAME.into()),
+        ),
+    }
+}
+
+/// Values of a privacy key that hide the name (or the number, with `what` = `number`).
+fn hides(v: &Value, what: &str) -> bool {
+    match v {
+        Value::String(s) => {
+            matches!(s.as_str(), "yes" | "full" | "kazoo" | "true")
+                || s == what
+                || *s == format!("hide_{what}")
+        }
+        Value::Bool(b) => *b,
+        _ => false,
+    }
+}
+
+/// `kz_privacy:should_hide_name/number` evaluated on the call's channel variables: the first
+/// key that is present decides.
+fn should_hide(ccvs: &Object, what: &str) -> bool {
+    let cap = if what == "name" { "Name" } else { "Number" };
+    let keys: [&[&str]; 5] = [
+        &["caller_id_options", "outbound_privacy"],
+        &["privacy", &format!("hide_{what}")],
+        &[&format!("Privacy-Hide-{cap}")],
+        &[&format!("Caller-Privacy-Hide-{cap}")],
+        &["privacy_mode"],
+    ];
+    keys.iter()
+        .find_map(|k| path_obj(ccvs, k).filter(|v| !v.is_null()))
+        .is_some_and(|v| hides(v, what))
+}
+
+/// The privacy move (rules file 9.4): when the caller ID is retained, the call's privacy
+/// flags go onto the leg. Returns (hide name, hide number).
+pub fn privacy(ctx: &Ctx<'_>, keep_caller_id: bool) -> (bool, bool) {
+    if !(keep_caller_id || is_true(ccv(ctx, "Retain-CID"))) {
+        return (false, false);
+    }
+    let ccvs = &ctx.req.call.ccvs;
+    (should_hide(ccvs, "name"), should_hide(ccvs, "number"))
+}
+
+/// `Privacy-Method`: the first defined of the endpoint's privacy-method keys when it is
+/// `sip`, `none` or `kazoo`, else `kazoo`.
+pub fn privacy_method(ep: &Endpoint<'_>) -> &'static str {
+    let v = ep
+        .caller_id_options
+        .get("privacy_method")
+        .or_else(|| ep.at(&["privacy", "method"]))
+        .or_else(|| ep.get("Privacy-Method"))
+        .or_else(|| ep.get("privacy_mode"));
+    match v.and_then(Value::as_str) {
+        Some("sip") => "sip",
+        Some("none") => "none",
+        _ => "kazoo",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hide_values() {
+        let o = json!({"Caller-Privacy-Hide-Number": true})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(should_hide(&o, "number"));
+        assert!(!should_hide(&o, "name"));
+        let o = json!({"privacy_mode": "full"}).as_object().unwrap().clone();
+        assert!(should_hide(&o, "number") && should_hide(&o, "name"));
+        let o = json!({"Privacy-Hide-Name": "hide_name", "privacy_mode": "full"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(should_hide(&o, "name"));
+        // The first present key decides, even when it does not hide.
+        let o = json!({"Privacy-Hide-Name": false, "privacy_mode": "full"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(!should_hide(&o, "name"));
+    }
+
+    #[test]
+    fn dynamic_cid_forms() {
+        assert_eq!(
+            dynamic_cid(Some(&json!("+1555"))),
+            Some(Clid {
+                number: Some("+1555".into()),
+                name: None
+            })
+        );
+        assert_eq!(
+            dynamic_cid(Some(&json!({"number": "1", "name": "n"}))),
+            Some(Clid {
+                number: Some("1".into()),
+                name: Some("n".into())
+            })
+        );
+        assert_eq!(dynamic_cid(Some(&json!(""))), None);
+    }
+}

@@ -1,0 +1,500 @@
+//! Field-exact legs: the SIP leg, the call-forward (loopback) leg and the failover leg, as
+//! `kz_endpoint_v4` builds them (`kazoo-endpoint-rules.md` section 6).
+//!
+//! Every field keeps Kazoo's name and JSON type: timeouts are decimal strings, some flags are
+//! the string `"true"` and others booleans. Absent values are left out, never `null`.
+
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::attributes::Endpoint;
+use super::caller_id::{self, Clid};
+use crate::kz_json::{Object, ObjectBuilder, as_integer, bool_or, is_true, ne_str, ne_value_str};
+
+/// The `Invite-Format` values a Kazoo 4.3 ecallmgr accepts on a bridge endpoint. Any other
+/// value makes Kazoo drop the leg silently.
+pub const INVITE_FORMATS_4_3: [&str; 7] = [
+    "username", "e164", "npan", "1npan", "route", "loopback", "contact",
+];
+
+const REJECT_ON: &str = "USER_BUSY,CALL_REJECTED,NO_ANSWER,NORMAL_CLEARING,PROGRESS_TIMEOUT";
+
+/// The per-leg properties: the callflow action's data as it applies to one member.
+#[derive(Debug, Clone, Default)]
+pub struct Props<'a> {
+    /// The callflow module (`cf_device`, `cf_user`, `cf_group`, `cf_ring_group`, …).
+    pub source: Option<&'a str>,
+    /// Dialling oneself is allowed.
+    pub can_call_self: bool,
+    /// Texting oneself is allowed (`None`: Kazoo's default, true).
+    pub can_text_self: Option<bool>,
+    /// Overrides the SIP `To-User`.
+    pub static_invite: Option<&'a str>,
+    /// Leave every caller/callee ID field out.
+    pub suppress_clid: bool,
+    /// `Endpoint-Timeout`, seconds.
+    pub timeout: Option<i64>,
+    /// `Endpoint-Delay`, seconds.
+    pub delay: Option<i64>,
+}
+
+impl<'a> Props<'a> {
+    /// Reads the properties Kazoo's builder uses from a callflow `data` object.
+    pub fn from_object(o: &'a Object) -> Self {
+        Self {
+            source: ne_str(o.get("source")),
+            can_call_self: is_true(o.get("can_call_self")),
+            can_text_self: o.get("can_text_self").map(|v| bool_or(Some(v), true)),
+            static_invite: ne_str(o.get("static_invite")),
+            suppress_clid: is_true(o.get("suppress_clid")),
+            timeout: as_integer(o.get("timeout")),
+            delay: as_integer(o.get("delay")),
+        }
+    }
+
+    /// A direct call: not placed by a ring group or a queue (v4 `NON_DIRECT_MODULES`).
+    pub fn is_direct(&self) -> bool {
+        !matches!(self.source, Some("cf_ring_group" | "acdc_util"))
+    }
+
+    /// The same properties without timeout and delay (a nested `Failover` has none).
+    pub fn without_timers(&self) -> Self {
+        Self {
+            timeout: None,
+            delay: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// A loopback destination: a call-forward or a failover target with its flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward<'a> {
+    /// Where the loopback goes (`Route`).
+    pub number: &'a str,
+    /// `keep_caller_id`.
+    pub keep_caller_id: bool,
+    /// `require_keypress`.
+    pub require_keypress: bool,
+    /// `ignore_early_media` (`None`: missing, which means true).
+    pub ignore_early_media: Option<bool>,
+    /// `substitute` (a missing value means true: the schema default).
+    pub substitute: bool,
+    /// This is a failover target (`Is-Failover`).
+    pub failover: bool,
+    /// Which object it came from: `call_forward` or `call_failover`.
+    pub origin: &'static str,
+}
+
+impl<'a> Forward<'a> {
+    fn flags(obj: &'a Value, number: &'a str, failover: bool, origin: &'static str) -> Self {
+        Self {
+            number,
+            keep_caller_id: is_true(obj.get("keep_caller_id")),
+            require_keypress: is_true(obj.get("require_keypress")),
+            ignore_early_media: obj.get("ignore_early_media").map(|v| is_true(Some(v))),
+            substitute: bool_or(obj.get("substitute"), true),
+            failover,
+            origin,
+        }
+    }
+
+    /// The active call-forward of an entity (`product-rules.md` section 3, `cf_active`):
+    /// enabled, with a non-empty number, and the call is direct or the forward is not
+    /// limited to direct calls.
+    pub fn active(ep: &Endpoint<'a>, props: &Props<'_>) -> Option<Self> {
+        let cf = ep.get("call_forward")?;
+        let number = ne_value_str(cf.get("number"))?;
+        let ok = is_true(cf.get("enabled"))
+            && (props.is_direct() || !is_true(cf.get("direct_calls_only")));
+        ok.then(|| Self::flags(cf, number, false, "call_forward"))
+    }
+
+    /// The entity's failover target: `call_failover` when enabled with a number, else the
+    /// legacy `call_forward.failover` with `call_forward.number`.
+    pub fn failover_target(ep: &Endpoint<'a>) -> Option<Self> {
+        if let Some(cfo) = ep.get("call_failover")
+            && is_true(cfo.get("enabled"))
+            && let Some(number) = ne_value_str(cfo.get("number"))
+        {
+            // call_failover has no substitute: the failover replaces the device leg.
+            let mut f = Self::flags(cfo, number, true, "call_failover");
+            f.substitute = true;
+            return Some(f);
+        }
+        let cf = ep.get("call_forward")?;
+        let number = ne_value_str(cf.get("number"))?;
+        is_true(cf.get("failover")).then(|| Self::flags(cf, number, true, "call_forward"))
+    }
+}
+
+fn secs(v: Option<i64>) -> Option<String> {
+    v.filter(|s| *s > 0).map(|s| s.to_string())
+}
+
+/// The realm of the call's account.
+fn account_realm<'c>(ctx: &'c Ctx<'_>) -> Option<&'c str> {
+    ctx.account_realm
+}
+
+/// `Presence-ID` (rules file 11.6): the owner's `presence_id`, else the endpoint's, else the
+/// account's, else the SIP username, else the dialled user; `@<account realm>` added when it
+/// has no `@`.
+pub fn presence_id(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
+    let owner = ep
+        .owner_doc()
+        .and_then(|o| ne_str(o.get("presence_id")))
+        .or_else(|| {
+            ep.hotdesk_users()
+                .iter()
+                .find_map(|u| ne_str(u.get("presence_id")))
+        });
+    let p = owner
+        .or_else(|| ne_str(ep.get("presence_id")))
+        .or_else(|| ne_str(ctx.account.get("presence_id")))
+        .or_else(|| ne_str(ep.at(&["sip", "username"])))
+        .or(ctx.req.call.request_user.as_deref())?;
+    Some(match (p.contains('@'), account_realm(ctx)) {
+        (false, Some(realm)) => format!("{p}@{realm}"),
+        _ => p.to_owned(),
+    })
+}
+
+/// `Hold-Media`: a plain media id becomes `/<account id>/<media id>`; paths and streams pass.
+fn hold_media(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
+    let id = ne_str(ep.music_on_hold.get("media_id"))?;
+    let passes = id.contains('/')
+        || id.starts_with("system_media")
+        || id.starts_with("local_stream://")
+        || id.starts_with("silence_stream://");
+    Some(if passes {
+        id.to_owned()
+    } else {
+        format!("/{}/{id}", ctx.req.account_id)
+    })
+}
+
+/// `Codecs`: the audio codecs followed by the video codecs; absent when both are empty.
+fn codecs(ep: &Endpoint<'_>) -> Option<Value> {
+    let mut out = Vec::new();
+    for kind in ["audio", "video"] {
+        if let Some(Value::Array(a)) = ep.at(&["media", kind, "codecs"]) {
+            out.extend(a.iter().filter(|c| c.is_string()).cloned());
+        }
+    }
+    (!out.is_empty()).then_some(Value::Array(out))
+}
+
+/// The custom SIP headers of a document: the legacy flat keys overlaid by `in` (inbound) or
+/// `out` (outbound).
+fn custom_headers(doc: &Value, direction: &str, into: &mut Object) {
+    let Some(Value::Object(h)) = crate::kz_json::path(doc, &["sip", "custom_sip_headers"]) else {
+        return;
+    };
+    for (k, v) in h {
+        if k != "in" && k != "out" && !v.is_object() {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(Value::Object(dir)) = h.get(direction) {
+        for (k, v) in dir {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// `Custom-SIP-Headers` (rules file 6.2).
+fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
+    let mut h = Object::new();
+    let invite_format = ne_str(ep.at(&["sip", "invite_format"])).unwrap_or("contact");
+    h.insert("X-KAZOO-INVITE-FORMAT".into(), json!(invite_format));
+    if let Some(user) = ne_str(ep.at(&["sip", "username"])) {
+        let realm = ne_str(ep.at(&["sip", "realm"])).or(account_realm(ctx));
+        if let Some(realm) = realm {
+            h.insert("X-KAZOO-AOR".into(), json!(format!("sip:{user}@{realm}")));
+        }
+    }
+    if !forward {
+        let ring = ne_str(ctx.req.call.kvs.get("Override-Ringtone")).or_else(|| {
+            let which = if ctx.req.call.inception.is_none() {
+                "internal"
+            } else {
+                "external"
+            };
+            ne_str(ep.ringtones.get(which))
+        });
+        if let Some(ring) = ring {
+            h.insert("Alert-Info".into(), json!(ring));
+        }
+    }
+    custom_headers(ep.doc, "in", &mut h);
+    if let Some(caller) = &ctx.caller {
+        custom_headers(caller.doc, "out", &mut h);
+    }
+    h
+}
+
+/// `Custom-Channel-Vars` (rules file 6.3); `fwd` adds the call-forward block.
+fn ccvs(ctx: &Ctx<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> Object {
+    let call = &ctx.req.call;
+    let mut c = ObjectBuilder::new();
+    c.set("Authorizing-ID", ep.id);
+    c.set("Authorizing-Type", ep.kind.as_str());
+    c.opt("Owner-ID", ep.owner_id);
+    c.set(
+        "Account-ID",
+        ne_str(ep.get("pvt_account_id")).unwrap_or(&ctx.req.account_id),
+    );
+    if is_true(ep.at(&["media", "webrtc"])) {
+        c.set("Media-Webrtc", true);
+        c.set("RTCP-MUX", true);
+    }
+    if let Some(Value::Bool(b)) = ep.at(&["media", "rtcp_mux"]) {
+        c.set("RTCP-MUX", *b);
+    }
+    if ep.at(&["media", "fax_option"]).and_then(Value::as_str) == Some("auto") {
+        c.set("Fax-Enabled", "true");
+    }
+    let enforce = ep.at(&["media", "encryption", "enforce_security"]);
+    c.set(
+        "Media-Encryption-Enforce-Security",
+        enforce.is_none() || is_true(enforce),
+    );
+    if let Some(Value::Array(methods)) = ep.at(&["media", "encryption", "methods"]) {
+        let has = |m: &str| methods.iter().any(|v| v.as_str() == Some(m));
+        c.flag_str("RTP-Secure-Media", has("srtp"));
+        c.flag_str("ZRTP-Secure-Media", has("zrtp"));
+        c.flag_str("ZRTP-Enrollment", has("zrtp"));
+    }
+    let invite_domain = ne_str(ep.at(&["sip", "realm"]))
+        .or(account_realm(ctx))
+        .or(call.request_realm.as_deref());
+    c.opt("SIP-Invite-Domain", invite_domain);
+    if crate::kz_json::is_false(ep.call_waiting.get("enabled")) {
+        c.set("Call-Waiting-Disabled", true);
+    }
+    if let Some(v) = call
+        .ccvs
+        .get("Auto-Answer-Loopback")
+        .filter(|v| !v.is_null())
+    {
+        c.set("Auto-Answer", v.clone());
+    }
+    if let Some(f) = fwd {
+        c.flag_str("Retain-CID", f.keep_caller_id);
+        c.set("Call-Forward", "true");
+        if f.failover {
+            c.set("Is-Failover", true);
+        }
+        c.set(
+            "Call-Forward-From",
+            if call.inception.is_none() {
+                "onnet"
+            } else {
+                "offnet"
+            },
+        );
+        c.opt("Call-Forward-For-UUID", call.other_leg_call_id.as_deref());
+        c.set("Require-Ignore-Early-Media", "true");
+        c.set("Ignore-Early-Media", "true");
+        if let Some(realm) = account_realm(ctx) {
+            c.set("Loopback-Request-URI", format!("sip:{}@{realm}", f.number));
+        }
+        c.set("Simplify-Loopback", "false");
+        c.set("Loopback-Bowout", "true");
+        if f.require_keypress {
+            let language = call.language.as_deref().unwrap_or("en-us");
+            c.set("Confirm-Key", "1");
+            c.set("Confirm-Cancel-Timeout", true);
+            c.set("Confirm-Read-Timeout", "7000");
+            c.set(
+                "Confirm-File",
+                format!(
+                    "prompt://{}/ivr-group_confirm/{language}",
+                    ctx.req.account_id
+                ),
+            );
+            c.set("Require-Fail-On-Single-Reject", REJECT_ON);
+        }
+    }
+    c.build()
+}
+
+fn set_clid(b: &mut ObjectBuilder, prefix: &str, clid: Clid) {
+    b.opt(&format!("Outbound-{prefix}-ID-Number"), clid.number);
+    b.opt(&format!("Outbound-{prefix}-ID-Name"), clid.name);
+}
+
+fn set_privacy(ctx: &Ctx<'_>, b: &mut ObjectBuilder, ep: &Endpoint<'_>, keep_caller_id: bool) {
+    let (hide_name, hide_number) = caller_id::privacy(ctx, keep_caller_id);
+    if hide_name {
+        b.set("Privacy-Hide-Name", true);
+    }
+    if hide_number {
+        b.set("Privacy-Hide-Number", true);
+    }
+    b.set("Privacy-Method", caller_id::privacy_method(ep));
+}
+
+fn ignore_completed_elsewhere(ep: &Endpoint<'_>) -> bool {
+    ep.caller_id_options
+        .get("ignore_completed_elsewhere")
+        .or_else(|| ep.at(&["sip", "ignore_completed_elsewhere"]))
+        .or_else(|| ep.get("ignore_completed_elsewhere"))
+        .filter(|v| !v.is_null())
+        .map(|v| is_true(Some(v)))
+        .unwrap_or(true)
+}
+
+/// The `Invite-Format` of a SIP leg: `sip.invite_format`, default `username`. A value a 4.3
+/// ecallmgr would reject falls back to `username` (see `docs/compatibility.md`).
+pub fn invite_format<'e>(ep: &Endpoint<'e>) -> &'e str {
+    match ne_str(ep.at(&["sip", "invite_format"])) {
+        Some(f) if INVITE_FORMATS_4_3.contains(&f) => f,
+        _ => "username",
+    }
+}
+
+/// The SIP leg (rules file 6.1), with a nested `Failover` when `failover` is given.
+pub fn sip_leg(
+    ctx: &Ctx<'_>,
+    ep: &Endpoint<'_>,
+    props: &Props<'_>,
+    failover: Option<&Forward<'_>>,
+) -> Object {
+    let call = &ctx.req.call;
+    let sip = |k: &str| ne_str(ep.at(&["sip", k]));
+    let mut b = ObjectBuilder::new();
+    b.set("Invite-Format", invite_format(ep));
+    b.opt(
+        "To-User",
+        props
+            .static_invite
+            .or(sip("static_invite"))
+            .or(sip("username")),
+    );
+    b.opt("To-Username", sip("username"));
+    b.opt("To-Realm", sip("realm").or(account_realm(ctx)));
+    b.opt("To-DID", sip("number").or(call.request_user.as_deref()));
+    b.opt("To-IP", sip("ip"));
+    b.opt(
+        "SIP-Transport",
+        sip("transport").filter(|t| matches!(*t, "udp" | "tcp" | "tls" | "sctp")),
+    );
+    b.opt("SIP-Interface", sip("custom_sip_interface"));
+    b.opt("Route", sip("route"));
+    b.opt("Proxy-IP", sip("proxy"));
+    b.opt("Forward-IP", sip("forward"));
+    if !props.suppress_clid {
+        let attr = caller_id::attribute(ctx);
+        set_clid(&mut b, "Caller", caller_id::caller(ctx, attr));
+        set_clid(&mut b, "Callee", caller_id::callee(ctx, ep, attr));
+    }
+    set_privacy(
+        ctx,
+        &mut b,
+        ep,
+        is_true(ep.at(&["call_forward", "keep_caller_id"])),
+    );
+    b.flag_str(
+        "Ignore-Early-Media",
+        is_true(ep.at(&["media", "ignore_early_media"])),
+    );
+    b.flag_str("Bypass-Media", is_true(ep.at(&["media", "bypass_media"])));
+    b.opt(
+        "Endpoint-Progress-Timeout",
+        secs(as_integer(ep.at(&["media", "progress_timeout"]))),
+    );
+    b.opt("Endpoint-Timeout", secs(props.timeout));
+    b.opt("Endpoint-Delay", secs(props.delay));
+    b.set("Endpoint-ID", ep.id);
+    b.opt("Codecs", codecs(ep));
+    b.opt("Hold-Media", hold_media(ctx, ep));
+    b.opt("Presence-ID", presence_id(ctx, ep));
+    b.set("Custom-SIP-Headers", sip_headers(ctx, ep, false));
+    b.set("Custom-Channel-Vars", ccvs(ctx, ep, None));
+    b.set("Flags", ep.outbound_flags.clone());
+    b.set("Ignore-Completed-Elsewhere", ignore_completed_elsewhere(ep));
+    if let Some(f) = failover {
+        b.set("Failover", forward_leg(ctx, ep, &props.without_timers(), f));
+    }
+    b.set("Metaflows", ep.metaflows.clone());
+    b.set("Endpoint-Actions", json!({}));
+    if ep.get("device_type").and_then(Value::as_str) == Some("fax") {
+        t38(ctx, ep, &mut b);
+    }
+    b.build()
+}
+
+/// T.38 fields of a fax device (rules file 6.11), from the caller's and callee's
+/// `media.fax_option`.
+fn t38(ctx: &Ctx<'_>, ep: &Endpoint<'_>, b: &mut ObjectBuilder) {
+    let callee = is_true(ep.at(&["media", "fax_option"]));
+    let caller = ctx
+        .caller
+        .as_ref()
+        .map(|c| is_true(c.at(&["media", "fax_option"])));
+    let gateway = |b: &mut ObjectBuilder, g: &str| {
+        b.set("Enable-T38-Fax", true);
+        b.set("Enable-T38-Fax-Request", true);
+        b.set("Enable-T38-Gateway", g);
+    };
+    match (caller, callee) {
+        (Some(true), true) | (Some(false), false) => {
+            b.set("Enable-T38-Fax", true);
+            b.set("Enable-T38-Passthrough", true);
+        }
+        (Some(true), false) => gateway(b, "peer"),
+        (Some(false), true) | (None, true) => gateway(b, "self"),
+        (None, false) => {
+            b.set("Enable-T38-Fax", false);
+            b.set("Enable-T38-Fax-Request", false);
+            b.set("Enable-T38-Passthrough", false);
+        }
+    }
+}
+
+/// A loopback leg to `fwd.number` (rules file 6.4): the call-forward leg, or a failover leg
+/// (the same with `Is-Failover`).
+pub fn forward_leg(
+    ctx: &Ctx<'_>,
+    ep: &Endpoint<'_>,
+    props: &Props<'_>,
+    fwd: &Forward<'_>,
+) -> Object {
+    let call = &ctx.req.call;
+    let mut b = ObjectBuilder::new();
+    b.set("Invite-Format", "loopback");
+    b.opt(
+        "To-DID",
+        ne_str(ep.get("number")).or(call.request_user.as_deref()),
+    );
+    b.set("Route", fwd.number);
+    let iem = if fwd.require_keypress || !fwd.substitute {
+        true
+    } else {
+        fwd.ignore_early_media.unwrap_or(true)
+    };
+    b.set("Ignore-Early-Media", iem);
+    b.set("Bypass-Media", "false");
+    b.opt(
+        "Endpoint-Progress-Timeout",
+        secs(as_integer(ep.at(&["media", "progress_timeout"]))),
+    );
+    b.opt("Endpoint-Timeout", secs(props.timeout));
+    b.opt("Endpoint-Delay", secs(props.delay));
+    b.opt("Presence-ID", presence_id(ctx, ep));
+    if call.inception.is_none() && !props.suppress_clid {
+        // An internal caller being forwarded shows its external caller ID to the far end.
+        set_clid(&mut b, "Caller", caller_id::caller(ctx, "external"));
+        set_clid(
+            &mut b,
+            "Callee",
+            caller_id::callee(ctx, ep, caller_id::attribute(ctx)),
+        );
+    }
+    set_privacy(ctx, &mut b, ep, fwd.keep_caller_id);
+    b.set("Custom-SIP-Headers", sip_headers(ctx, ep, true));
+    b.set("Custom-Channel-Vars", ccvs(ctx, ep, Some(fwd)));
+    b.build()
+}

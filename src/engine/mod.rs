@@ -1,0 +1,631 @@
+//! The leg engine: documents + request + registrations → legs, or a Kazoo error code.
+//!
+//! Pure and synchronous: no I/O, no clock. The engine reads everything through [`Inputs`];
+//! when something it needs is not there yet (a document, an owned-devices list, a
+//! registration) it says so in [`Needs`] instead of guessing, and it keeps going to collect
+//! every other need of the same expansion level. The resolver ([`crate::resolver`]) fetches
+//! those in one batched read and runs the engine again; a run is microseconds, a round trip
+//! is not.
+//!
+//! The rules are `product-rules.md` (normative) over `kazoo-endpoint-rules.md`; deliberate
+//! differences from Kazoo's Erlang builder are listed in `docs/compatibility.md`.
+
+pub mod attributes;
+pub mod caller_id;
+pub mod legs;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::build_api::{
+    BuildError, BuildRequest, BuildResult, ErrorCode, Member, MemberType, Target,
+};
+use crate::documents::Doc;
+use crate::ids::is_valid_id;
+use crate::kz_json::{Object, as_integer, is_false, is_true, ne_str, path};
+use crate::registrar::{RegKey, Registration};
+use attributes::{Endpoint, Kind, Owner};
+use legs::{Forward, Props, forward_leg, sip_leg};
+
+/// Everything the engine may read, gathered by the resolver.
+#[derive(Debug, Default, Clone)]
+pub struct Inputs {
+    /// Documents by id (of the request's account database); `None`: known not to exist.
+    pub docs: HashMap<String, Option<Doc>>,
+    /// Device ids owned by each user (`attributes/owned`), ascending.
+    pub owned: HashMap<String, Vec<String>>,
+    /// Registration state by username and realm.
+    pub registrations: HashMap<RegKey, Registration>,
+}
+
+/// What the engine still needs before it can answer.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// Document ids to open.
+    pub docs: BTreeSet<String>,
+    /// Users whose owned devices to list.
+    pub owned: BTreeSet<String>,
+    /// Registrations to look up.
+    pub registrations: BTreeSet<RegKey>,
+}
+
+impl Needs {
+    /// Nothing is needed.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty() && self.owned.is_empty() && self.registrations.is_empty()
+    }
+}
+
+/// The result of one engine run.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The build is decided.
+    Done(BuildResult),
+    /// More inputs are needed.
+    Need(Needs),
+}
+
+/// Why a branch of the expansion stopped.
+#[derive(Debug)]
+enum Halt {
+    /// An input is missing; it has been recorded in [`Needs`].
+    Pending,
+    /// The branch failed with a Kazoo error.
+    Fail(BuildError),
+}
+
+impl From<BuildError> for Halt {
+    fn from(e: BuildError) -> Self {
+        Halt::Fail(e)
+    }
+}
+
+type Step<T> = Result<T, Halt>;
+
+fn fail<T>(code: ErrorCode, message: String) -> Step<T> {
+    Err(Halt::Fail(BuildError::new(code, message)))
+}
+
+static EMPTY: Value = Value::Null;
+
+/// The state of one engine run.
+pub struct Ctx<'a> {
+    pub(crate) req: &'a BuildRequest,
+    inputs: &'a Inputs,
+    needs: Needs,
+    /// The call's account document (`null` when missing).
+    pub(crate) account: &'a Value,
+    /// The account's realm.
+    pub(crate) account_realm: Option<&'a str>,
+    /// The calling device, merged, when it is in the database.
+    pub(crate) caller: Option<Endpoint<'a>>,
+    seen_devices: HashSet<&'a str>,
+    seen_groups: HashSet<&'a str>,
+}
+
+/// Builds the legs for `req` from `inputs`, or says what is still needed.
+pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
+    let mut ctx = Ctx {
+        req,
+        inputs,
+        needs: Needs::default(),
+        account: &EMPTY,
+        account_realm: None,
+        caller: None,
+        seen_devices: HashSet::new(),
+        seen_groups: HashSet::new(),
+    };
+    let result = ctx.run();
+    if !ctx.needs.is_empty() {
+        return Outcome::Need(ctx.needs);
+    }
+    Outcome::Done(match result {
+        Ok(legs) => Ok(dedupe_loopbacks(legs)),
+        Err(Halt::Fail(e)) => Err(e),
+        Err(Halt::Pending) => Err(BuildError::new(
+            ErrorCode::Internal,
+            "engine stopped on a missing input it did not name",
+        )),
+    })
+}
+
+/// Within one build, loopback legs with the same `Route` keep their first occurrence.
+fn dedupe_loopbacks(legs: Vec<Object>) -> Vec<Object> {
+    let mut routes = HashSet::new();
+    legs.into_iter()
+        .filter(|leg| {
+            if leg.get("Invite-Format").and_then(Value::as_str) != Some("loopback") {
+                return true;
+            }
+            match leg.get("Route").and_then(Value::as_str) {
+                Some(route) => routes.insert(route.to_owned()),
+                None => true,
+            }
+        })
+        .collect()
+}
+
+/// The legs of one device and what the user rules need to know about them.
+struct DeviceLegs<'a, 'p> {
+    legs: Vec<Object>,
+    ep: Endpoint<'a>,
+    props: Props<'p>,
+    /// The registration state, for a device that needs a registration.
+    registration: Option<Registration>,
+    /// Index of the SIP leg of an unknown-state device that has no failover of its own.
+    bare_sip: Option<usize>,
+    /// The device's active forward number.
+    forward_number: Option<&'a str>,
+}
+
+impl<'a> Ctx<'a> {
+    /// Looks a document up; records it as needed when it has not been fetched.
+    fn doc(&mut self, id: &str) -> Step<Option<&'a Value>> {
+        match self.inputs.docs.get(id) {
+            Some(Some(d)) => Ok(Some(d.as_ref())),
+            Some(None) => Ok(None),
+            None => {
+                self.needs.docs.insert(id.to_owned());
+                Err(Halt::Pending)
+            }
+        }
+    }
+
+    fn owned(&mut self, user_id: &str) -> Step<&'a [String]> {
+        match self.inputs.owned.get(user_id) {
+            Some(ids) => Ok(ids),
+            None => {
+                self.needs.owned.insert(user_id.to_owned());
+                Err(Halt::Pending)
+            }
+        }
+    }
+
+    fn registration(&mut self, key: RegKey) -> Step<Registration> {
+        match self.inputs.registrations.get(&key) {
+            Some(r) => Ok(*r),
+            None => {
+                self.needs.registrations.insert(key);
+                Err(Halt::Pending)
+            }
+        }
+    }
+
+    fn run(&mut self) -> Step<Vec<Object>> {
+        let req = self.req;
+        // Level 0: the account, the caller and the target, in one batch.
+        let account = self.doc(&req.account_id);
+        let caller = match req.call.authorizing_id.as_deref() {
+            Some(id) if is_valid_id(id) => Some((id, self.doc(id))),
+            _ => None,
+        };
+        let targets: Vec<_> = match &req.target {
+            Target::Endpoint(id) => vec![self.doc(id)],
+            Target::Members(ms) => ms.iter().map(|m| self.doc(&m.id)).collect(),
+        };
+        if !self.needs.is_empty() {
+            return Err(Halt::Pending);
+        }
+        self.account = account?.unwrap_or(&EMPTY);
+        self.account_realm =
+            ne_str(self.account.get("realm")).or(req.call.account_realm.as_deref());
+        if let Some((id, Ok(Some(doc)))) = caller {
+            // A caller whose owner is not loaded yet makes this run incomplete; the legs
+            // built below are discarded, but their needs are collected in the same round.
+            self.caller = self.endpoint(id, doc).ok();
+        }
+        let top = Props::from_object(&req.properties);
+        match &req.target {
+            Target::Endpoint(id) => {
+                let is_group = matches!(targets.first(), Some(Ok(Some(d))) if Kind::of(d) == Some(Kind::Group));
+                // A group's members carry their own timers; the action's are the bridge's.
+                let props = if is_group { top.without_timers() } else { top };
+                let legs = self.entity(id, &props)?;
+                if legs.is_empty() {
+                    return fail(
+                        ErrorCode::NoEndpoints,
+                        format!("endpoint {id} has nothing to ring"),
+                    );
+                }
+                Ok(legs)
+            }
+            Target::Members(members) => {
+                let props = Props {
+                    source: Some("cf_ring_group"),
+                    ..top.without_timers()
+                };
+                let legs = self.members(members, &props)?;
+                if legs.is_empty() {
+                    return fail(
+                        ErrorCode::NoEndpoints,
+                        "no ring-group member has anything to ring".into(),
+                    );
+                }
+                Ok(legs)
+            }
+        }
+    }
+
+    /// Builds any entity by its document's type.
+    fn entity(&mut self, id: &str, props: &Props<'_>) -> Step<Vec<Object>> {
+        let Some(doc) = self.doc(id)? else {
+            return fail(
+                ErrorCode::NotFound,
+                format!("no document {id} in account {}", self.req.account_id),
+            );
+        };
+        // The id as the inputs hold it, so it lives as long as the documents.
+        let id: &'a str = match self.inputs.docs.get_key_value(id) {
+            Some((k, _)) => k,
+            None => return Err(Halt::Pending),
+        };
+        let Some(kind) = Kind::of(doc) else {
+            let t = doc
+                .get("pvt_type")
+                .and_then(Value::as_str)
+                .unwrap_or("none");
+            return fail(
+                ErrorCode::NotDeviceNorUser,
+                format!("{id} is a {t} document, not a device, user or group"),
+            );
+        };
+        if is_true(doc.get("pvt_deleted")) || is_true(doc.get("_deleted")) {
+            return fail(
+                ErrorCode::EndpointDeleted,
+                format!("{} {id} is deleted", kind.as_str()),
+            );
+        }
+        let enabled_key = if kind == Kind::Account {
+            "pvt_enabled"
+        } else {
+            "enabled"
+        };
+        if is_false(doc.get(enabled_key)) {
+            return fail(
+                ErrorCode::EndpointDisabled,
+                format!("{} {id} is disabled", kind.as_str()),
+            );
+        }
+        match kind {
+            Kind::Device => {
+                if !self.seen_devices.insert(id) {
+                    return Ok(Vec::new());
+                }
+                let d = self.device(id, doc, props)?;
+                if d.legs.is_empty() && d.registration == Some(Registration::Unregistered) {
+                    return fail(
+                        ErrorCode::NoEndpoints,
+                        format!("device {id} is not registered and has no failover"),
+                    );
+                }
+                Ok(d.legs)
+            }
+            Kind::User => self.user(id, doc, props),
+            Kind::Group => self.group(id, doc, props),
+            Kind::Account => fail(
+                ErrorCode::NoEndpoints,
+                format!("account {id} has no leg type"),
+            ),
+        }
+    }
+
+    /// The merged endpoint of a document, loading the device's owner (rules file 3.2).
+    fn endpoint(&mut self, id: &'a str, doc: &'a Value) -> Step<Endpoint<'a>> {
+        let kind = Kind::of(doc).unwrap_or(Kind::Device);
+        let owner = match kind {
+            Kind::User => Owner::Doc(doc),
+            Kind::Group | Kind::Account => Owner::None,
+            Kind::Device => self.device_owner(doc)?,
+        };
+        Ok(Endpoint::merge(id, kind, doc, self.account, owner))
+    }
+
+    fn device_owner(&mut self, doc: &'a Value) -> Step<Owner<'a>> {
+        let is_user = |d: &&Value| Kind::of(d) == Some(Kind::User);
+        let hotdesk: Vec<&str> = path(doc, &["hotdesk", "users"])
+            .and_then(Value::as_object)
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        match hotdesk.as_slice() {
+            [] => match ne_str(doc.get("owner_id")) {
+                Some(owner) => Ok(self
+                    .doc(owner)?
+                    .filter(is_user)
+                    .map_or(Owner::None, Owner::Doc)),
+                None => Ok(Owner::None),
+            },
+            [one] => Ok(self
+                .doc(one)?
+                .filter(is_user)
+                .map_or(Owner::None, Owner::Doc)),
+            many => {
+                let looked: Vec<_> = many.iter().map(|u| self.doc(u)).collect();
+                let mut users = Vec::new();
+                for l in looked {
+                    users.extend(l?.filter(is_user));
+                }
+                Ok(Owner::Hotdesk(users))
+            }
+        }
+    }
+
+    /// The gating checks, in Kazoo's order (rules file 4).
+    fn gate(&self, ep: &Endpoint<'_>, props: &Props<'_>) -> Result<(), BuildError> {
+        let call = &self.req.call;
+        let what = ep.kind.as_str();
+        let id = ep.id;
+        let Some(rt) = call.resource_type.as_deref() else {
+            return Err(BuildError::new(
+                ErrorCode::NoResourceType,
+                "the call has no Resource-Type",
+            ));
+        };
+        let can_self = match rt {
+            "audio" => props.can_call_self,
+            "sms" => props.can_text_self.unwrap_or(true),
+            other => {
+                return Err(BuildError::new(
+                    ErrorCode::Exception,
+                    format!("resource type {other} is not buildable (Kazoo raises on it)"),
+                ));
+            }
+        };
+        if !can_self
+            && let (Some(caller_owner), Some(owner)) = (call.owner_id.as_deref(), ep.owner_id)
+            && caller_owner == owner
+        {
+            return Err(BuildError::new(
+                ErrorCode::OwnerCalledSelf,
+                format!("{what} {id} belongs to the caller's owner {owner}"),
+            ));
+        }
+        if !can_self && call.authorizing_id.as_deref() == Some(id) {
+            return Err(BuildError::new(
+                ErrorCode::EndpointCalledSelf,
+                format!("{what} {id} is the calling device"),
+            ));
+        }
+        if is_false(ep.get("enabled")) {
+            return Err(BuildError::new(
+                ErrorCode::EndpointDisabled,
+                format!("{what} {id} is disabled"),
+            ));
+        }
+        if ep.dnd {
+            return Err(BuildError::new(
+                ErrorCode::DoNotDisturb,
+                format!("{what} {id} has do_not_disturb enabled"),
+            ));
+        }
+        if call.ccvs.get("Queue-ID").is_some_and(Value::is_string)
+            && is_true(ep.get("exclude_from_queues"))
+        {
+            return Err(BuildError::new(
+                ErrorCode::ExcludeFromQueues,
+                format!("{what} {id} is excluded from queue calls"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A device's legs (`product-rules.md` section 3).
+    fn device<'p>(
+        &mut self,
+        id: &'a str,
+        doc: &'a Value,
+        props: &Props<'p>,
+    ) -> Step<DeviceLegs<'a, 'p>> {
+        let ep = self.endpoint(id, doc)?;
+        self.gate(&ep, props)?;
+        let fwd = Forward::active(&ep, props);
+        let mut out = DeviceLegs {
+            legs: Vec::new(),
+            registration: None,
+            bare_sip: None,
+            forward_number: fwd.as_ref().map(|f| f.number),
+            props: props.clone(),
+            ep,
+        };
+        let ep = &out.ep;
+        let fwd_leg = |ctx: &Self| fwd.as_ref().map(|f| forward_leg(ctx, ep, props, f));
+        if fwd.as_ref().is_some_and(|f| f.substitute) {
+            out.legs.extend(fwd_leg(self));
+            return Ok(out);
+        }
+        let username = ne_str(ep.at(&["sip", "username"]));
+        let raw_format = ne_str(ep.at(&["sip", "invite_format"])).unwrap_or("username");
+        let routed = raw_format == "route" && ne_str(ep.at(&["sip", "route"])).is_some();
+        if username.is_none() && !routed {
+            // No SIP destination at all: only a forward can ring.
+            out.legs.extend(fwd_leg(self));
+            return Ok(out);
+        }
+        let needs_registration = username.is_some()
+            && !matches!(raw_format, "route" | "loopback")
+            && ne_str(ep.at(&["sip", "ip"])).is_none();
+        let registration = match username {
+            Some(user) if needs_registration => {
+                let realm = ne_str(ep.at(&["sip", "realm"])).or(self.account_realm);
+                let r = match realm {
+                    Some(realm) => self.registration(RegKey::new(user, realm))?,
+                    None => Registration::Unknown,
+                };
+                out.registration = Some(r);
+                r
+            }
+            _ => Registration::Registered,
+        };
+        let target = Forward::failover_target(ep);
+        let same_as_forward = |t: &Forward<'_>| fwd.as_ref().is_some_and(|f| f.number == t.number);
+        match registration {
+            Registration::Registered => {
+                out.legs.push(sip_leg(self, ep, props, None));
+            }
+            Registration::Unregistered => {
+                if let Some(t) = target.as_ref().filter(|t| !same_as_forward(t)) {
+                    out.legs.push(forward_leg(self, ep, props, t));
+                }
+            }
+            Registration::Unknown => {
+                let nested = target.as_ref().filter(|t| !same_as_forward(t));
+                if target.is_none() {
+                    out.bare_sip = Some(out.legs.len());
+                }
+                out.legs.push(sip_leg(self, ep, props, nested));
+            }
+        }
+        out.legs.extend(fwd_leg(self));
+        Ok(out)
+    }
+
+    /// A user's legs (`product-rules.md` section 4).
+    fn user(&mut self, id: &'a str, doc: &'a Value, props: &Props<'_>) -> Step<Vec<Object>> {
+        let ep = self.endpoint(id, doc)?;
+        self.gate(&ep, props)?;
+        let fwd = Forward::active(&ep, props);
+        if let Some(f) = fwd.as_ref().filter(|f| f.substitute) {
+            return Ok(vec![forward_leg(self, &ep, props, f)]);
+        }
+        let device_ids = self.owned(id)?;
+        let mut builds = Vec::new();
+        let mut pending = false;
+        for did in device_ids {
+            let doc = match self.doc(did) {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(_) => {
+                    pending = true;
+                    continue;
+                }
+            };
+            if Kind::of(doc) != Some(Kind::Device)
+                || is_true(doc.get("pvt_deleted"))
+                || is_false(doc.get("enabled"))
+                || !self.seen_devices.insert(did)
+            {
+                continue;
+            }
+            match self.device(did, doc, props) {
+                Ok(b) => builds.push(b),
+                Err(Halt::Pending) => pending = true,
+                // A device that fails gating is skipped.
+                Err(Halt::Fail(_)) => {}
+            }
+        }
+        if pending {
+            return Err(Halt::Pending);
+        }
+        let mut failover_leg = None;
+        if let Some(target) = Forward::failover_target(&ep) {
+            let states: Vec<_> = builds.iter().filter_map(|b| b.registration).collect();
+            let any = |r| states.contains(&r);
+            if any(Registration::Registered) {
+                // A registered device rings: no user failover.
+            } else if !states.is_empty() && states.iter().all(|r| *r == Registration::Unregistered)
+            {
+                if fwd.as_ref().is_none_or(|f| f.number != target.number) {
+                    failover_leg = Some(forward_leg(self, &ep, props, &target));
+                }
+            } else if any(Registration::Unknown) {
+                for b in &mut builds {
+                    let Some(i) = b.bare_sip else { continue };
+                    if b.forward_number == Some(target.number) {
+                        continue;
+                    }
+                    let nested = forward_leg(self, &b.ep, &b.props.without_timers(), &target);
+                    b.legs[i].insert("Failover".into(), Value::Object(nested));
+                }
+            }
+        }
+        let mut legs: Vec<Object> = builds.into_iter().flat_map(|b| b.legs).collect();
+        legs.extend(failover_leg);
+        if let Some(f) = &fwd {
+            legs.push(forward_leg(self, &ep, props, f));
+        }
+        if legs.is_empty() {
+            return fail(
+                ErrorCode::NoEndpoints,
+                format!("user {id} has no device to ring and no active call forward"),
+            );
+        }
+        Ok(legs)
+    }
+
+    /// A group's legs (`product-rules.md` section 5).
+    fn group(&mut self, id: &'a str, doc: &'a Value, props: &Props<'_>) -> Step<Vec<Object>> {
+        if !self.seen_groups.insert(id) {
+            // Reached twice (a cycle, or a diamond): its members were expanded already.
+            return Ok(Vec::new());
+        }
+        let ep = self.endpoint(id, doc)?;
+        self.gate(&ep, props)?;
+        let fwd = Forward::active(&ep, props);
+        if let Some(f) = fwd.as_ref().filter(|f| f.substitute) {
+            return Ok(vec![forward_leg(self, &ep, props, f)]);
+        }
+        let members = group_members(doc);
+        let mut legs = self.members(&members, props)?;
+        if let Some(f) = &fwd {
+            legs.push(forward_leg(self, &ep, props, f));
+        }
+        if legs.is_empty() {
+            return fail(
+                ErrorCode::NoEndpoints,
+                format!("no member of group {id} has anything to ring"),
+            );
+        }
+        Ok(legs)
+    }
+
+    /// Members in order: each member's legs, concatenated; members that fail are skipped.
+    fn members(&mut self, members: &[Member], props: &Props<'_>) -> Step<Vec<Object>> {
+        let mut legs = Vec::new();
+        let mut pending = false;
+        for m in members {
+            let p = Props {
+                timeout: m.timeout.or(props.timeout),
+                delay: m.delay.or(props.delay),
+                ..props.clone()
+            };
+            match self.entity(&m.id, &p) {
+                Ok(l) => legs.extend(l),
+                Err(Halt::Pending) => pending = true,
+                Err(Halt::Fail(_)) => {}
+            }
+        }
+        if pending {
+            Err(Halt::Pending)
+        } else {
+            Ok(legs)
+        }
+    }
+}
+
+/// A group document's `endpoints`, in ascending `weight` (missing: 20), ties in document order.
+fn group_members(doc: &Value) -> Vec<Member> {
+    let Some(Value::Object(eps)) = doc.get("endpoints") else {
+        return Vec::new();
+    };
+    let mut members: Vec<(i64, Member)> = eps
+        .iter()
+        .filter_map(|(id, v)| {
+            let kind = match ne_str(v.get("type")) {
+                None => MemberType::Device,
+                Some(t) => MemberType::parse(t)?,
+            };
+            let weight = as_integer(v.get("weight")).unwrap_or(20);
+            Some((
+                weight,
+                Member {
+                    id: id.clone(),
+                    kind,
+                    delay: as_integer(v.get("delay")),
+                    timeout: as_integer(v.get("timeout")),
+                },
+            ))
+        })
+        .collect();
+    members.sort_by_key(|(w, _)| *w);
+    members.into_iter().map(|(_, m)| m).collect()
+}

@@ -1,0 +1,61 @@
+//! Kazoo document ids and database names.
+//!
+//! Kazoo's ids are 32 lowercase hex digits; its own test documents use ids such as
+//! `device00000000000000000000000001`, so the product accepts any 32 lowercase letters or
+//! digits. Anything else is rejected before it can reach a database: an id is spliced into
+//! database names, file paths and URLs.
+
+/// True when `id` is exactly 32 ASCII lowercase letters or digits.
+pub fn is_valid_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// The account database name as Kazoo writes it in its encoded form
+/// (`kzs_util:format_account_db/1`): `account%2Fab%2Fcd%2Fefgh…` for account `abcdefgh…`.
+///
+/// The caller must have checked the id with [`is_valid_id`].
+pub fn account_db(account_id: &str) -> String {
+    debug_assert!(is_valid_id(account_id));
+    format!(
+        "account%2F{}%2F{}%2F{}",
+        &account_id[0..2],
+        &account_id[2..4],
+        &account_id[4..]
+    )
+}
+
+/// The raw (unencoded) form of an account database name, `account/ab/cd/efgh…`, as CouchDB
+/// itself names the database.
+pub fn account_db_raw(account_id: &str) -> String {
+    account_db(account_id).replace("%2F", "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(is_valid_id("4a686300000000000000000000000001"));
+        assert!(is_valid_id("device00000000000000000000000001"));
+        assert!(!is_valid_id("4A686300000000000000000000000001"));
+        assert!(!is_valid_id("4a68630000000000000000000000001"));
+        assert!(!is_valid_id("../../../../etc/passwd0000000000"));
+        assert!(!is_valid_id(""));
+    }
+
+    #[test]
+    fn account_db_names() {
+        assert_eq!(
+            account_db("account0000000000000000000000001"),
+            "account%2Fac%2Fco%2Funt0000000000000000000000001"
+        );
+        assert_eq!(
+            account_db_raw("4a686300000000000000000000000001"),
+            "account/4a/68/6300000000000000000000000001"
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! kz-endpoint: Kazoo's endpoint builder as a standalone worker.
+//!
+//! A Kazoo callflow asks "which call legs do I start to ring this device, user or group?";
+//! kz-endpoint answers with the bridge endpoints, in Kazoo's own wire format.
+//!
+//! The crate's parts, in the order a request meets them:
+//!
+//! - [`build_api`]: the `endpoint`/`build_req` request, its validation, and the
+//!   `build_resp`/`build_error` reply envelope (Kazoo's `kapi_endpoint`, proposed).
+//! - [`handler`]: the one request path every entry point shares (CLI, worker, replay).
+//! - [`resolver`]: gathers the documents and registrations a build needs, one batched read
+//!   per expansion level, and runs the engine.
+//! - [`documents`]: the [`documents::DocumentStore`] trait and the `attributes/owned` view;
+//!   [`fixturedb`]: the embedded store over a Kazoo fixturedb folder.
+//! - [`registrar`]: registration state ([`registrar::Registrar`]); offline, the state is given.
+//! - [`engine`]: the pure leg engine (attribute merge, gating, device/user/group rules,
+//!   field-exact SIP, forward and failover legs).
+//! - [`validate`]: the bridge-endpoint validation ecallmgr applies, used on every leg in tests.
+//! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names.
+
+pub mod build_api;
+pub mod documents;
+pub mod engine;
+pub mod fixturedb;
+pub mod handler;
+pub mod ids;
+pub mod kz_json;
+pub mod registrar;
+pub mod resolver;
+pub mod validate;
