@@ -110,7 +110,10 @@ pub fn ring_group_request(members: Value) -> Value {
     let mut r = request("x");
     let o = r.as_object_mut().unwrap();
     o.remove("Endpoint-ID");
-    o.insert("Properties".into(), json!({"source": "cf_ring_group", "endpoints": members}));
+    o.insert(
+        "Properties".into(),
+        json!({"source": "cf_ring_group", "endpoints": members}),
+    );
     r
 }
 
@@ -132,12 +135,17 @@ impl World {
     pub fn new(docs: Vec<Value>) -> Self {
         let mut all = vec![account(), caller_device()];
         all.extend(docs);
-        Self { docs: all, registered: Vec::new(), unknown: false }
+        Self {
+            docs: all,
+            registered: Vec::new(),
+            unknown: false,
+        }
     }
 
     /// Marks SIP usernames (in the account realm) registered.
     pub fn registered(mut self, users: &[&str]) -> Self {
-        self.registered.extend(users.iter().map(|u| RegKey::new(*u, REALM)));
+        self.registered
+            .extend(users.iter().map(|u| RegKey::new(*u, REALM)));
         self
     }
 
@@ -153,10 +161,20 @@ impl World {
         let store = MemoryStore::new(self.docs.clone());
         let registrar = GivenRegistrations::new(self.registered.clone(), self.unknown);
         let body = req.as_object().expect("request object").clone();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let handled = rt.block_on(handle(&body, &store, &registrar, &Identity::new("test@host")));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let handled = rt.block_on(handle(
+            &body,
+            &store,
+            &registrar,
+            &Identity::new("test@host"),
+        ));
         let text = handled.reply.to_string();
-        assert!(!text.contains("secret"), "a password leaked into the reply: {text}");
+        assert!(
+            !text.contains("secret"),
+            "a password leaked into the reply: {text}"
+        );
         assert_eq!(handled.reply["Msg-ID"], req["Msg-ID"]);
         if let Ok(legs) = &handled.result {
             assert_eq!(handled.reply["Event-Name"], "build_resp");
@@ -203,7 +221,10 @@ pub fn summary(legs: &[Object]) -> Vec<String> {
                 let failover = leg["Custom-Channel-Vars"].get("Is-Failover") == Some(&json!(true));
                 format!("{}:{route}", if failover { "FAILOVER" } else { "FWD" })
             } else {
-                let who = leg.get("To-Username").and_then(Value::as_str).unwrap_or(route);
+                let who = leg
+                    .get("To-Username")
+                    .and_then(Value::as_str)
+                    .unwrap_or(route);
                 match leg.get("Failover") {
                     Some(f) => format!("SIP:{who}+F:{}", f["Route"].as_str().unwrap_or("")),
                     None => format!("SIP:{who}"),
