@@ -324,7 +324,11 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
     if let Some(id) = &endpoint_id {
         valid_id(id, "Endpoint-ID")?;
     }
-    let members = parse_members(&properties)?;
+    // With an Endpoint-ID, a member list is ignored (not even validated).
+    let members = match endpoint_id {
+        Some(_) => None,
+        None => parse_members(&properties)?,
+    };
     let target = match (endpoint_id, members) {
         (Some(id), _) => Target::Endpoint(id),
         (None, Some(m)) => Target::Members(m),

@@ -565,7 +565,12 @@ impl<'a> Ctx<'a> {
             return Ok(vec![forward_leg(self, &ep, props, f)]);
         }
         let members = group_members(doc);
-        let mut legs = self.members(&members, props)?;
+        // Members of a group document are direct calls, however the group was reached.
+        let member_props = Props {
+            source: Some("cf_group"),
+            ..props.clone()
+        };
+        let mut legs = self.members(&members, &member_props)?;
         if let Some(f) = &fwd {
             legs.push(forward_leg(self, &ep, props, f));
         }
