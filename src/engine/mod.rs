@@ -292,7 +292,7 @@ impl<'a> Ctx<'a> {
                 if !self.seen_devices.insert(id) {
                     return Ok(Vec::new());
                 }
-                let d = self.device(id, doc, props)?;
+                let d = self.device(id, doc, props, false)?;
                 if d.legs.is_empty() && d.registration == Some(Registration::Unregistered) {
                     return fail(
                         ErrorCode::NoEndpoints,
@@ -410,11 +410,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// A device's legs (`product-rules.md` section 3).
+    /// `count_registration`: look the registration up even when the device's legs do not
+    /// depend on it (a substituting forward), because its user's failover does.
     fn device<'p>(
         &mut self,
         id: &'a str,
         doc: &'a Value,
         props: &Props<'p>,
+        count_registration: bool,
     ) -> Step<DeviceLegs<'a, 'p>> {
         let ep = self.endpoint(id, doc)?;
         self.gate(&ep, props)?;
@@ -429,33 +432,31 @@ impl<'a> Ctx<'a> {
         };
         let ep = &out.ep;
         let fwd_leg = |ctx: &Self| fwd.as_ref().map(|f| forward_leg(ctx, ep, props, f));
-        if fwd.as_ref().is_some_and(|f| f.substitute) {
-            out.legs.extend(fwd_leg(self));
-            return Ok(out);
-        }
+        let substitute = fwd.as_ref().is_some_and(|f| f.substitute);
         let username = ne_str(ep.at(&["sip", "username"]));
         let raw_format = ne_str(ep.at(&["sip", "invite_format"])).unwrap_or("username");
         let routed = raw_format == "route" && ne_str(ep.at(&["sip", "route"])).is_some();
-        if username.is_none() && !routed {
-            // No SIP destination at all: only a forward can ring.
-            out.legs.extend(fwd_leg(self));
-            return Ok(out);
-        }
+        // Product rule 2: a device needs a registration when it has a username, is not
+        // dialled by route or loopback, and is not IP-authenticated.
         let needs_registration = username.is_some()
             && !matches!(raw_format, "route" | "loopback")
             && ne_str(ep.at(&["sip", "ip"])).is_none();
-        let registration = match username {
-            Some(user) if needs_registration => {
-                let realm = ne_str(ep.at(&["sip", "realm"])).or(self.account_realm);
-                let r = match realm {
-                    Some(realm) => self.registration(RegKey::new(user, realm))?,
-                    None => Registration::Unknown,
-                };
-                out.registration = Some(r);
-                r
-            }
-            _ => Registration::Registered,
-        };
+        if let Some(user) = username
+            && needs_registration
+            && (count_registration || !substitute)
+        {
+            let realm = ne_str(ep.at(&["sip", "realm"])).or(self.account_realm);
+            out.registration = Some(match realm {
+                Some(realm) => self.registration(RegKey::new(user, realm))?,
+                None => Registration::Unknown,
+            });
+        }
+        if substitute || (username.is_none() && !routed) {
+            // Row 1: the forward replaces the device. Rows 8-9: no SIP destination at all.
+            out.legs.extend(fwd_leg(self));
+            return Ok(out);
+        }
+        let registration = out.registration.unwrap_or(Registration::Registered);
         let target = Forward::failover_target(ep);
         let same_as_forward = |t: &Forward<'_>| fwd.as_ref().is_some_and(|f| f.number == t.number);
         match registration {
@@ -488,6 +489,7 @@ impl<'a> Ctx<'a> {
             return Ok(vec![forward_leg(self, &ep, props, f)]);
         }
         let device_ids = self.owned(id)?;
+        let user_target = Forward::failover_target(&ep);
         let mut builds = Vec::new();
         let mut pending = false;
         for did in device_ids {
@@ -506,7 +508,7 @@ impl<'a> Ctx<'a> {
             {
                 continue;
             }
-            match self.device(did, doc, props) {
+            match self.device(did, doc, props, user_target.is_some()) {
                 Ok(b) => builds.push(b),
                 Err(Halt::Pending) => pending = true,
                 // A device that fails gating is skipped.
@@ -517,7 +519,7 @@ impl<'a> Ctx<'a> {
             return Err(Halt::Pending);
         }
         let mut failover_leg = None;
-        if let Some(target) = Forward::failover_target(&ep) {
+        if let Some(target) = user_target {
             let states: Vec<_> = builds.iter().filter_map(|b| b.registration).collect();
             let any = |r| states.contains(&r);
             if any(Registration::Registered) {
