@@ -25,5 +25,7 @@ fmt:
 lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
+# The integration tests need RabbitMQ and a CouchDB-API server: with-servers.sh provides both
+# (starting or installing RabbitMQ when needed, and a PouchDB-based server on a free port).
 test: fmt lint
-	$(CARGO) test --locked
+	testenv/with-servers.sh $(CARGO) test --locked

@@ -12,19 +12,32 @@
 //!   per expansion level, and runs the engine.
 //! - [`documents`]: the [`documents::DocumentStore`] trait and the `attributes/owned` view;
 //!   [`fixturedb`]: the embedded store over a Kazoo fixturedb folder.
-//! - [`registrar`]: registration state ([`registrar::Registrar`]); offline, the state is given.
+//! - [`registrar`]: registration state ([`registrar::Registrar`]): given offline, asked of
+//!   the ecallmgr registrars over AMQP by the worker ([`registrar::amqp`]).
 //! - [`engine`]: the pure leg engine (attribute merge, gating, device/user/group rules,
 //!   field-exact SIP, forward and failover legs).
 //! - [`validate`]: the bridge-endpoint validation ecallmgr applies, used on every leg in tests.
+//! - [`worker`]: the live worker: the request consumer, replies, reconnection and shutdown
+//!   ([`shutdown`]), counters ([`stats`]); over [`amqp`] (Kazoo's AMQP conventions),
+//!   [`nodes`] (live ecallmgr nodes), [`couchdb`] (the CouchDB store), [`cache`] (the
+//!   document cache) and [`conf_events`] (Kazoo's document-change events).
 //! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names.
 
+pub mod amqp;
 pub mod build_api;
+pub mod cache;
+pub mod conf_events;
+pub mod couchdb;
 pub mod documents;
 pub mod engine;
 pub mod fixturedb;
 pub mod handler;
 pub mod ids;
 pub mod kz_json;
+pub mod nodes;
 pub mod registrar;
 pub mod resolver;
+pub mod shutdown;
+pub mod stats;
 pub mod validate;
+pub mod worker;

@@ -3,14 +3,20 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use kz_endpoint::build_api::Identity;
+use kz_endpoint::cache::{CachedStore, DocCache};
+use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::fixturedb::FixtureDb;
 use kz_endpoint::handler::{handle, parse_body};
 use kz_endpoint::registrar::{GivenRegistrations, RegKey};
+use kz_endpoint::shutdown;
+use kz_endpoint::worker::{Store, Worker, WorkerConfig};
 
 /// Kazoo endpoint builder: decides which call legs to start when a device, user or group is
 /// dialled, and answers in Kazoo's wire format.
@@ -53,6 +59,116 @@ enum Command {
         #[arg(long, env = "KZ_NODE", default_value_t = default_node())]
         node: String,
     },
+    /// Run the worker: take build requests from RabbitMQ, read documents from CouchDB (or a
+    /// fixture folder), ask the registrars, reply on the requester's queue.
+    ///
+    /// Every flag has an environment fallback (shown with each). SIGTERM or SIGINT stops
+    /// consuming, finishes and acknowledges the requests in flight, and exits 0.
+    Serve(ServeArgs),
+}
+
+/// The `serve` flags (each with an environment fallback).
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The RabbitMQ broker of the Kazoo cluster.
+    #[arg(
+        long,
+        env = "KZ_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: String,
+    /// CouchDB (Apache CouchDB 3), with credentials: http://user:pass@host:5984.
+    /// Without it, documents come from --fixturedb.
+    #[arg(long, env = "KZ_COUCH_URL", hide_env_values = true)]
+    couch_url: Option<String>,
+    /// A fixture database folder, the embedded store used when no CouchDB URL is given.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KZ_FIXTUREDB",
+        required_unless_present = "couch_url"
+    )]
+    fixturedb: Option<PathBuf>,
+    /// The shared request queue (workers on the same queue compete for requests).
+    #[arg(long, env = "KZ_QUEUE", default_value = "endpoint_builder")]
+    queue: String,
+    /// Routing key binding the request queue to the kapps exchange (repeatable; e.g.
+    /// endpoint.build.<account id> to shard by account).
+    #[arg(
+        long = "binding",
+        env = "KZ_BINDINGS",
+        value_delimiter = ',',
+        default_value = "endpoint.build.*"
+    )]
+    bindings: Vec<String>,
+    /// Requests in flight at most (AMQP prefetch).
+    #[arg(long, env = "KZ_PREFETCH", default_value_t = 10)]
+    prefetch: u16,
+    /// How long a build waits for registrars, in milliseconds.
+    #[arg(long, env = "KZ_REGISTRAR_DEADLINE_MS", default_value_t = 500)]
+    registrar_deadline_ms: u64,
+    /// CouchDB request timeout, in milliseconds (rounded up to whole seconds).
+    #[arg(long, env = "KZ_COUCH_TIMEOUT_MS", default_value_t = 1000)]
+    couch_timeout_ms: u64,
+    /// Documents kept in the cache at most.
+    #[arg(long, env = "KZ_CACHE_CAPACITY", default_value_t = 100_000)]
+    cache_capacity: usize,
+    /// Seconds a cached document is trusted without a change event.
+    #[arg(long, env = "KZ_CACHE_TTL_SECS", default_value_t = 300)]
+    cache_ttl_secs: u64,
+    /// Our node name on the wire (`Node`).
+    #[arg(long, env = "KZ_NODE", default_value_t = default_node())]
+    node: String,
+    /// Log format.
+    #[arg(long, env = "KZ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging to stderr; the level comes from RUST_LOG (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = match &args.couch_url {
+        Some(url) => Store::Couch(CachedStore {
+            store: CouchStore::new(url, Duration::from_millis(args.couch_timeout_ms))?,
+            cache: Arc::new(DocCache::new(
+                args.cache_capacity,
+                Duration::from_secs(args.cache_ttl_secs),
+            )),
+        }),
+        None => Store::Fixture(FixtureDb::new(
+            args.fixturedb
+                .clone()
+                .context("--fixturedb or --couch-url is required")?,
+        )),
+    };
+    let mut config = WorkerConfig::new(args.amqp_url.clone(), args.node.clone());
+    config.queue = args.queue;
+    config.bindings = args.bindings;
+    config.prefetch = args.prefetch;
+    config.registrar_deadline = Duration::from_millis(args.registrar_deadline_ms);
+    let worker = Worker::new(config, store);
+    let (trigger, shutdown) = shutdown::channel();
+    tokio::spawn(shutdown::on_signals(trigger));
+    worker.run(shutdown).await
 }
 
 fn parse_reg_key(s: &str) -> Result<RegKey, String> {
@@ -81,6 +197,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            rt.block_on(serve(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Build {
             fixturedb,
             registered,

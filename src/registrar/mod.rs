@@ -5,6 +5,8 @@
 //! live worker asks the registrars over AMQP (`reg_query`); offline modes (the CLI, replay)
 //! are given the state. Both sit behind [`Registrar`].
 
+pub mod amqp;
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 

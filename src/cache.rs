@@ -1,0 +1,290 @@
+//! The document cache in front of CouchDB.
+//!
+//! Bounded (least recently used entries go first), evicted by Kazoo's document-change events
+//! ([`crate::conf_events`]), with a time-to-live as a safety net, and cleared whenever the
+//! AMQP connection is lost (events may have been missed meanwhile). Documents are cached
+//! raw; the attribute merge runs on every build, so an edited owner or account takes effect
+//! as soon as its own document is evicted.
+//!
+//! A read that started before an eviction does not store its (possibly stale) result.
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use serde_json::Value;
+
+use crate::conf_events::Change;
+use crate::documents::{Doc, Docs, DocumentStore, Owned, StoreError};
+
+type Key = (String, String);
+
+struct Inner {
+    docs: LruCache<Key, (Instant, Doc)>,
+    owned: LruCache<Key, (Instant, Vec<Doc>)>,
+    /// Bumped by every eviction: a read that saw another epoch stores nothing.
+    epoch: u64,
+}
+
+/// Cache counters.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Lookups served from the cache.
+    pub hits: AtomicU64,
+    /// Lookups that went to the store.
+    pub misses: AtomicU64,
+    /// Entries removed by change events, expiry or a reset.
+    pub evictions: AtomicU64,
+}
+
+/// The cache itself.
+pub struct DocCache {
+    inner: Mutex<Inner>,
+    ttl: Duration,
+    /// Counters.
+    pub stats: CacheStats,
+}
+
+impl DocCache {
+    /// A cache of at most `capacity` documents (and as many owned-device lists), each kept
+    /// at most `ttl`.
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        let cap = NonZeroUsize::new(capacity.max(1)).expect("non-zero");
+        Self {
+            inner: Mutex::new(Inner {
+                docs: LruCache::new(cap),
+                owned: LruCache::new(cap),
+                epoch: 0,
+            }),
+            ttl,
+            stats: CacheStats::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many documents are cached.
+    pub fn len(&self) -> usize {
+        self.lock().docs.len()
+    }
+
+    /// Nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets what a change makes stale.
+    pub fn apply(&self, change: &Change) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        let mut evicted = 0;
+        match change {
+            Change::Doc { db, id, doc_type } => {
+                evicted += u64::from(inner.docs.pop(&(db.clone(), id.clone())).is_some());
+                // A device edit can change who owns what; a user edit its own list.
+                if doc_type.as_deref() != Some("account") {
+                    evicted += drop_db(&mut inner.owned, db);
+                }
+            }
+            Change::Database { db } => {
+                evicted += drop_db(&mut inner.docs, db);
+                evicted += drop_db(&mut inner.owned, db);
+            }
+        }
+        self.stats.evictions.fetch_add(evicted, Ordering::Relaxed);
+    }
+
+    /// Forgets everything (the connection that carries change events was lost).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        let n = inner.docs.len() + inner.owned.len();
+        inner.docs.clear();
+        inner.owned.clear();
+        self.stats.evictions.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn fresh<T: Clone>(
+        &self,
+        cache: &mut LruCache<Key, (Instant, T)>,
+        key: &Key,
+        now: Instant,
+    ) -> Option<T> {
+        match cache.get(key) {
+            Some((at, v)) if now.duration_since(*at) < self.ttl => Some(v.clone()),
+            Some(_) => {
+                cache.pop(key);
+                self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+fn drop_db<V>(cache: &mut LruCache<Key, V>, db: &str) -> u64 {
+    let keys: Vec<Key> = cache
+        .iter()
+        .filter(|((d, _), _)| d == db)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in &keys {
+        cache.pop(k);
+    }
+    keys.len() as u64
+}
+
+/// A store with the cache in front of it.
+pub struct CachedStore<S> {
+    /// The store behind the cache.
+    pub store: S,
+    /// The cache.
+    pub cache: std::sync::Arc<DocCache>,
+}
+
+impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
+    async fn open_docs(&self, db: &str, ids: &[String]) -> Result<Docs, StoreError> {
+        let now = Instant::now();
+        let mut out = Docs::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        let epoch = {
+            let mut inner = self.cache.lock();
+            for id in ids {
+                match self
+                    .cache
+                    .fresh(&mut inner.docs, &(db.to_owned(), id.clone()), now)
+                {
+                    Some(d) => {
+                        out.insert(id.clone(), Some(d));
+                    }
+                    None => missing.push(id.clone()),
+                }
+            }
+            inner.epoch
+        };
+        let hits = (ids.len() - missing.len()) as u64;
+        self.cache.stats.hits.fetch_add(hits, Ordering::Relaxed);
+        self.cache
+            .stats
+            .misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let fetched = self.store.open_docs(db, &missing).await?;
+        let mut inner = self.cache.lock();
+        let store = inner.epoch == epoch;
+        for (id, doc) in fetched {
+            if store && let Some(d) = &doc {
+                inner
+                    .docs
+                    .put((db.to_owned(), id.clone()), (now, d.clone()));
+            }
+            out.insert(id, doc);
+        }
+        Ok(out)
+    }
+
+    async fn owned_devices(&self, db: &str, user_ids: &[String]) -> Result<Owned, StoreError> {
+        let now = Instant::now();
+        let mut out = Owned::with_capacity(user_ids.len());
+        let mut missing = Vec::new();
+        let epoch = {
+            let mut inner = self.cache.lock();
+            for u in user_ids {
+                match self
+                    .cache
+                    .fresh(&mut inner.owned, &(db.to_owned(), u.clone()), now)
+                {
+                    Some(list) => {
+                        out.insert(u.clone(), list);
+                    }
+                    None => missing.push(u.clone()),
+                }
+            }
+            inner.epoch
+        };
+        let hits = (user_ids.len() - missing.len()) as u64;
+        self.cache.stats.hits.fetch_add(hits, Ordering::Relaxed);
+        self.cache
+            .stats
+            .misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let fetched = self.store.owned_devices(db, &missing).await?;
+        let mut inner = self.cache.lock();
+        let store = inner.epoch == epoch;
+        for (u, list) in fetched {
+            if store {
+                for d in &list {
+                    if let Some(id) = d.get("_id").and_then(Value::as_str) {
+                        inner
+                            .docs
+                            .put((db.to_owned(), id.to_owned()), (now, d.clone()));
+                    }
+                }
+                inner
+                    .owned
+                    .put((db.to_owned(), u.clone()), (now, list.clone()));
+            }
+            out.insert(u, list);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::MemoryStore;
+    use serde_json::json;
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn hits_after_a_miss_and_evicts_on_change() {
+        let store = CachedStore {
+            store: MemoryStore::new([json!({"_id": "d1", "pvt_type": "device", "owner_id": "u1"})]),
+            cache: std::sync::Arc::new(DocCache::new(10, Duration::from_secs(60))),
+        };
+        let ids = vec!["d1".to_owned(), "nope".to_owned()];
+        let first = block(store.open_docs("db", &ids)).unwrap();
+        assert!(first["d1"].is_some() && first["nope"].is_none());
+        block(store.open_docs("db", &ids)).unwrap();
+        // d1 was a hit the second time; a missing document is never cached.
+        assert_eq!(store.cache.stats.hits.load(Ordering::Relaxed), 1);
+        assert_eq!(store.cache.stats.misses.load(Ordering::Relaxed), 3);
+        let owned = block(store.owned_devices("db", &["u1".to_owned()])).unwrap();
+        assert_eq!(owned["u1"].len(), 1);
+        store.cache.apply(&Change::Doc {
+            db: "db".into(),
+            id: "d1".into(),
+            doc_type: Some("device".into()),
+        });
+        assert!(store.cache.is_empty());
+        assert_eq!(store.cache.stats.evictions.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn expired_entries_are_not_served() {
+        let store = CachedStore {
+            store: MemoryStore::new([json!({"_id": "d1"})]),
+            cache: std::sync::Arc::new(DocCache::new(10, Duration::ZERO)),
+        };
+        let ids = vec!["d1".to_owned()];
+        block(store.open_docs("db", &ids)).unwrap();
+        block(store.open_docs("db", &ids)).unwrap();
+        assert_eq!(store.cache.stats.hits.load(Ordering::Relaxed), 0);
+    }
+}

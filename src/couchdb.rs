@@ -1,0 +1,198 @@
+//! CouchDB as the document store, through `couch_rs`.
+//!
+//! Two of `couch_rs`'s conveniences are wrong for a reader, so this module does not use them:
+//! - `Client::db` creates the database when it is missing. A lookup must never create a
+//!   database, so databases are addressed with `Database::new`-free raw paths instead.
+//! - Its bulk reads drop missing keys and lose the link between a key and its row. A missing
+//!   document must be seen as missing, so `_all_docs` and the `attributes/owned` view are
+//!   read with `Client::req` (plain HTTP with `couch_rs`'s auth and timeout) and parsed here.
+//!
+//! Only CouchDB 3 behaviour is relied on: `POST /{db}/_all_docs?include_docs=true` with
+//! `keys`, and `POST /{db}/_design/attributes/_view/owned?include_docs=true` with `keys`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use couch_rs::Client;
+use couch_rs::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::documents::{Docs, DocumentStore, Owned, StoreError};
+
+/// A CouchDB server.
+#[derive(Clone)]
+pub struct CouchStore {
+    client: Client,
+}
+
+impl std::fmt::Debug for CouchStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CouchStore")
+    }
+}
+
+/// A URL's credentials are taken out of it (couch_rs sends the URL as a `Referer` header).
+fn split_credentials(url: &str) -> anyhow::Result<(String, Option<String>, Option<String>)> {
+    let mut parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("bad CouchDB URL: {e}"))?;
+    let user = (!parsed.username().is_empty()).then(|| percent_decode(parsed.username()));
+    let pass = parsed.password().map(percent_decode);
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    Ok((parsed.to_string(), user, pass))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+impl CouchStore {
+    /// A store for the server at `url` (`http://user:pass@host:5984`). Every request gives up
+    /// after `timeout` (rounded up to whole seconds, couch_rs's unit).
+    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let (base, user, pass) = split_credentials(url)?;
+        let secs = timeout.as_millis().div_ceil(1000).max(1) as u64;
+        let client = Client::new_with_timeout(&base, user.as_deref(), pass.as_deref(), Some(secs))
+            .map_err(|e| anyhow::anyhow!("CouchDB client: {e}"))?;
+        Ok(Self { client })
+    }
+
+    /// Whether the server answers (for readiness).
+    pub async fn ping(&self) -> bool {
+        match self.client.req(Method::GET, "/_up", None).send().await {
+            Ok(r) => r.status().is_success() || r.status() == StatusCode::NOT_FOUND,
+            Err(_) => false,
+        }
+    }
+
+    /// POSTs `body` to `path` (below the encoded database name); `None` when the database
+    /// does not exist.
+    async fn post(&self, db: &str, path: &str, body: Value) -> Result<Option<Value>, StoreError> {
+        let mut opts = HashMap::new();
+        opts.insert("include_docs".to_owned(), "true".to_owned());
+        let url_path = format!("/{}/{path}", encode_db(db));
+        let resp = self
+            .client
+            .req(Method::POST, &url_path, Some(&opts))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
+        let status = resp.status();
+        if status == StatusCode::NOT_FOUND {
+            // A database that does not exist (or a view that does not) has no documents.
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(StoreError::NotReachable(format!(
+                "CouchDB answered {status} for {path}"
+            )));
+        }
+        let value: Value = resp
+            .json()
+            .await
+            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
+        Ok(Some(value))
+    }
+}
+
+/// A database name in a URL path: Kazoo's encoded names (`account%2F…`) are already
+/// escaped; a raw `/` is escaped too.
+fn encode_db(db: &str) -> String {
+    db.replace('/', "%2F")
+}
+
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+fn rows(v: &Value) -> impl Iterator<Item = &Value> {
+    v.get("rows")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+impl DocumentStore for CouchStore {
+    async fn open_docs(&self, db: &str, ids: &[String]) -> Result<Docs, StoreError> {
+        let mut out: Docs = ids.iter().map(|id| (id.clone(), None)).collect();
+        let Some(resp) = self.post(db, "_all_docs", json!({"keys": ids})).await? else {
+            return Ok(out);
+        };
+        for row in rows(&resp) {
+            // Missing keys come back as {"key": …, "error": "not_found"}; deleted documents
+            // with "doc": null. Both stay absent.
+            let (Some(key), Some(doc)) = (row.get("key").and_then(Value::as_str), row.get("doc"))
+            else {
+                continue;
+            };
+            if doc.is_object() {
+                out.insert(key.to_owned(), Some(Arc::new(doc.clone())));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn owned_devices(&self, db: &str, user_ids: &[String]) -> Result<Owned, StoreError> {
+        let mut out: Owned = user_ids.iter().map(|u| (u.clone(), Vec::new())).collect();
+        let keys: Vec<Value> = user_ids.iter().map(|u| json!([u, "device"])).collect();
+        let Some(resp) = self
+            .post(db, "_design/attributes/_view/owned", json!({"keys": keys}))
+            .await?
+        else {
+            return Ok(out);
+        };
+        for row in rows(&resp) {
+            let owner = row.pointer("/key/0").and_then(Value::as_str);
+            let doc = row.get("doc").filter(|d| d.is_object());
+            if let (Some(owner), Some(doc)) = (owner, doc)
+                && let Some(list) = out.get_mut(owner)
+            {
+                list.push(Arc::new(doc.clone()));
+            }
+        }
+        // View rows for one key come in document-id order; keep that order per user.
+        for list in out.values_mut() {
+            list.sort_by(|a, b| {
+                a.get("_id")
+                    .and_then(Value::as_str)
+                    .cmp(&b.get("_id").and_then(Value::as_str))
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_url() {
+        let (base, user, pass) = split_credentials("http://admin:p%40ss@127.0.0.1:5984/").unwrap();
+        assert_eq!(base, "http://127.0.0.1:5984/");
+        assert_eq!(user.as_deref(), Some("admin"));
+        assert_eq!(pass.as_deref(), Some("p@ss"));
+        let (_, user, pass) = split_credentials("http://127.0.0.1:5984").unwrap();
+        assert!(user.is_none() && pass.is_none());
+    }
+
+    #[test]
+    fn database_names_are_escaped_once() {
+        assert_eq!(
+            encode_db("account%2F4a%2F68%2F63"),
+            "account%2F4a%2F68%2F63"
+        );
+        assert_eq!(encode_db("account/4a/68/63"), "account%2F4a%2F68%2F63");
+    }
+}

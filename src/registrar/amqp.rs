@@ -1,0 +1,194 @@
+//! Registration lookups over AMQP: `reg_query` to the `registrar` exchange, answered by
+//! every ecallmgr on the requester's targeted queue (`kazoo-wire-format.md` section 4).
+//!
+//! Like Kazoo's `call_collect`, a lookup waits for one answer per live ecallmgr node (from
+//! [`NodeTracker`]) and stops early at the first registration found. All the devices of one
+//! build are asked concurrently under one deadline; with no ecallmgr known the answer is
+//! "unknown" at once, never a wait for a registrar that does not exist.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lapin::Channel;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{RegKey, Registrar, Registration};
+use crate::amqp::{REGISTRAR, encode, json_properties, publish_json, random_hex};
+use crate::build_api::{APP_NAME, APP_VERSION};
+use crate::nodes::NodeTracker;
+
+/// One registrar's answer to one query.
+#[derive(Debug, Clone)]
+struct Answer {
+    node: String,
+    registered: bool,
+}
+
+/// Queries waiting for answers, by `Msg-ID`.
+#[derive(Debug, Default)]
+pub struct PendingQueries {
+    waiting: Mutex<HashMap<String, mpsc::UnboundedSender<Answer>>>,
+}
+
+impl PendingQueries {
+    /// Routes a `directory` reply (`reg_query_resp` / `reg_query_error`) to its query.
+    /// Returns false when nobody waits for it (late, or not ours).
+    pub fn deliver(&self, msg: &Value) -> bool {
+        let registered = match msg.get("Event-Name").and_then(Value::as_str) {
+            Some("reg_query_resp") => msg
+                .get("Fields")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty()),
+            Some("reg_query_error") => false,
+            _ => return false,
+        };
+        let Some(msg_id) = msg.get("Msg-ID").and_then(Value::as_str) else {
+            return false;
+        };
+        let node = msg
+            .get("Node")
+            .and_then(Value::as_str)
+            .unwrap_or("unnamed node")
+            .to_owned();
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        match waiting.get(msg_id) {
+            Some(tx) => tx.send(Answer { node, registered }).is_ok(),
+            None => false,
+        }
+    }
+
+    fn register(self: &Arc<Self>, msg_id: &str) -> (Waiting, mpsc::UnboundedReceiver<Answer>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(msg_id.to_owned(), tx);
+        (
+            Waiting {
+                pending: self.clone(),
+                msg_id: msg_id.to_owned(),
+            },
+            rx,
+        )
+    }
+}
+
+/// Removes a query from [`PendingQueries`] however its wait ends.
+struct Waiting {
+    pending: Arc<PendingQueries>,
+    msg_id: String,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.pending
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.msg_id);
+    }
+}
+
+/// A registrar that asks ecallmgr over AMQP.
+#[derive(Clone)]
+pub struct AmqpRegistrar {
+    /// The channel queries are published on.
+    pub channel: Channel,
+    /// Our queue on the `targeted` exchange (the queries' `Server-ID`).
+    pub reply_queue: String,
+    /// Our `Node`.
+    pub node: String,
+    /// How long a build waits for registrars, at most.
+    pub deadline: Duration,
+    /// Live ecallmgr nodes.
+    pub nodes: Arc<NodeTracker>,
+    /// Where answers are routed.
+    pub pending: Arc<PendingQueries>,
+}
+
+impl AmqpRegistrar {
+    async fn query(&self, key: &RegKey, expected: usize, deadline: Instant) -> Registration {
+        let msg_id = random_hex(32);
+        let (_waiting, mut answers) = self.pending.register(&msg_id);
+        let body = json!({
+            "App-Name": APP_NAME, "App-Version": APP_VERSION,
+            "Event-Category": "directory", "Event-Name": "reg_query",
+            "Msg-ID": msg_id, "Node": self.node, "Server-ID": self.reply_queue,
+            "Realm": key.realm, "Username": key.username,
+            "Fields": ["Contact", "Authorizing-ID", "Expires"]
+        });
+        let routing_key = format!(
+            "registration.query.{}.{}",
+            encode(&key.realm),
+            encode(&key.username)
+        );
+        if let Err(e) = publish_json(
+            &self.channel,
+            REGISTRAR,
+            &routing_key,
+            &body,
+            json_properties(),
+        )
+        .await
+        {
+            tracing::warn!(error = %e, registration = %key, "reg_query publish failed");
+            return Registration::Unknown;
+        }
+        let mut answered = HashSet::new();
+        while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, answers.recv()).await {
+            if answer.registered {
+                return Registration::Registered;
+            }
+            answered.insert(answer.node);
+            if answered.len() >= expected {
+                break;
+            }
+        }
+        if answered.is_empty() {
+            Registration::Unknown
+        } else {
+            Registration::Unregistered
+        }
+    }
+}
+
+impl Registrar for AmqpRegistrar {
+    async fn lookup(&self, keys: &[RegKey]) -> HashMap<RegKey, Registration> {
+        let expected = self.nodes.ecallmgr_count(std::time::Instant::now());
+        if expected == 0 {
+            return keys
+                .iter()
+                .map(|k| (k.clone(), Registration::Unknown))
+                .collect();
+        }
+        let deadline = Instant::now() + self.deadline;
+        let answers =
+            futures_util::future::join_all(keys.iter().map(|k| self.query(k, expected, deadline)))
+                .await;
+        keys.iter().cloned().zip(answers).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliver_routes_by_msg_id() {
+        let pending = Arc::new(PendingQueries::default());
+        let (guard, mut rx) = pending.register("m1");
+        assert!(pending.deliver(&json!({
+            "Event-Name": "reg_query_resp", "Msg-ID": "m1", "Node": "ecallmgr@a",
+            "Fields": [{"Contact": "sip:x"}]
+        })));
+        assert!(!pending.deliver(&json!({"Event-Name": "reg_query_error", "Msg-ID": "m2"})));
+        let a = rx.try_recv().unwrap();
+        assert!(a.registered);
+        assert_eq!(a.node, "ecallmgr@a");
+        drop(guard);
+        assert!(!pending.deliver(&json!({"Event-Name": "reg_query_error", "Msg-ID": "m1"})));
+    }
+}

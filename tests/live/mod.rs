@@ -1,0 +1,484 @@
+//! Helpers for tests against the real servers: RabbitMQ and the CouchDB-API server that
+//! `make test` starts (`testenv/with-servers.sh`). A test that cannot reach them fails.
+//!
+//! Every test uses its own account (a random id, so its own database and routing keys), its
+//! own queues, and removes its database when done.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use couch_rs::http::Method;
+use futures_util::StreamExt;
+use kz_endpoint::amqp::{
+    KAPPS, NODES, REGISTRAR, TARGETED, declare_exchanges, encode, json_properties, publish_json,
+    publish_targeted, random_hex,
+};
+use kz_endpoint::cache::{CachedStore, DocCache};
+use kz_endpoint::couchdb::CouchStore;
+use kz_endpoint::ids::account_db;
+use kz_endpoint::kz_json::merge_right_wins;
+use kz_endpoint::shutdown::{self, Trigger};
+use kz_endpoint::worker::{Store, Worker, WorkerConfig};
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+/// The broker the tests use.
+pub fn amqp_url() -> String {
+    std::env::var("KZ_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// The CouchDB-API server the tests use; set by `make test`.
+pub fn couch_url() -> String {
+    std::env::var("KZ_TEST_COUCH_URL").unwrap_or_else(|_| {
+        panic!("KZ_TEST_COUCH_URL is not set: run the tests with `make test`, which starts the CouchDB-API server")
+    })
+}
+
+/// A test account: its id, database, realm and documents.
+pub struct Account {
+    pub id: String,
+    pub db: String,
+    pub realm: String,
+    client: couch_rs::Client,
+}
+
+/// A 32-character id of this account's test: `prefix` plus `n`, zero-padded.
+pub fn tid(prefix: &str, n: u32) -> String {
+    format!("{prefix}{n:0>width$}", width = 32 - prefix.len())
+}
+
+impl Account {
+    /// A new account with its database, the `attributes` design document and the account
+    /// document.
+    pub async fn create() -> Self {
+        let id = random_hex(32);
+        let realm = format!("{}.test.example.com", &id[..8]);
+        let client = couch_rs::Client::new_with_timeout(&couch_url(), None, None, Some(5)).unwrap();
+        let acct = Self {
+            db: account_db(&id),
+            id,
+            realm,
+            client,
+        };
+        let r = acct
+            .client
+            .req(Method::PUT, &format!("/{}", acct.db), None)
+            .send()
+            .await;
+        let r = r
+            .unwrap_or_else(|e| panic!("CouchDB-API server not reachable at {}: {e}", couch_url()));
+        assert!(
+            r.status().is_success(),
+            "creating {}: {}",
+            acct.db,
+            r.status()
+        );
+        let design: Value =
+            serde_json::from_str(include_str!("../../fixtures/couchdb/attributes.json")).unwrap();
+        acct.put(design).await;
+        acct.put(json!({
+            "_id": acct.id, "pvt_type": "account", "name": "Test account", "realm": acct.realm,
+            "caller_id": {"external": {"number": "+14155550000", "name": "Test"}}
+        }))
+        .await;
+        acct
+    }
+
+    /// Stores (or replaces) a document.
+    pub async fn put(&self, mut doc: Value) {
+        let id = doc["_id"].as_str().expect("_id").to_owned();
+        let path = format!("/{}/{}", self.db, id.replace('/', "%2F"));
+        let current = self
+            .client
+            .req(Method::GET, &path, None)
+            .send()
+            .await
+            .unwrap();
+        if current.status().is_success() {
+            let cur: Value = current.json().await.unwrap();
+            doc["_rev"] = cur["_rev"].clone();
+        }
+        let r = self
+            .client
+            .req(Method::PUT, &path, None)
+            .json(&doc)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "storing {id}: {}", r.status());
+    }
+
+    /// Removes the database.
+    pub async fn drop_db(&self) {
+        let _ = self
+            .client
+            .req(Method::DELETE, &format!("/{}", self.db), None)
+            .send()
+            .await;
+    }
+
+    /// Device `n` of this account: SIP username `d<n>`, `extra` merged over it.
+    pub fn device(&self, n: u32, extra: Value) -> Value {
+        merge_right_wins(
+            &json!({
+                "_id": tid("device", n), "pvt_type": "device", "pvt_account_id": self.id,
+                "name": format!("Desk {n}"), "device_type": "sip_device", "enabled": true,
+                "sip": {"username": format!("d{n}"), "password": format!("secret-{n}")}
+            }),
+            &extra,
+        )
+    }
+
+    /// User `n` of this account.
+    pub fn user(&self, n: u32, extra: Value) -> Value {
+        merge_right_wins(
+            &json!({
+                "_id": tid("user", n), "pvt_type": "user", "pvt_account_id": self.id,
+                "first_name": "User", "last_name": format!("{n}"), "enabled": true
+            }),
+            &extra,
+        )
+    }
+
+    /// A `build_req` for `endpoint_id` (reply address filled in by [`Callflow::request`]).
+    pub fn request(&self, endpoint_id: &str) -> Value {
+        json!({
+            "Event-Category": "endpoint", "Event-Name": "build_req",
+            "App-Name": "callflow", "App-Version": "4.0.0",
+            "Account-ID": self.id, "Call-ID": random_hex(16), "Endpoint-ID": endpoint_id,
+            "Properties": {"source": "cf_device"},
+            "Call": {"Account-ID": self.id, "Caller-ID-Name": "Carol", "Caller-ID-Number": "1000",
+                     "Request-User": "1001", "Request-Realm": self.realm, "Resource-Type": "audio"}
+        })
+    }
+
+    /// The routing key callflow publishes this account's requests with.
+    pub fn routing_key(&self) -> String {
+        format!("endpoint.build.{}", encode(&self.id))
+    }
+}
+
+/// An AMQP connection with one channel and Kazoo's exchanges declared.
+pub async fn channel() -> (Connection, Channel) {
+    let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ not reachable at {}: {e}", amqp_url()));
+    let ch = conn.create_channel().await.unwrap();
+    declare_exchanges(&ch).await.unwrap();
+    (conn, ch)
+}
+
+/// A private queue bound to `bindings`, consumed without acks.
+pub async fn own_queue(ch: &Channel, bindings: &[(&str, &str)]) -> (String, Consumer) {
+    let q = format!("kz-test-{}", random_hex(12));
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions {
+            auto_delete: true,
+            exclusive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    for (exchange, key) in bindings {
+        let key = if *key == "$self" {
+            q.clone()
+        } else {
+            (*key).to_owned()
+        };
+        ch.queue_bind(
+            q.as_str().into(),
+            (*exchange).into(),
+            key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let consumer = ch
+        .basic_consume(
+            q.as_str().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (q, consumer)
+}
+
+/// Plays Kazoo's callflow: publishes `build_req` on `kapps`, waits for the reply on its own
+/// queue bound to `targeted`.
+pub struct Callflow {
+    _conn: Connection,
+    pub ch: Channel,
+    pub queue: String,
+    consumer: Consumer,
+}
+
+impl Callflow {
+    pub async fn new() -> Self {
+        let (conn, ch) = channel().await;
+        let (queue, consumer) = own_queue(&ch, &[(TARGETED, "$self")]).await;
+        Self {
+            _conn: conn,
+            ch,
+            queue,
+            consumer,
+        }
+    }
+
+    /// Sends `req` for `account` and returns the reply with the same `Msg-ID`.
+    pub async fn request(&mut self, account: &Account, mut req: Value) -> Value {
+        let msg_id = random_hex(16);
+        req["Msg-ID"] = json!(msg_id);
+        req["Server-ID"] = json!(self.queue);
+        self.publish(
+            &account.routing_key(),
+            serde_json::to_vec(&req).unwrap(),
+            json_properties(),
+        )
+        .await;
+        self.reply_to(&msg_id).await
+    }
+
+    /// Publishes raw bytes on `kapps`.
+    pub async fn publish(&self, routing_key: &str, body: Vec<u8>, props: BasicProperties) {
+        self.ch
+            .basic_publish(
+                KAPPS.into(),
+                routing_key.into(),
+                Default::default(),
+                &body,
+                props,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    /// The next reply with `msg_id` (others are skipped), or a panic after 10 s.
+    pub async fn reply_to(&mut self, msg_id: &str) -> Value {
+        loop {
+            let (body, _) = self
+                .next(Duration::from_secs(10))
+                .await
+                .expect("a reply within 10 s");
+            if body["Msg-ID"] == msg_id {
+                return body;
+            }
+        }
+    }
+
+    /// The next message on the queue, with its properties.
+    pub async fn next(&mut self, wait: Duration) -> Option<(Value, BasicProperties)> {
+        let d = tokio::time::timeout(wait, self.consumer.next())
+            .await
+            .ok()??
+            .ok()?;
+        assert_eq!(
+            d.properties.content_type().as_ref().map(|s| s.as_str()),
+            Some("application/json")
+        );
+        Some((
+            serde_json::from_slice(&d.data).expect("JSON reply"),
+            d.properties.clone(),
+        ))
+    }
+}
+
+/// How the fake ecallmgr answers a username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Registered,
+    Error,
+    Silent,
+}
+
+/// Plays one ecallmgr node's registrar for one realm; advertises itself on `nodes`.
+pub struct Ecallmgr {
+    pub node: String,
+    ch: Channel,
+    _conn: Connection,
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+    pub queries: Arc<Mutex<Vec<Value>>>,
+    task: JoinHandle<()>,
+    beats: JoinHandle<()>,
+}
+
+impl Ecallmgr {
+    /// A registrar for `realm`; usernames not in `answers` get `reg_query_error`.
+    pub async fn start(realm: &str, answers: &[(&str, Answer)]) -> Self {
+        let (conn, ch) = channel().await;
+        let key = format!("registration.query.{}.*", encode(realm));
+        let (_q, mut consumer) = own_queue(&ch, &[(REGISTRAR, key.as_str())]).await;
+        let node = format!("ecallmgr@fs-{}.test", random_hex(6));
+        let answers: Arc<Mutex<HashMap<String, Answer>>> = Arc::new(Mutex::new(
+            answers.iter().map(|(u, a)| ((*u).to_owned(), *a)).collect(),
+        ));
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let (pub_ch, a, n, qs) = (ch.clone(), answers.clone(), node.clone(), queries.clone());
+        let task = tokio::spawn(async move {
+            while let Some(Ok(d)) = consumer.next().await {
+                let Ok(q) = serde_json::from_slice::<Value>(&d.data) else {
+                    continue;
+                };
+                qs.lock().await.push(q.clone());
+                let user = q["Username"].as_str().unwrap_or_default().to_owned();
+                let answer = a.lock().await.get(&user).copied().unwrap_or(Answer::Error);
+                let mut reply = json!({
+                    "App-Name": "ecallmgr", "App-Version": "4.0.0", "Event-Category": "directory",
+                    "Msg-ID": q["Msg-ID"], "Node": n, "Registrar-Age": 100
+                });
+                match answer {
+                    Answer::Silent => continue,
+                    Answer::Error => reply["Event-Name"] = json!("reg_query_error"),
+                    Answer::Registered => {
+                        reply["Event-Name"] = json!("reg_query_resp");
+                        reply["Fields"] = json!([{"Contact": format!("<sip:{user}@198.51.100.40:5060>"), "Expires": 480}]);
+                    }
+                }
+                let server_id = q["Server-ID"].as_str().unwrap_or_default().to_owned();
+                let _ = publish_targeted(&pub_ch, &server_id, &reply).await;
+            }
+        });
+        // Heartbeats as ecallmgr sends them, only more often, so a worker started later
+        // learns of this node quickly.
+        let (hb_ch, hb_node) = (ch.clone(), node.clone());
+        let beats = tokio::spawn(async move {
+            loop {
+                let _ =
+                    publish_json(&hb_ch, NODES, "", &heartbeat(&hb_node), json_properties()).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Self {
+            node,
+            ch,
+            _conn: conn,
+            answers,
+            queries,
+            task,
+            beats,
+        }
+    }
+}
+
+/// An ecallmgr `advertise` heartbeat.
+fn heartbeat(node: &str) -> Value {
+    json!({
+        "App-Name": "ecallmgr", "App-Version": "4.0.0", "Event-Category": "nodes",
+        "Event-Name": "advertise", "Msg-ID": random_hex(16), "Node": node,
+        "Expires": 10000, "WhApps": {"ecallmgr": {"Roles": []}}, "Zone": "local"
+    })
+}
+
+impl Drop for Ecallmgr {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.beats.abort();
+    }
+}
+
+/// A worker running in this process.
+pub struct Running {
+    pub worker: Arc<Worker>,
+    pub trigger: Trigger,
+    pub handle: JoinHandle<anyhow::Result<()>>,
+    pub queue: String,
+}
+
+impl Running {
+    /// Stops the worker the way SIGTERM does and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.trigger.fire();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("worker stops")
+            .unwrap()
+    }
+}
+
+/// A CouchDB store for the test server (cache in front), or one at `url`.
+pub fn couch_store(url: Option<&str>) -> Store {
+    Store::Couch(CachedStore {
+        store: CouchStore::new(url.unwrap_or(&couch_url()), Duration::from_millis(1000)).unwrap(),
+        cache: Arc::new(DocCache::new(1000, Duration::from_secs(300))),
+    })
+}
+
+/// Starts a worker for `account` on a queue of its own (or `queue`), and waits until it
+/// consumes.
+pub async fn start_worker(account: &Account, store: Store, queue: Option<&str>) -> Running {
+    let queue = queue
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("kz-test-builder-{}", random_hex(8)));
+    let mut config = WorkerConfig::new(amqp_url(), format!("kz-endpoint-test@{}", random_hex(6)));
+    config.queue = queue.clone();
+    config.bindings = vec![account.routing_key()];
+    config.registrar_deadline = Duration::from_millis(300);
+    config.backoff = (Duration::from_millis(50), Duration::from_millis(500));
+    let worker = Worker::new(config, store);
+    let (trigger, shutdown) = shutdown::channel();
+    let handle = tokio::spawn(worker.clone().run(shutdown));
+    wait_for("the worker to consume", || worker.is_consuming()).await;
+    Running {
+        worker,
+        trigger,
+        handle,
+        queue,
+    }
+}
+
+/// Polls `cond` every 10 ms for up to 10 s.
+pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// One word per leg, as in the engine tests.
+pub fn summary(reply: &Value) -> Vec<String> {
+    reply["Endpoints"]
+        .as_array()
+        .map(|legs| {
+            legs.iter()
+                .map(|leg| {
+                    let route = leg.get("Route").and_then(Value::as_str).unwrap_or("");
+                    if leg["Invite-Format"] == "loopback" {
+                        let f = leg["Custom-Channel-Vars"].get("Is-Failover") == Some(&json!(true));
+                        format!("{}:{route}", if f { "FAILOVER" } else { "FWD" })
+                    } else {
+                        let who = leg
+                            .get("To-Username")
+                            .and_then(Value::as_str)
+                            .unwrap_or(route);
+                        match leg.get("Failover") {
+                            Some(f) => format!("SIP:{who}+F:{}", f["Route"].as_str().unwrap_or("")),
+                            None => format!("SIP:{who}"),
+                        }
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
