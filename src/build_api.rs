@@ -208,6 +208,9 @@ pub struct BuildRequest {
     pub properties: Object,
     /// The call state.
     pub call: Call,
+    /// `Explain: true`: the reply carries an `Explain` list saying why each leg was or was
+    /// not produced.
+    pub explain: bool,
 }
 
 impl BuildRequest {
@@ -344,7 +347,17 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
         }
     };
     let call = parse_call(body)?;
+    let explain = match body.get("Explain") {
+        None | Some(Value::Null) => false,
+        Some(v @ (Value::Bool(_) | Value::String(_)))
+            if crate::kz_json::is_true(Some(v)) || crate::kz_json::is_false(Some(v)) =>
+        {
+            crate::kz_json::is_true(Some(v))
+        }
+        Some(_) => return Err(BuildError::invalid("Explain must be a boolean")),
+    };
     Ok(BuildRequest {
+        explain,
         msg_id,
         server_id,
         app_name,
@@ -447,8 +460,14 @@ impl Identity {
     }
 }
 
-/// Builds the reply body (`build_resp` or `build_error`) with the Kazoo envelope.
-pub fn reply_body(identity: &Identity, envelope: &Envelope, result: &BuildResult) -> Value {
+/// Builds the reply body (`build_resp` or `build_error`) with the Kazoo envelope, and the
+/// `Explain` lines when there are any.
+pub fn reply_body(
+    identity: &Identity,
+    envelope: &Envelope,
+    result: &BuildResult,
+    explain: &[String],
+) -> Value {
     let mut o = Object::new();
     o.insert("App-Name".into(), json!(APP_NAME));
     o.insert("App-Version".into(), json!(APP_VERSION));
@@ -482,6 +501,9 @@ pub fn reply_body(identity: &Identity, envelope: &Envelope, result: &BuildResult
             o.insert("Error-Code".into(), json!(e.code.as_str()));
             o.insert("Error-Message".into(), json!(e.message));
         }
+    }
+    if !explain.is_empty() {
+        o.insert("Explain".into(), json!(explain));
     }
     Value::Object(o)
 }
@@ -572,6 +594,7 @@ mod tests {
             &Identity::new("n@h"),
             &env,
             &Err(BuildError::new(ErrorCode::NoEndpoints, "nothing")),
+            &[],
         );
         assert_eq!(body["Msg-ID"], "m1");
         assert_eq!(body["Event-Name"], "build_error");

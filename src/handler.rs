@@ -1,7 +1,8 @@
-//! The request handler every entry point shares: body bytes in, reply body out.
+//! The request handler every entry point shares: a message in, the reply body out.
 //!
-//! Parsing, validation, resolution, the engine and the reply envelope are one code path,
-//! whether the request came from RabbitMQ, the CLI or a replayed capture.
+//! The size limit, JSON parsing, the content-type check, request validation, resolution, the
+//! engine and the reply envelope are one code path, whether the message came from RabbitMQ,
+//! the CLI or a replayed capture.
 
 use serde_json::Value;
 
@@ -12,6 +13,9 @@ use crate::documents::DocumentStore;
 use crate::kz_json::Object;
 use crate::registrar::Registrar;
 use crate::resolver::{Resolution, resolve};
+
+/// Requests larger than this are refused unread.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// What handling one request produced.
 #[derive(Debug, Clone)]
@@ -26,18 +30,16 @@ pub struct Handled {
     pub resolution: Option<Resolution>,
 }
 
+fn invalid(message: impl Into<String>) -> BuildError {
+    BuildError::new(ErrorCode::InvalidRequest, message)
+}
+
 /// Parses a body: it must be one JSON object.
 pub fn parse_body(bytes: &[u8]) -> Result<Object, BuildError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(o)) => Ok(o),
-        Ok(_) => Err(BuildError::new(
-            ErrorCode::InvalidRequest,
-            "the body must be a JSON object",
-        )),
-        Err(e) => Err(BuildError::new(
-            ErrorCode::InvalidRequest,
-            format!("the body is not JSON: {e}"),
-        )),
+        Ok(_) => Err(invalid("the body must be a JSON object")),
+        Err(e) => Err(invalid(format!("the body is not JSON: {e}"))),
     }
 }
 
@@ -55,11 +57,69 @@ where
         }
         Err(e) => (Err(e), None),
     };
-    let reply = reply_body(identity, &envelope, &result);
+    let explain = resolution
+        .as_ref()
+        .map(|r| r.explain.as_slice())
+        .unwrap_or_default();
+    let reply = reply_body(identity, &envelope, &result, explain);
     Handled {
         envelope,
         result,
         reply,
         resolution,
+    }
+}
+
+/// Handles one AMQP message: its body bytes and its `content_type` property. A body over
+/// [`MAX_BODY`] is refused unread; a body that is not a JSON object, or a content type other
+/// than `application/json`, is an `invalid_request` (the reply address is still read from a
+/// JSON body when there is one).
+pub async fn handle_message<S, R>(
+    data: &[u8],
+    content_type: Option<&str>,
+    store: &S,
+    registrar: &R,
+    identity: &Identity,
+) -> Handled
+where
+    S: DocumentStore + Sync,
+    R: Registrar + Sync,
+{
+    let (body, mut refused) = if data.len() > MAX_BODY {
+        let size = data.len();
+        let e = invalid(format!(
+            "the body is {size} bytes, over the {MAX_BODY}-byte limit"
+        ));
+        (None, Some(e))
+    } else {
+        match parse_body(data) {
+            Ok(b) => (Some(b), None),
+            Err(e) => (None, Some(e)),
+        }
+    };
+    let json_type = content_type.is_some_and(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    });
+    if refused.is_none() && !json_type {
+        let t = content_type.unwrap_or("none");
+        refused = Some(invalid(format!("content type {t} is not application/json")));
+    }
+    match (body, refused) {
+        (Some(body), None) => handle(&body, store, registrar, identity).await,
+        (body, refused) => {
+            let envelope = body.as_ref().map(Envelope::of).unwrap_or_default();
+            let result = Err(refused.unwrap_or_else(|| invalid("unreadable request")));
+            let reply = reply_body(identity, &envelope, &result, &[]);
+            Handled {
+                envelope,
+                result,
+                reply,
+                resolution: None,
+            }
+        }
     }
 }

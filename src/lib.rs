@@ -26,6 +26,7 @@
 pub mod amqp;
 pub mod build_api;
 pub mod cache;
+pub mod capture;
 pub mod conf_events;
 pub mod couchdb;
 pub mod documents;

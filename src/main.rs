@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use kz_endpoint::build_api::Identity;
 use kz_endpoint::cache::{CachedStore, DocCache};
+use kz_endpoint::capture::{self, Recorder};
 use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::fixturedb::FixtureDb;
 use kz_endpoint::handler::{handle, parse_body};
@@ -44,20 +45,31 @@ enum Command {
     /// `build_error` with Error-Code `invalid_request` naming the field; an unknown id gets
     /// `not_found`. Input that is not a JSON object: a one-line message on stderr, exit 2.
     #[command(verbatim_doc_comment)]
-    Build {
-        /// The fixture database folder.
-        #[arg(long, value_name = "DIR", env = "KZ_FIXTUREDB")]
-        fixturedb: PathBuf,
-        /// A registered device, as SIP USERNAME@REALM (repeatable).
-        #[arg(long = "registered", value_name = "USERNAME@REALM", value_parser = parse_reg_key)]
-        registered: Vec<RegKey>,
-        /// Devices not named with --registered are in an unknown state (no registrar
-        /// answered) instead of unregistered.
+    Build(OfflineArgs),
+    /// Explain one request offline: why each endpoint rang or did not.
+    ///
+    /// The same inputs as `build`. Prints one line per endpoint considered (device, user,
+    /// group member) with the facts that decided (enabled, DND, registered / unregistered /
+    /// unknown, forward active or not and why, substitute, failover source) and the rule that
+    /// produced or withheld each leg, then a `result:` line. Exit status 0; 2 for input that
+    /// is not a JSON object. (The live worker adds the same lines as an `Explain` list to the
+    /// reply of a request carrying `"Explain": true`.)
+    Explain(OfflineArgs),
+    /// Replay captured requests and compare the replies with the captured ones.
+    ///
+    /// Each PATH is a capture file or a folder of them (searched recursively). Every capture
+    /// runs through the same request handler the live worker uses, with its documents and
+    /// registrar answers served in place of CouchDB and RabbitMQ. Prints one line per capture
+    /// (PASS or FAIL, with a readable diff of the legs) and a summary `N passed, M failed`.
+    /// Exit status 1 when any capture does not match. Node, App-Name, App-Version,
+    /// Error-Message and Explain are not compared. The format is in docs/fixtures.md.
+    Replay {
+        /// Capture files or folders.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Rewrite each capture's reply with the new one (after a deliberate change).
         #[arg(long)]
-        registration_unknown: bool,
-        /// The `Node` to put on replies.
-        #[arg(long, env = "KZ_NODE", default_value_t = default_node())]
-        node: String,
+        update: bool,
     },
     /// Run the worker: take build requests from RabbitMQ, read documents from CouchDB (or a
     /// fixture folder), ask the registrars, reply on the requester's queue.
@@ -65,6 +77,24 @@ enum Command {
     /// Every flag has an environment fallback (shown with each). SIGTERM or SIGINT stops
     /// consuming, finishes and acknowledges the requests in flight, and exits 0.
     Serve(ServeArgs),
+}
+
+/// The inputs of an offline build.
+#[derive(Debug, clap::Args)]
+struct OfflineArgs {
+    /// The fixture database folder.
+    #[arg(long, value_name = "DIR", env = "KZ_FIXTUREDB")]
+    fixturedb: PathBuf,
+    /// A registered device, as SIP USERNAME@REALM (repeatable).
+    #[arg(long = "registered", value_name = "USERNAME@REALM", value_parser = parse_reg_key)]
+    registered: Vec<RegKey>,
+    /// Devices not named with --registered are in an unknown state (no registrar
+    /// answered) instead of unregistered.
+    #[arg(long)]
+    registration_unknown: bool,
+    /// The `Node` to put on replies.
+    #[arg(long, env = "KZ_NODE", default_value_t = default_node())]
+    node: String,
 }
 
 /// The `serve` flags (each with an environment fallback).
@@ -122,6 +152,10 @@ struct ServeArgs {
     /// Log format.
     #[arg(long, env = "KZ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Write a capture of every request answered into this folder (secrets redacted);
+    /// `kz-endpoint replay` replays them.
+    #[arg(long, value_name = "DIR", env = "KZ_RECORD_DIR")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -165,7 +199,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.bindings = args.bindings;
     config.prefetch = args.prefetch;
     config.registrar_deadline = Duration::from_millis(args.registrar_deadline_ms);
-    let worker = Worker::new(config, store);
+    let worker = match &args.record {
+        Some(dir) => {
+            let recorder = Recorder::new(dir)
+                .with_context(|| format!("creating the capture folder {}", dir.display()))?;
+            Worker::with_recorder(config, store, recorder)
+        }
+        None => Worker::new(config, store),
+    };
     let (trigger, shutdown) = shutdown::channel();
     tokio::spawn(shutdown::on_signals(trigger));
     worker.run(shutdown).await
@@ -206,34 +247,90 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(serve(args))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build {
-            fixturedb,
-            registered,
-            registration_unknown,
-            node,
-        } => {
-            let mut input = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut input)
-                .context("reading stdin")?;
-            let body = match parse_body(&input) {
-                Ok(body) => body,
-                Err(e) => {
-                    eprintln!("kz-endpoint: {}", e.message);
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let store = FixtureDb::new(fixturedb);
-            let registrar = GivenRegistrations::new(registered, registration_unknown);
-            let identity = Identity::new(node);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .context("starting the runtime")?;
-            let handled = rt.block_on(handle(&body, &store, &registrar, &identity));
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer(&mut out, &handled.reply)?;
-            writeln!(out)?;
-            Ok(ExitCode::SUCCESS)
+        Command::Build(args) => offline(args, false),
+        Command::Explain(args) => offline(args, true),
+        Command::Replay { paths, update } => replay(&paths, update),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the runtime")
+}
+
+/// `build` and `explain`: one request from stdin, against a fixture folder.
+fn offline(args: OfflineArgs, explain: bool) -> anyhow::Result<ExitCode> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .context("reading stdin")?;
+    let mut body = match parse_body(&input) {
+        Ok(body) => body,
+        Err(e) => {
+            eprintln!("kz-endpoint: {}", e.message);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if explain {
+        body.insert("Explain".into(), serde_json::Value::Bool(true));
+    }
+    let store = FixtureDb::new(args.fixturedb);
+    let registrar = GivenRegistrations::new(args.registered, args.registration_unknown);
+    let identity = Identity::new(args.node);
+    let handled = runtime()?.block_on(handle(&body, &store, &registrar, &identity));
+    let mut out = std::io::stdout().lock();
+    if explain {
+        let lines = handled.reply.get("Explain").and_then(|v| v.as_array());
+        for line in lines.into_iter().flatten() {
+            writeln!(out, "{}", line.as_str().unwrap_or_default())?;
+        }
+        if let Err(e) = &handled.result
+            && handled.resolution.is_none()
+        {
+            writeln!(out, "result: {} ({})", e.code, e.message)?;
+        }
+    } else {
+        serde_json::to_writer(&mut out, &handled.reply)?;
+        writeln!(out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `replay`: every capture under `paths`.
+fn replay(paths: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
+    let mut files = Vec::new();
+    for p in paths {
+        files.extend(capture::files(p)?);
+    }
+    let identity = Identity::new(default_node());
+    let rt = runtime()?;
+    let (mut passed, mut failed) = (0, 0);
+    let mut out = std::io::stdout().lock();
+    for file in &files {
+        let r = rt.block_on(capture::replay_file(file, &identity));
+        if r.differences.is_empty() {
+            passed += 1;
+            writeln!(out, "PASS {}", file.display())?;
+            continue;
+        }
+        if update && let Some((mut c, reply)) = r.capture {
+            c.reply = reply;
+            capture::save(file, &c)?;
+            passed += 1;
+            writeln!(out, "UPDATED {}", file.display())?;
+            continue;
+        }
+        failed += 1;
+        writeln!(out, "FAIL {}", file.display())?;
+        for d in &r.differences {
+            writeln!(out, "    {d}")?;
         }
     }
+    writeln!(out, "{passed} passed, {failed} failed")?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

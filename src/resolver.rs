@@ -27,6 +27,8 @@ pub struct Resolution {
     pub registrar_lookups: u32,
     /// The inputs the final engine run used (the documents read, the registration states).
     pub inputs: Inputs,
+    /// The explanation, when the request asked for one.
+    pub explain: Vec<String>,
 }
 
 impl From<StoreError> for BuildError {
@@ -53,11 +55,13 @@ where
         store_reads: 0,
         registrar_lookups: 0,
         inputs: Inputs::default(),
+        explain: Vec::new(),
     };
     for _ in 0..MAX_ROUNDS {
         let needs = match engine::build(req, &res.inputs) {
-            Outcome::Done(result) => {
+            Outcome::Done(result, explain) => {
                 res.result = result;
+                res.explain = explain;
                 return res;
             }
             Outcome::Need(needs) => needs,

@@ -33,20 +33,18 @@ use crate::amqp::{
     CONFIGURATION, KAPPS, NODES, TARGETED, declare_exchanges, json_properties, publish_json,
     publish_targeted, queue_args, random_hex,
 };
-use crate::build_api::{BuildError, Envelope, ErrorCode, Identity, reply_body};
+use crate::build_api::{ErrorCode, Identity};
 use crate::cache::{CachedStore, DocCache};
+use crate::capture::Recorder;
 use crate::conf_events;
 use crate::couchdb::CouchStore;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::fixturedb::FixtureDb;
-use crate::handler::{Handled, handle, parse_body};
+use crate::handler::handle_message;
 use crate::nodes::NodeTracker;
 use crate::registrar::amqp::{AmqpRegistrar, PendingQueries};
 use crate::shutdown::Shutdown;
 use crate::stats::Stats;
-
-/// Requests larger than this are refused unread.
-pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Where documents come from.
 pub enum Store {
@@ -131,6 +129,7 @@ pub struct Worker {
     identity: Identity,
     nodes: Arc<NodeTracker>,
     consuming: AtomicBool,
+    recorder: Option<Recorder>,
     /// Counters.
     pub stats: Stats,
 }
@@ -150,8 +149,16 @@ impl Worker {
             store,
             nodes: Arc::new(NodeTracker::new()),
             consuming: AtomicBool::new(false),
+            recorder: None,
             stats: Stats::default(),
         })
+    }
+
+    /// A worker that also writes a capture of every request it answers (`serve --record`).
+    pub fn with_recorder(config: WorkerConfig, store: Store, recorder: Recorder) -> Arc<Self> {
+        let mut w = Arc::into_inner(Self::new(config, store)).expect("a fresh worker");
+        w.recorder = Some(recorder);
+        Arc::new(w)
     }
 
     /// True while the request queue is being consumed.
@@ -382,33 +389,16 @@ impl Worker {
             .filter(|s| !s.is_empty());
         let correlation_id = props.correlation_id().clone();
         let content_type = props.content_type().as_ref().map(|s| s.to_string());
-
-        let (body, mut refused) = if delivery.data.len() > MAX_BODY {
-            let size = delivery.data.len();
-            (
-                None,
-                Some(invalid(format!(
-                    "the body is {size} bytes, over the {MAX_BODY}-byte limit"
-                ))),
-            )
-        } else {
-            match parse_body(&delivery.data) {
-                Ok(b) => (Some(b), None),
-                Err(e) => (None, Some(e)),
-            }
-        };
-        let json_type = content_type.as_deref().is_some_and(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
-        if refused.is_none() && !json_type {
-            let t = content_type.as_deref().unwrap_or("none");
-            refused = Some(invalid(format!("content type {t} is not application/json")));
-        }
-        let envelope = body.as_ref().map(Envelope::of).unwrap_or_default();
+        let started = Instant::now();
+        let handled = handle_message(
+            &delivery.data,
+            content_type.as_deref(),
+            &self.store,
+            registrar,
+            &self.identity,
+        )
+        .await;
+        let envelope = &handled.envelope;
         let span = tracing::info_span!(
             "build",
             msg_id = envelope.msg_id.as_deref().unwrap_or(""),
@@ -417,15 +407,6 @@ impl Worker {
             call_id = envelope.call_id.as_deref().unwrap_or(""),
         );
         async move {
-            let started = Instant::now();
-            let handled = match (&body, refused) {
-                (Some(b), None) => handle(b, &self.store, registrar, &self.identity).await,
-                (_, refused) => {
-                    let result = Err(refused.unwrap_or_else(|| invalid("unreadable request")));
-                    let reply = reply_body(&self.identity, &envelope, &result);
-                    Handled { envelope: envelope.clone(), result, reply, resolution: None }
-                }
-            };
             if let Some(r) = &handled.resolution {
                 self.stats.record_registrations(r.inputs.registrations.values());
             }
@@ -435,7 +416,7 @@ impl Worker {
                     p = p.with_correlation_id(c);
                 }
                 Some(publish_json(publish, "", queue, &handled.reply, p).await)
-            } else if let Some(server_id) = &envelope.server_id {
+            } else if let Some(server_id) = &handled.envelope.server_id {
                 Some(publish_targeted(publish, server_id, &handled.reply).await)
             } else {
                 None
@@ -455,6 +436,9 @@ impl Worker {
                 tracing::warn!(error = %e, "acknowledgement failed");
             }
             self.stats.record(&handled.result);
+            if let Some(recorder) = &self.recorder {
+                recorder.record(&delivery, &handled).await;
+            }
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match &handled.result {
                 Ok(legs) => tracing::info!(legs = legs.len(), ms, "built"),
@@ -468,8 +452,4 @@ impl Worker {
         .instrument(span)
         .await
     }
-}
-
-fn invalid(message: impl Into<String>) -> BuildError {
-    BuildError::new(ErrorCode::InvalidRequest, message)
 }

@@ -12,6 +12,7 @@
 
 pub mod attributes;
 pub mod caller_id;
+pub mod explain;
 pub mod legs;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -60,8 +61,8 @@ impl Needs {
 /// The result of one engine run.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The build is decided.
-    Done(BuildResult),
+    /// The build is decided; with the explanation lines when the request asked for them.
+    Done(BuildResult, Vec<String>),
     /// More inputs are needed.
     Need(Needs),
 }
@@ -102,6 +103,8 @@ pub struct Ctx<'a> {
     pub(crate) caller: Option<Endpoint<'a>>,
     seen_devices: HashSet<&'a str>,
     seen_groups: HashSet<&'a str>,
+    /// Explanation lines, when the request asked for them.
+    explain: Option<Vec<String>>,
 }
 
 /// Builds the legs for `req` from `inputs`, or says what is still needed.
@@ -115,35 +118,28 @@ pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
         caller: None,
         seen_devices: HashSet::new(),
         seen_groups: HashSet::new(),
+        explain: req.explain.then(Vec::new),
     };
     let result = ctx.run();
     if !ctx.needs.is_empty() {
         return Outcome::Need(ctx.needs);
     }
-    Outcome::Done(match result {
-        Ok(legs) => Ok(dedupe_loopbacks(legs)),
+    let result = match result {
+        Ok(legs) => Ok(ctx.dedupe_loopbacks(legs)),
         Err(Halt::Fail(e)) => Err(e),
         Err(Halt::Pending) => Err(BuildError::new(
             ErrorCode::Internal,
             "engine stopped on a missing input it did not name",
         )),
-    })
-}
-
-/// Within one build, loopback legs with the same `Route` keep their first occurrence.
-fn dedupe_loopbacks(legs: Vec<Object>) -> Vec<Object> {
-    let mut routes = HashSet::new();
-    legs.into_iter()
-        .filter(|leg| {
-            if leg.get("Invite-Format").and_then(Value::as_str) != Some("loopback") {
-                return true;
-            }
-            match leg.get("Route").and_then(Value::as_str) {
-                Some(route) => routes.insert(route.to_owned()),
-                None => true,
-            }
-        })
-        .collect()
+    };
+    let mut lines = ctx.explain.take().unwrap_or_default();
+    if req.explain {
+        lines.push(match &result {
+            Ok(legs) => format!("result: {} leg(s): {}", legs.len(), explain::legs(legs)),
+            Err(e) => format!("result: {} ({})", e.code, e.message),
+        });
+    }
+    Outcome::Done(result, lines)
 }
 
 /// The legs of one device and what the user rules need to know about them.
@@ -160,6 +156,38 @@ struct DeviceLegs<'a, 'p> {
 }
 
 impl<'a> Ctx<'a> {
+    /// Adds an explanation line (built only when explanations are wanted).
+    fn note(&mut self, line: impl FnOnce() -> String) {
+        if let Some(lines) = &mut self.explain {
+            lines.push(line());
+        }
+    }
+
+    /// Within one build, loopback legs with the same `Route` keep their first occurrence.
+    fn dedupe_loopbacks(&mut self, legs: Vec<Object>) -> Vec<Object> {
+        let mut routes = HashSet::new();
+        let mut out = Vec::with_capacity(legs.len());
+        for leg in legs {
+            let route = match leg.get("Invite-Format").and_then(Value::as_str) {
+                Some("loopback") => leg.get("Route").and_then(Value::as_str),
+                _ => None,
+            };
+            if let Some(route) = route
+                && !routes.insert(route.to_owned())
+            {
+                self.note(|| {
+                    format!(
+                        "{} dropped: an earlier leg already goes to {route}",
+                        explain::leg(&leg)
+                    )
+                });
+                continue;
+            }
+            out.push(leg);
+        }
+        out
+    }
+
     /// Looks a document up; records it as needed when it has not been fetched.
     fn doc(&mut self, id: &str) -> Step<Option<&'a Value>> {
         match self.inputs.docs.get(id) {
@@ -235,6 +263,12 @@ impl<'a> Ctx<'a> {
                     source: Some("cf_ring_group"),
                     ..top.without_timers()
                 };
+                self.note(|| {
+                    format!(
+                        "ring group: members in list order: {}",
+                        describe_members(members)
+                    )
+                });
                 let legs = self.members(members, &props)?;
                 if legs.is_empty() {
                     return fail(
@@ -249,6 +283,14 @@ impl<'a> Ctx<'a> {
 
     /// Builds any entity by its document's type.
     fn entity(&mut self, id: &str, props: &Props<'_>) -> Step<Vec<Object>> {
+        let r = self.entity_inner(id, props);
+        if let Err(Halt::Fail(e)) = &r {
+            self.note(|| format!("{id}: not built: {} ({})", e.code, e.message));
+        }
+        r
+    }
+
+    fn entity_inner(&mut self, id: &str, props: &Props<'_>) -> Step<Vec<Object>> {
         let Some(doc) = self.doc(id)? else {
             return fail(
                 ErrorCode::NotFound,
@@ -290,6 +332,7 @@ impl<'a> Ctx<'a> {
         match kind {
             Kind::Device => {
                 if !self.seen_devices.insert(id) {
+                    self.note(|| format!("device {id}: already rung by an earlier member"));
                     return Ok(Vec::new());
                 }
                 let d = self.device(id, doc, props, false)?;
@@ -451,12 +494,34 @@ impl<'a> Ctx<'a> {
                 None => Registration::Unknown,
             });
         }
+        let cf_active = fwd.is_some();
         if substitute || (username.is_none() && !routed) {
             // Row 1: the forward replaces the device. Rows 8-9: no SIP destination at all.
             out.legs.extend(fwd_leg(self));
+            let (row, reg) = match (substitute, out.registration) {
+                (true, Some(r)) => (1, explain::registration_fact(r)),
+                (true, None) => (1, "registration not needed (the forward substitutes)"),
+                (false, _) => (if cf_active { 8 } else { 9 }, "no SIP credentials"),
+            };
+            self.note_device(&out, reg, row);
             return Ok(out);
         }
         let registration = out.registration.unwrap_or(Registration::Registered);
+        let reg_fact = match out.registration {
+            Some(r) => explain::registration_fact(r),
+            None if ne_str(ep.at(&["sip", "ip"])).is_some() => {
+                "IP-authenticated (sip.ip): no registration needed"
+            }
+            None => "dialled by route: no registration needed",
+        };
+        let row = match (registration, cf_active) {
+            (Registration::Registered, true) => 2,
+            (Registration::Registered, false) => 3,
+            (Registration::Unregistered, false) => 4,
+            (Registration::Unregistered, true) => 5,
+            (Registration::Unknown, false) => 6,
+            (Registration::Unknown, true) => 7,
+        };
         let target = Forward::failover_target(ep);
         let same_as_forward = |t: &Forward<'_>| fwd.as_ref().is_some_and(|f| f.number == t.number);
         match registration {
@@ -477,7 +542,22 @@ impl<'a> Ctx<'a> {
             }
         }
         out.legs.extend(fwd_leg(self));
+        self.note_device(&out, reg_fact, row);
         Ok(out)
+    }
+
+    fn note_device(&mut self, d: &DeviceLegs<'_, '_>, registration: &str, row: u8) {
+        if self.explain.is_none() {
+            return;
+        }
+        let line = format!(
+            "{}: {registration}; {}; {} -> {} (device table row {row})",
+            explain::label(Kind::Device, d.ep.id, d.ep.doc),
+            explain::forward_fact(&d.ep, &d.props),
+            explain::failover_fact(Forward::failover_target(&d.ep).as_ref()),
+            explain::legs(&d.legs),
+        );
+        self.note(|| line);
     }
 
     /// A user's legs (`product-rules.md` section 4).
@@ -485,11 +565,32 @@ impl<'a> Ctx<'a> {
         let ep = self.endpoint(id, doc)?;
         self.gate(&ep, props)?;
         let fwd = Forward::active(&ep, props);
+        let user_target = Forward::failover_target(&ep);
+        let label = explain::label(Kind::User, id, doc);
         if let Some(f) = fwd.as_ref().filter(|f| f.substitute) {
-            return Ok(vec![forward_leg(self, &ep, props, f)]);
+            let leg = forward_leg(self, &ep, props, f);
+            self.note(|| {
+                format!(
+                    "{label}: {} -> {} only; the user's devices are not looked up",
+                    explain::forward_fact(&ep, props),
+                    explain::leg(&leg)
+                )
+            });
+            return Ok(vec![leg]);
         }
         let device_ids = self.owned(id)?;
-        let user_target = Forward::failover_target(&ep);
+        self.note(|| {
+            format!(
+                "{label}: {}; {}; owned devices: {}",
+                explain::forward_fact(&ep, props),
+                explain::failover_fact(user_target.as_ref()),
+                if device_ids.is_empty() {
+                    "none".to_owned()
+                } else {
+                    device_ids.join(", ")
+                }
+            )
+        });
         let mut builds = Vec::new();
         let mut pending = false;
         for did in device_ids {
@@ -501,18 +602,28 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
             };
-            if Kind::of(doc) != Some(Kind::Device)
-                || is_true(doc.get("pvt_deleted"))
-                || is_false(doc.get("enabled"))
-                || !self.seen_devices.insert(did)
-            {
+            let skip = if Kind::of(doc) != Some(Kind::Device) {
+                Some("not a device")
+            } else if is_true(doc.get("pvt_deleted")) {
+                Some("deleted")
+            } else if is_false(doc.get("enabled")) {
+                Some("disabled")
+            } else if !self.seen_devices.insert(did) {
+                Some("already rung by an earlier member")
+            } else {
+                None
+            };
+            if let Some(why) = skip {
+                self.note(|| format!("device {did}: skipped: {why}"));
                 continue;
             }
             match self.device(did, doc, props, user_target.is_some()) {
                 Ok(b) => builds.push(b),
                 Err(Halt::Pending) => pending = true,
                 // A device that fails gating is skipped.
-                Err(Halt::Fail(_)) => {}
+                Err(Halt::Fail(e)) => {
+                    self.note(|| format!("device {did}: skipped: {} ({})", e.code, e.message));
+                }
             }
         }
         if pending {
@@ -522,22 +633,36 @@ impl<'a> Ctx<'a> {
         if let Some(target) = user_target {
             let states: Vec<_> = builds.iter().filter_map(|b| b.registration).collect();
             let any = |r| states.contains(&r);
+            let n = target.number;
             if any(Registration::Registered) {
-                // A registered device rings: no user failover.
+                self.note(|| format!("{label}: a device is registered -> no user failover leg"));
             } else if !states.is_empty() && states.iter().all(|r| *r == Registration::Unregistered)
             {
-                if fwd.as_ref().is_none_or(|f| f.number != target.number) {
+                if fwd.as_ref().is_none_or(|f| f.number != n) {
                     failover_leg = Some(forward_leg(self, &ep, props, &target));
+                    self.note(|| format!("{label}: every device needing a registration is unregistered -> user failover leg to {n}"));
+                } else {
+                    self.note(|| format!("{label}: every device needing a registration is unregistered, but the user's forward already goes to {n} -> no user failover leg"));
                 }
             } else if any(Registration::Unknown) {
+                let mut nested_on = Vec::new();
                 for b in &mut builds {
                     let Some(i) = b.bare_sip else { continue };
-                    if b.forward_number == Some(target.number) {
+                    if b.forward_number == Some(n) {
                         continue;
                     }
                     let nested = forward_leg(self, &b.ep, &b.props.without_timers(), &target);
                     b.legs[i].insert("Failover".into(), Value::Object(nested));
+                    nested_on.push(b.ep.id);
                 }
+                self.note(|| format!(
+                    "{label}: no device registered, some unknown -> user failover to {n} nested on the SIP legs of: {}",
+                    if nested_on.is_empty() { "none (each has its own failover)".to_owned() } else { nested_on.join(", ") }
+                ));
+            } else {
+                self.note(|| {
+                    format!("{label}: no device needs a registration -> no user failover leg")
+                });
             }
         }
         let mut legs: Vec<Object> = builds.into_iter().flat_map(|b| b.legs).collect();
@@ -558,15 +683,32 @@ impl<'a> Ctx<'a> {
     fn group(&mut self, id: &'a str, doc: &'a Value, props: &Props<'_>) -> Step<Vec<Object>> {
         if !self.seen_groups.insert(id) {
             // Reached twice (a cycle, or a diamond): its members were expanded already.
+            self.note(|| format!("group {id}: already expanded, skipped"));
             return Ok(Vec::new());
         }
         let ep = self.endpoint(id, doc)?;
         self.gate(&ep, props)?;
         let fwd = Forward::active(&ep, props);
+        let label = explain::label(Kind::Group, id, doc);
         if let Some(f) = fwd.as_ref().filter(|f| f.substitute) {
-            return Ok(vec![forward_leg(self, &ep, props, f)]);
+            let leg = forward_leg(self, &ep, props, f);
+            self.note(|| {
+                format!(
+                    "{label}: {} -> {} only; members not rung",
+                    explain::forward_fact(&ep, props),
+                    explain::leg(&leg)
+                )
+            });
+            return Ok(vec![leg]);
         }
         let members = group_members(doc);
+        self.note(|| {
+            format!(
+                "{label}: {}; members by weight: {}",
+                explain::forward_fact(&ep, props),
+                describe_members(&members)
+            )
+        });
         // Members of a group document are direct calls, however the group was reached.
         let member_props = Props {
             source: Some("cf_group"),
@@ -574,7 +716,9 @@ impl<'a> Ctx<'a> {
         };
         let mut legs = self.members(&members, &member_props)?;
         if let Some(f) = &fwd {
-            legs.push(forward_leg(self, &ep, props, f));
+            let leg = forward_leg(self, &ep, props, f);
+            self.note(|| format!("{label}: -> {} after the members' legs", explain::leg(&leg)));
+            legs.push(leg);
         }
         if legs.is_empty() {
             return fail(
@@ -607,6 +751,24 @@ impl<'a> Ctx<'a> {
             Ok(legs)
         }
     }
+}
+
+fn describe_members(members: &[Member]) -> String {
+    if members.is_empty() {
+        return "none".into();
+    }
+    members
+        .iter()
+        .map(|m| {
+            let kind = match m.kind {
+                MemberType::Device => "device",
+                MemberType::User => "user",
+                MemberType::Group => "group",
+            };
+            format!("{} ({kind})", m.id)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A group document's `endpoints`, in ascending `weight` (missing: 20), ties in document order.

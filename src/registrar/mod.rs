@@ -7,7 +7,7 @@
 
 pub mod amqp;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 
 /// A registration is keyed by SIP username and realm, as ecallmgr's registrar keys it.
@@ -70,11 +70,12 @@ pub trait Registrar {
     -> impl Future<Output = HashMap<RegKey, Registration>> + Send;
 }
 
-/// A registrar with a fixed answer: the listed devices are registered, every other one is
-/// unregistered (or unknown, when `others_unknown`). Used by the CLI and replay.
+/// A registrar with a fixed answer: the listed devices are in the listed state, every other
+/// one in `others`. Used by the CLI (registered list, others unregistered or unknown) and by
+/// replay (the captured answers).
 #[derive(Debug, Clone, Default)]
 pub struct GivenRegistrations {
-    registered: HashSet<RegKey>,
+    states: HashMap<RegKey, Registration>,
     others_unknown: bool,
 }
 
@@ -82,19 +83,43 @@ impl GivenRegistrations {
     /// The given registered set; every other device is unregistered, or unknown.
     pub fn new(registered: impl IntoIterator<Item = RegKey>, others_unknown: bool) -> Self {
         Self {
-            registered: registered.into_iter().collect(),
+            states: registered
+                .into_iter()
+                .map(|k| (k, Registration::Registered))
+                .collect(),
+            others_unknown,
+        }
+    }
+
+    /// Explicit states; every other device is unregistered, or unknown.
+    pub fn with_states(
+        states: impl IntoIterator<Item = (RegKey, Registration)>,
+        others_unknown: bool,
+    ) -> Self {
+        Self {
+            states: states.into_iter().collect(),
             others_unknown,
         }
     }
 
     /// The state of one key.
     pub fn state(&self, key: &RegKey) -> Registration {
-        if self.registered.contains(key) {
-            Registration::Registered
-        } else if self.others_unknown {
-            Registration::Unknown
-        } else {
-            Registration::Unregistered
+        match self.states.get(key) {
+            Some(s) => *s,
+            None if self.others_unknown => Registration::Unknown,
+            None => Registration::Unregistered,
+        }
+    }
+}
+
+impl Registration {
+    /// Parses the lowercase name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "registered" => Some(Self::Registered),
+            "unregistered" => Some(Self::Unregistered),
+            "unknown" => Some(Self::Unknown),
+            _ => None,
         }
     }
 }

@@ -1,0 +1,101 @@
+//! Explanations: why each endpoint rang or did not, in words a support engineer reads.
+//!
+//! The engine notes one line per endpoint it considered, with the facts that decided (gating,
+//! registration, forward, failover) and the rule that produced or withheld each leg. Only the
+//! final engine run's lines are kept, so they describe exactly the legs returned.
+
+use serde_json::Value;
+
+use super::attributes::{Endpoint, Kind, full_name};
+use super::legs::{Forward, Props};
+use crate::kz_json::{Object, is_true, ne_str, ne_value_str};
+use crate::registrar::Registration;
+
+/// `kind id "name"` of an endpoint.
+pub fn label(kind: Kind, id: &str, doc: &Value) -> String {
+    let name = match kind {
+        Kind::User => full_name(doc),
+        _ => None,
+    }
+    .or_else(|| ne_str(doc.get("name")).map(str::to_owned));
+    match name {
+        Some(n) => format!("{} {id} \"{n}\"", kind.as_str()),
+        None => format!("{} {id}", kind.as_str()),
+    }
+}
+
+/// The forward as it applies to this call.
+pub fn forward_fact(ep: &Endpoint<'_>, props: &Props<'_>) -> String {
+    let Some(cf) = ep.get("call_forward") else {
+        return "no forward".into();
+    };
+    let number = ne_value_str(cf.get("number"));
+    match (is_true(cf.get("enabled")), number) {
+        (false, Some(n)) => format!("forward to {n} disabled"),
+        (false, None) => "no forward".into(),
+        (true, None) => "forward enabled without a number".into(),
+        (true, Some(n)) => match Forward::active(ep, props) {
+            None => format!("forward to {n} for direct calls only (this call is not direct)"),
+            Some(f) if f.substitute => format!("forward to {n} active, substituting"),
+            Some(_) => format!("forward to {n} active, ringing alongside"),
+        },
+    }
+}
+
+/// The failover target, and where it comes from.
+pub fn failover_fact(target: Option<&Forward<'_>>) -> String {
+    match target {
+        Some(t) if t.origin == "call_failover" => {
+            format!("failover to {} (call_failover)", t.number)
+        }
+        Some(t) => format!("failover to {} (call_forward.failover)", t.number),
+        None => "no failover".into(),
+    }
+}
+
+/// A registration state in words.
+pub fn registration_fact(r: Registration) -> &'static str {
+    match r {
+        Registration::Registered => "registered",
+        Registration::Unregistered => "unregistered (registrar error)",
+        Registration::Unknown => "registration unknown (no registrar answered)",
+    }
+}
+
+/// One leg in words: `SIP leg to d1@realm with failover to 2000`, `forward leg to +1555`.
+pub fn leg(leg: &Object) -> String {
+    let s = |k: &str| leg.get(k).and_then(Value::as_str).unwrap_or("?");
+    if leg.get("Invite-Format").and_then(Value::as_str) == Some("loopback") {
+        let failover = leg
+            .get("Custom-Channel-Vars")
+            .and_then(|c| c.get("Is-Failover"))
+            .is_some_and(|v| is_true(Some(v)));
+        let what = if failover { "failover" } else { "forward" };
+        return format!("{what} leg to {}", s("Route"));
+    }
+    let to = match (
+        leg.get("To-Username").and_then(Value::as_str),
+        leg.get("Route").and_then(Value::as_str),
+    ) {
+        (Some(u), _) => format!("{u}@{}", s("To-Realm")),
+        (None, Some(r)) => r.to_owned(),
+        (None, None) => s("To-User").to_owned(),
+    };
+    match leg
+        .get("Failover")
+        .and_then(|f| f.get("Route"))
+        .and_then(Value::as_str)
+    {
+        Some(f) => format!("SIP leg to {to} with failover to {f}"),
+        None => format!("SIP leg to {to}"),
+    }
+}
+
+/// Legs in words, or `no leg`.
+pub fn legs(legs: &[Object]) -> String {
+    if legs.is_empty() {
+        "no leg".into()
+    } else {
+        legs.iter().map(leg).collect::<Vec<_>>().join(" + ")
+    }
+}
