@@ -1,9 +1,6 @@
 # kz-endpoint: the two commands a fresh machine needs are `make run` and `make test`.
 
 CARGO ?= cargo
-FIXTUREDB ?= fixtures/db
-# The bundled example account: the "Sales" phone (user_1002) is registered, the others not.
-REGISTERED ?= user_1002@acme.sip.example.com
 BIN := target/debug/kz-endpoint
 
 .PHONY: run test build fmt lint
@@ -11,13 +8,10 @@ BIN := target/debug/kz-endpoint
 build:
 	$(CARGO) build --locked
 
-# The main job on the embedded default: every bundled example request through the builder,
-# against the bundled fixture database, printing each reply.
+# The main job on the embedded default, with no servers: replay every captured request in
+# fixtures/amqp/ through the builder (documents from fixtures/db/) and print the summary.
 run: build
-	@for req in fixtures/requests/*.json; do \
-		echo "== $$req"; \
-		$(BIN) build --fixturedb $(FIXTUREDB) --registered $(REGISTERED) < $$req || exit 1; \
-	done
+	$(BIN) replay fixtures/amqp
 
 fmt:
 	$(CARGO) fmt --check
