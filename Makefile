@@ -3,7 +3,7 @@
 CARGO ?= cargo
 BIN := target/debug/kz-endpoint
 
-.PHONY: run test build fmt lint
+.PHONY: run test build fmt lint deploy-check
 
 build:
 	$(CARGO) build --locked
@@ -23,3 +23,16 @@ lint:
 # (starting or installing RabbitMQ when needed, and a PouchDB-based server on a free port).
 test: fmt lint
 	testenv/with-servers.sh $(CARGO) test --locked
+
+# What the container build does, as plain commands (no Docker engine on CI machines), and the
+# compose file checked by the compose plugin when it is installed.
+deploy-check:
+	$(CARGO) build --release --locked --bin kz-endpoint
+	target/release/kz-endpoint --version
+	target/release/kz-endpoint serve --help >/dev/null
+	target/release/kz-endpoint healthcheck --help >/dev/null
+	@if docker compose version >/dev/null 2>&1; then \
+		docker compose -f deploy/docker-compose.yml config -q && echo "compose file valid"; \
+	else \
+		echo "docker compose plugin not installed: compose file checked by tests/deploy.rs"; \
+	fi

@@ -21,12 +21,16 @@
 //!   ([`shutdown`]), counters ([`stats`]); over [`amqp`] (Kazoo's AMQP conventions),
 //!   [`nodes`] (live ecallmgr nodes), [`couchdb`] (the CouchDB store), [`cache`] (the
 //!   document cache) and [`conf_events`] (Kazoo's document-change events).
+//! - [`ops`]: the operations listener (`/healthz`, `/readyz`, `/metrics`).
+//! - [`capture`]: captured requests: the format, recording, replay.
+//! - [`client`]: a client that sends build requests as Kazoo's callflow does.
 //! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names.
 
 pub mod amqp;
 pub mod build_api;
 pub mod cache;
 pub mod capture;
+pub mod client;
 pub mod conf_events;
 pub mod couchdb;
 pub mod documents;
@@ -36,6 +40,7 @@ pub mod handler;
 pub mod ids;
 pub mod kz_json;
 pub mod nodes;
+pub mod ops;
 pub mod registrar;
 pub mod resolver;
 pub mod shutdown;

@@ -12,12 +12,13 @@ use clap::{Parser, Subcommand};
 use kz_endpoint::build_api::Identity;
 use kz_endpoint::cache::{CachedStore, DocCache};
 use kz_endpoint::capture::{self, Recorder};
+use kz_endpoint::client::Client;
 use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::fixturedb::FixtureDb;
 use kz_endpoint::handler::{handle, parse_body};
 use kz_endpoint::registrar::{GivenRegistrations, RegKey};
-use kz_endpoint::shutdown;
 use kz_endpoint::worker::{Store, Worker, WorkerConfig};
+use kz_endpoint::{ops, shutdown};
 
 /// Kazoo endpoint builder: decides which call legs to start when a device, user or group is
 /// dialled, and answers in Kazoo's wire format.
@@ -77,6 +78,33 @@ enum Command {
     /// Every flag has an environment fallback (shown with each). SIGTERM or SIGINT stops
     /// consuming, finishes and acknowledges the requests in flight, and exits 0.
     Serve(ServeArgs),
+    /// Send one build request to running workers and print the reply.
+    ///
+    /// Reads a `build_req` JSON object on stdin, publishes it on the kapps exchange with
+    /// routing key endpoint.build.<Account-ID>, exactly as Kazoo's callflow does, with this
+    /// command's own reply queue as Server-ID, and prints the reply. Exit status 1 when no
+    /// reply comes in time.
+    Request {
+        /// The broker.
+        #[arg(
+            long,
+            env = "KZ_AMQP_URL",
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        )]
+        amqp_url: String,
+        /// How long to wait for the reply, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
+    /// Check a running worker's /healthz (for container health checks): exit 0 when alive.
+    Healthcheck {
+        /// The worker's operations listener.
+        #[arg(long, env = "KZ_HTTP_LISTEN", default_value = "127.0.0.1:9090")]
+        http_listen: String,
+        /// Check /readyz instead of /healthz.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 /// The inputs of an offline build.
@@ -152,6 +180,9 @@ struct ServeArgs {
     /// Log format.
     #[arg(long, env = "KZ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Where the operations listener serves /healthz, /readyz and /metrics.
+    #[arg(long, env = "KZ_HTTP_LISTEN", default_value = "127.0.0.1:9090")]
+    http_listen: String,
     /// Write a capture of every request answered into this folder (secrets redacted);
     /// `kz-endpoint replay` replays them.
     #[arg(long, value_name = "DIR", env = "KZ_RECORD_DIR")]
@@ -208,8 +239,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => Worker::new(config, store),
     };
     let (trigger, shutdown) = shutdown::channel();
+    let listener = tokio::net::TcpListener::bind(&args.http_listen)
+        .await
+        .with_context(|| format!("binding the operations listener on {}", args.http_listen))?;
+    tracing::info!(address = %args.http_listen, "operations listener: /healthz /readyz /metrics");
+    let ops = tokio::spawn(ops::serve(listener, worker.clone(), shutdown.clone()));
     tokio::spawn(shutdown::on_signals(trigger));
-    worker.run(shutdown).await
+    worker.run(shutdown).await?;
+    ops.await??;
+    Ok(())
 }
 
 fn parse_reg_key(s: &str) -> Result<RegKey, String> {
@@ -250,11 +288,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => offline(args, false),
         Command::Explain(args) => offline(args, true),
         Command::Replay { paths, update } => replay(&paths, update),
+        Command::Request {
+            amqp_url,
+            timeout_ms,
+        } => request(&amqp_url, timeout_ms),
+        Command::Healthcheck { http_listen, ready } => healthcheck(&http_listen, ready),
     }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .context("starting the runtime")
 }
@@ -333,4 +377,68 @@ fn replay(paths: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `request`: one build request through the broker.
+fn request(amqp_url: &str, timeout_ms: u64) -> anyhow::Result<ExitCode> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .context("reading stdin")?;
+    let body = match parse_body(&input) {
+        Ok(body) => body,
+        Err(e) => {
+            eprintln!("kz-endpoint: {}", e.message);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let reply = runtime()?.block_on(async {
+        let client = Client::connect(amqp_url).await?;
+        client
+            .request(
+                serde_json::Value::Object(body),
+                Duration::from_millis(timeout_ms),
+            )
+            .await
+    });
+    match reply {
+        Ok(r) => {
+            println!("{r}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("kz-endpoint: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `healthcheck`: GET /healthz (or /readyz) of a running worker.
+fn healthcheck(listen: &str, ready: bool) -> anyhow::Result<ExitCode> {
+    // A wildcard listen address is reached on the loopback.
+    let addr = listen
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(3), ops::http_get(&addr, path)).await
+    });
+    match result {
+        Ok(Ok((200, _))) => Ok(ExitCode::SUCCESS),
+        Ok(Ok((status, body))) => {
+            eprintln!("kz-endpoint: {path} answered {status}: {}", body.trim());
+            Ok(ExitCode::from(1))
+        }
+        Ok(Err(e)) => {
+            eprintln!("kz-endpoint: {addr}{path}: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(_) => {
+            eprintln!("kz-endpoint: {addr}{path}: no answer in 3 s");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -29,6 +29,8 @@ pub struct Resolution {
     pub inputs: Inputs,
     /// The explanation, when the request asked for one.
     pub explain: Vec<String>,
+    /// Time spent waiting for the registrar.
+    pub registrar_time: std::time::Duration,
 }
 
 impl From<StoreError> for BuildError {
@@ -56,6 +58,7 @@ where
         registrar_lookups: 0,
         inputs: Inputs::default(),
         explain: Vec::new(),
+        registrar_time: std::time::Duration::ZERO,
     };
     for _ in 0..MAX_ROUNDS {
         let needs = match engine::build(req, &res.inputs) {
@@ -113,7 +116,9 @@ where
         } else {
             let keys: Vec<RegKey> = needs.registrations.into_iter().collect();
             res.registrar_lookups += 1;
+            let asked = std::time::Instant::now();
             let states = registrar.lookup(&keys).await;
+            res.registrar_time += asked.elapsed();
             for k in keys {
                 let state = states.get(&k).copied().unwrap_or(Registration::Unknown);
                 res.inputs.registrations.insert(k, state);

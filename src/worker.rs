@@ -161,6 +161,17 @@ impl Worker {
         Arc::new(w)
     }
 
+    /// Ready to serve: consuming requests, and the document store answers.
+    pub async fn readiness(&self) -> Result<(), &'static str> {
+        if !self.is_consuming() {
+            return Err("not consuming build requests (broker connection down)");
+        }
+        if !self.store.reachable().await {
+            return Err("the document store is not reachable");
+        }
+        Ok(())
+    }
+
     /// True while the request queue is being consumed.
     pub fn is_consuming(&self) -> bool {
         self.consuming.load(Ordering::Relaxed)
@@ -409,6 +420,9 @@ impl Worker {
         async move {
             if let Some(r) = &handled.resolution {
                 self.stats.record_registrations(r.inputs.registrations.values());
+                if r.registrar_lookups > 0 {
+                    self.stats.registrar_seconds.observe(r.registrar_time.as_secs_f64());
+                }
             }
             let published = if let Some(queue) = &reply_to {
                 let mut p = json_properties();
@@ -436,6 +450,7 @@ impl Worker {
                 tracing::warn!(error = %e, "acknowledgement failed");
             }
             self.stats.record(&handled.result);
+            self.stats.build_seconds.observe(started.elapsed().as_secs_f64());
             if let Some(recorder) = &self.recorder {
                 recorder.record(&delivery, &handled).await;
             }

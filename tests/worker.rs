@@ -340,37 +340,6 @@ async fn two_workers_share_one_queue() {
     acct.drop_db().await;
 }
 
-/// Closes the worker's broker connection from the RabbitMQ side.
-fn close_connections_named(prefix: &str) -> usize {
-    let ctl = if std::path::Path::new("/usr/sbin/rabbitmqctl").exists() {
-        "/usr/sbin/rabbitmqctl"
-    } else {
-        "rabbitmqctl"
-    };
-    let out = std::process::Command::new(ctl)
-        .args([
-            "list_connections",
-            "-q",
-            "--no-table-headers",
-            "pid",
-            "client_properties",
-        ])
-        .output()
-        .expect("rabbitmqctl");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut closed = 0;
-    for line in text.lines().filter(|l| l.contains(prefix)) {
-        let pid = line.split_whitespace().next().unwrap();
-        let status = std::process::Command::new(ctl)
-            .args(["close_connection", pid, "test: dropped on purpose"])
-            .status()
-            .expect("rabbitmqctl close_connection");
-        assert!(status.success());
-        closed += 1;
-    }
-    closed
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_broker_connection_is_survived() {
     let acct = Account::create().await;
@@ -464,11 +433,18 @@ async fn the_embedded_fixture_store_serves_the_worker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_stops_cleanly_on_sigterm() {
-    let acct_id = "4a686300000000000000000000000001";
-    let key = format!("endpoint.build.{acct_id}.{}", random_hex(6));
+async fn serve_request_healthcheck_and_sigterm() {
+    // The bundled example account, served from the fixture folder by a real `serve` process;
+    // the request goes through `kz-endpoint request`, as an operator would send one.
+    let bin = env!("CARGO_BIN_EXE_kz-endpoint");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http = format!("127.0.0.1:{port}");
     let node = format!("kz-endpoint-test@{}", random_hex(6));
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kz-endpoint"))
+    let child = std::process::Command::new(bin)
         .args([
             "serve",
             "--fixturedb",
@@ -477,35 +453,43 @@ async fn serve_stops_cleanly_on_sigterm() {
         .args([
             "--amqp-url",
             &amqp_url(),
-            "--binding",
-            &key,
             "--node",
             &node,
+            "--http-listen",
+            &http,
         ])
         .args(["--queue", &format!("kz-test-builder-{}", random_hex(8))])
         .env_remove("KZ_COUCH_URL")
+        .env_remove("KZ_BINDINGS")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("kz-endpoint serve");
-    let mut cf = Callflow::new().await;
-    let mut req: Value = serde_json::from_str(include_str!(
-        "../fixtures/requests/05-user-forward-substitute.json"
-    ))
-    .unwrap();
-    req["Server-ID"] = json!(cf.queue);
-    // Until the worker consumes, requests are unroutable: send until one is answered.
-    let mut answered = None;
-    for i in 0..100 {
-        req["Msg-ID"] = json!(format!("m-{i}"));
-        cf.publish(&key, serde_json::to_vec(&req).unwrap(), json_properties())
-            .await;
-        if let Some((r, _)) = cf.next(Duration::from_millis(100)).await {
-            answered = Some(r);
+    let request = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/requests/05-user-forward-substitute.json"
+    );
+    let mut reply = None;
+    for _ in 0..50 {
+        let out = std::process::Command::new(bin)
+            .args(["request", "--amqp-url", &amqp_url(), "--timeout-ms", "300"])
+            .stdin(std::fs::File::open(request).unwrap())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            reply = Some(serde_json::from_slice::<Value>(&out.stdout).unwrap());
             break;
         }
     }
-    let r = answered.expect("the worker answered");
+    let r = reply.expect("the worker answered");
     assert_eq!(summary(&r), ["FWD:+14155550333"]);
+    for args in [vec!["healthcheck"], vec!["healthcheck", "--ready"]] {
+        let status = std::process::Command::new(bin)
+            .args(&args)
+            .args(["--http-listen", &http])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args:?}");
+    }
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -527,4 +511,10 @@ async fn serve_stops_cleanly_on_sigterm() {
         "{log}"
     );
     assert!(!log.contains("fixture-password"));
+    // Once stopped, the health check fails.
+    let status = std::process::Command::new(bin)
+        .args(["healthcheck", "--http-listen", &http])
+        .status()
+        .unwrap();
+    assert!(!status.success());
 }

@@ -425,6 +425,16 @@ pub fn couch_store(url: Option<&str>) -> Store {
 /// Starts a worker for `account` on a queue of its own (or `queue`), and waits until it
 /// consumes.
 pub async fn start_worker(account: &Account, store: Store, queue: Option<&str>) -> Running {
+    start_worker_with(account, store, queue, |_| {}).await
+}
+
+/// [`start_worker`], with the configuration adjusted by `tweak`.
+pub async fn start_worker_with(
+    account: &Account,
+    store: Store,
+    queue: Option<&str>,
+    tweak: impl FnOnce(&mut WorkerConfig),
+) -> Running {
     let queue = queue
         .map(str::to_owned)
         .unwrap_or_else(|| format!("kz-test-builder-{}", random_hex(8)));
@@ -433,6 +443,7 @@ pub async fn start_worker(account: &Account, store: Store, queue: Option<&str>) 
     config.bindings = vec![account.routing_key()];
     config.registrar_deadline = Duration::from_millis(300);
     config.backoff = (Duration::from_millis(50), Duration::from_millis(500));
+    tweak(&mut config);
     let worker = Worker::new(config, store);
     let (trigger, shutdown) = shutdown::channel();
     let handle = tokio::spawn(worker.clone().run(shutdown));
@@ -481,4 +492,35 @@ pub fn summary(reply: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Closes the worker's broker connection from the RabbitMQ side.
+pub fn close_connections_named(prefix: &str) -> usize {
+    let ctl = if std::path::Path::new("/usr/sbin/rabbitmqctl").exists() {
+        "/usr/sbin/rabbitmqctl"
+    } else {
+        "rabbitmqctl"
+    };
+    let out = std::process::Command::new(ctl)
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+        .expect("rabbitmqctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut closed = 0;
+    for line in text.lines().filter(|l| l.contains(prefix)) {
+        let pid = line.split_whitespace().next().unwrap();
+        let status = std::process::Command::new(ctl)
+            .args(["close_connection", pid, "test: dropped on purpose"])
+            .status()
+            .expect("rabbitmqctl close_connection");
+        assert!(status.success());
+        closed += 1;
+    }
+    closed
 }

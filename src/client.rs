@@ -1,0 +1,171 @@
+//! A build client that talks to workers exactly as Kazoo's callflow would: `build_req` on the
+//! `kapps` exchange (routing key `endpoint.build.{Account-ID}`), replies on its own queue bound
+//! to `targeted`, matched by `Msg-ID`. Used by `kz-endpoint request` and the load tool.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::amqp::{
+    KAPPS, TARGETED, declare_exchanges, encode, json_properties, publish_json, queue_args,
+    random_hex,
+};
+
+type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
+
+/// A connected client.
+pub struct Client {
+    _conn: Connection,
+    channel: Channel,
+    queue: String,
+    waiters: Waiters,
+    reader: JoinHandle<()>,
+}
+
+/// A request that got no reply in time.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The broker failed.
+    #[error("AMQP: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// No reply within the timeout.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The request is not usable.
+    #[error("{0}")]
+    Request(String),
+}
+
+impl Client {
+    /// Connects to the broker and sets up the reply queue.
+    pub async fn connect(amqp_url: &str) -> Result<Self, ClientError> {
+        let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
+        let channel = conn.create_channel().await?;
+        declare_exchanges(&channel).await?;
+        let queue = format!("kz-endpoint-client-{}", random_hex(12));
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    auto_delete: true,
+                    exclusive: true,
+                    ..Default::default()
+                },
+                queue_args(60_000, i16::MAX),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                TARGETED.into(),
+                queue.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    exclusive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let waiters: Waiters = Arc::default();
+        let w = waiters.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(d)) = consumer.next().await {
+                let Ok(reply) = serde_json::from_slice::<Value>(&d.data) else {
+                    continue;
+                };
+                let Some(id) = reply.get("Msg-ID").and_then(Value::as_str) else {
+                    continue;
+                };
+                let tx = w.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+                if let Some(tx) = tx {
+                    let _ = tx.send(reply);
+                }
+            }
+        });
+        Ok(Self {
+            _conn: conn,
+            channel,
+            queue,
+            waiters,
+            reader,
+        })
+    }
+
+    /// The client's reply queue (the `Server-ID` of its requests).
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// Sends one request and waits for its reply. Missing envelope fields are filled in
+    /// (`Msg-ID`, `Event-Category`, `Event-Name`, `App-Name`, `App-Version`); `Server-ID` is
+    /// always this client's queue. The routing key comes from `Account-ID`.
+    pub async fn request(&self, mut req: Value, timeout: Duration) -> Result<Value, ClientError> {
+        let Some(o) = req.as_object_mut() else {
+            return Err(ClientError::Request(
+                "the request must be a JSON object".into(),
+            ));
+        };
+        for (k, v) in [
+            ("Event-Category", "endpoint"),
+            ("Event-Name", "build_req"),
+            ("App-Name", "kz-endpoint-client"),
+            ("App-Version", crate::build_api::APP_VERSION),
+        ] {
+            o.entry(k).or_insert_with(|| json!(v));
+        }
+        let msg_id = match o.get("Msg-ID").and_then(Value::as_str) {
+            Some(id) => id.to_owned(),
+            None => random_hex(16),
+        };
+        o.insert("Msg-ID".into(), json!(msg_id));
+        o.insert("Server-ID".into(), json!(self.queue));
+        let account = o.get("Account-ID").and_then(Value::as_str).unwrap_or("*");
+        let routing_key = format!("endpoint.build.{}", encode(account));
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(msg_id.clone(), tx);
+        let sent = publish_json(&self.channel, KAPPS, &routing_key, &req, json_properties()).await;
+        if let Err(e) = sent {
+            self.waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&msg_id);
+            return Err(e.into());
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            _ => {
+                self.waiters
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&msg_id);
+                Err(ClientError::Timeout(timeout))
+            }
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
