@@ -145,6 +145,11 @@ impl ObjectBuilder {
         Self::default()
     }
 
+    /// An empty object with room for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        Self(Object::with_capacity(n))
+    }
+
     /// Sets `key` to `value`.
     pub fn set(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
         self.0.insert(key.to_owned(), value.into());

@@ -45,5 +45,6 @@ pub mod registrar;
 pub mod resolver;
 pub mod shutdown;
 pub mod stats;
+pub mod synthetic;
 pub mod validate;
 pub mod worker;

@@ -418,11 +418,19 @@ impl Worker {
             call_id = envelope.call_id.as_deref().unwrap_or(""),
         );
         async move {
+            // Counted before the reply goes out, so whoever reads the reply also sees it
+            // counted.
             if let Some(r) = &handled.resolution {
                 self.stats.record_registrations(r.inputs.registrations.values());
                 if r.registrar_lookups > 0 {
                     self.stats.registrar_seconds.observe(r.registrar_time.as_secs_f64());
                 }
+            }
+            self.stats.record(&handled.result);
+            self.stats.build_seconds.observe(started.elapsed().as_secs_f64());
+            let invalid = matches!(&handled.result, Err(e) if e.code == ErrorCode::InvalidRequest);
+            if invalid {
+                self.stats.invalid_inputs.fetch_add(1, Ordering::Relaxed);
             }
             let published = if let Some(queue) = &reply_to {
                 let mut p = json_properties();
@@ -433,33 +441,25 @@ impl Worker {
             } else if let Some(server_id) = &handled.envelope.server_id {
                 Some(publish_targeted(publish, server_id, &handled.reply).await)
             } else {
+                self.stats.unanswerable.fetch_add(1, Ordering::Relaxed);
                 None
             };
-            match published {
-                Some(Err(e)) => {
-                    // Not acknowledged: the broker hands it out again once we are back.
-                    tracing::warn!(error = %e, "reply not published");
-                    return;
-                }
-                Some(Ok(())) => {}
-                None => {
-                    self.stats.unanswerable.fetch_add(1, Ordering::Relaxed);
-                }
+            if let Some(Err(e)) = &published {
+                // Not acknowledged: the broker hands it out again once we are back.
+                tracing::warn!(error = %e, "reply not published");
+                return;
             }
             if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
                 tracing::warn!(error = %e, "acknowledgement failed");
             }
-            self.stats.record(&handled.result);
-            self.stats.build_seconds.observe(started.elapsed().as_secs_f64());
             if let Some(recorder) = &self.recorder {
                 recorder.record(&delivery, &handled).await;
             }
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match &handled.result {
                 Ok(legs) => tracing::info!(legs = legs.len(), ms, "built"),
-                Err(e) if e.code == ErrorCode::InvalidRequest => {
-                    self.stats.invalid_inputs.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e.message, answered = published.is_some(), "invalid request");
+                Err(e) if invalid => {
+                    tracing::warn!(error = %e.message, answered = published.is_some(), "invalid request")
                 }
                 Err(e) => tracing::info!(code = %e.code, error = %e.message, ms, "not built"),
             }

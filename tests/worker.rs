@@ -459,6 +459,11 @@ async fn serve_request_healthcheck_and_sigterm() {
             &http,
         ])
         .args(["--queue", &format!("kz-test-builder-{}", random_hex(8))])
+        // Only the example account's requests: other tests' requests are not ours to answer.
+        .args([
+            "--binding",
+            "endpoint.build.4a686300000000000000000000000001",
+        ])
         .env_remove("KZ_COUCH_URL")
         .env_remove("KZ_BINDINGS")
         .stderr(std::process::Stdio::piped())

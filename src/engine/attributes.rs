@@ -5,6 +5,8 @@
 //! Only the keys that reach a leg are merged; everything else is read from the document
 //! itself, which is borrowed, never copied.
 
+use std::cell::OnceCell;
+
 use serde_json::{Value, json};
 
 use crate::kz_json::{Object, is_true, merge_non_empty, ne_str, path};
@@ -67,7 +69,8 @@ impl<'a> Owner<'a> {
     }
 }
 
-/// An endpoint after the attribute merge.
+/// An endpoint after the attribute merge. Each merged attribute is computed the first time it
+/// is read: a calling device only needs its caller ID, a callee needs them all.
 #[derive(Debug, Clone)]
 pub struct Endpoint<'a> {
     /// The document id.
@@ -76,28 +79,25 @@ pub struct Endpoint<'a> {
     pub kind: Kind,
     /// The document itself.
     pub doc: &'a Value,
+    /// The account document (`null` when missing).
+    pub account: &'a Value,
     /// The owner used for the merge.
     pub owner: Owner<'a>,
     /// `owner_id` after hotdesk rewriting (a user endpoint is its own owner).
     pub owner_id: Option<&'a str>,
-    /// Merged `caller_id` (3.5).
-    pub caller_id: Object,
-    /// Merged `caller_id_options` (generic).
-    pub caller_id_options: Object,
-    /// Merged `call_waiting` (account, owner, device; the device wins).
-    pub call_waiting: Object,
     /// Merged `do_not_disturb.enabled`: any of account, owner, device.
     pub dnd: bool,
-    /// Merged `metaflows` (generic; always written).
-    pub metaflows: Object,
-    /// Merged `music_on_hold` (generic).
-    pub music_on_hold: Object,
-    /// Merged `ringtones` (generic).
-    pub ringtones: Object,
-    /// Merged `name` (owner's full name, else the document's, else the account's).
-    pub name: Option<String>,
-    /// Merged `outbound_flags` as `{static: [...], dynamic: [...]}`.
-    pub outbound_flags: Value,
+    sip: Option<&'a Value>,
+    media: Option<&'a Value>,
+    prefer_device_caller_id: bool,
+    caller_id: OnceCell<Object>,
+    caller_id_options: OnceCell<Object>,
+    call_waiting: OnceCell<Object>,
+    metaflows: OnceCell<Object>,
+    music_on_hold: OnceCell<Object>,
+    ringtones: OnceCell<Object>,
+    name: OnceCell<Option<String>>,
+    outbound_flags: OnceCell<Value>,
 }
 
 impl<'a> Endpoint<'a> {
@@ -118,34 +118,163 @@ impl<'a> Endpoint<'a> {
                 .or_else(|| ne_str(doc.get("owner_id"))),
             _ => ne_str(doc.get("owner_id")),
         };
-        let generic = |key: &str| {
-            merge_non_empty(&[account.get(key), doc.get(key), o.and_then(|o| o.get(key))])
-        };
         let dnd = [Some(account), Some(doc), o]
             .iter()
             .flatten()
             .any(|d| is_true(path(d, &["do_not_disturb", "enabled"])));
-        let call_waiting = merge_deep(&[
-            account.get("call_waiting"),
-            o.and_then(|o| o.get("call_waiting")),
-            doc.get("call_waiting"),
-        ]);
         Self {
             id,
             kind,
             doc,
+            account,
             owner_id,
-            caller_id: merge_caller_id(doc, account, o),
-            caller_id_options: generic("caller_id_options"),
-            call_waiting,
-            dnd,
-            metaflows: generic("metaflows"),
-            music_on_hold: generic("music_on_hold"),
-            ringtones: generic("ringtones"),
-            name: merged_name(doc, account, o),
-            outbound_flags: merge_flags([Some(account), o, Some(doc)]),
             owner,
+            dnd,
+            sip: doc.get("sip"),
+            media: doc.get("media"),
+            prefer_device_caller_id: is_true(account.get("prefer_device_caller_id"))
+                || is_true(path(
+                    account,
+                    &["caller_id_options", "prefer_device_caller_id"],
+                )),
+            caller_id: OnceCell::new(),
+            caller_id_options: OnceCell::new(),
+            call_waiting: OnceCell::new(),
+            metaflows: OnceCell::new(),
+            music_on_hold: OnceCell::new(),
+            ringtones: OnceCell::new(),
+            name: OnceCell::new(),
+            outbound_flags: OnceCell::new(),
         }
+    }
+
+    /// The "generic" merge of `key`: account, then endpoint, then owner, non-empty leaves.
+    fn generic(&self, key: &str) -> Object {
+        let o = self.owner.doc();
+        merge_non_empty(&[
+            self.account.get(key),
+            self.doc.get(key),
+            o.and_then(|o| o.get(key)),
+        ])
+    }
+
+    /// Merged `caller_id` (3.5).
+    pub fn caller_id(&self) -> &Object {
+        self.caller_id
+            .get_or_init(|| merge_caller_id(self.doc, self.account, self.owner.doc()))
+    }
+
+    /// Merged `caller_id_options` (generic).
+    pub fn caller_id_options(&self) -> &Object {
+        self.caller_id_options
+            .get_or_init(|| self.generic("caller_id_options"))
+    }
+
+    /// Merged `call_waiting` (account, owner, device; the device wins).
+    pub fn call_waiting(&self) -> &Object {
+        self.call_waiting.get_or_init(|| {
+            merge_deep(&[
+                self.account.get("call_waiting"),
+                self.owner.doc().and_then(|o| o.get("call_waiting")),
+                self.doc.get("call_waiting"),
+            ])
+        })
+    }
+
+    /// Merged `metaflows` (generic; always written).
+    pub fn metaflows(&self) -> &Object {
+        self.metaflows.get_or_init(|| self.generic("metaflows"))
+    }
+
+    /// Merged `music_on_hold` (generic).
+    pub fn music_on_hold(&self) -> &Object {
+        self.music_on_hold
+            .get_or_init(|| self.generic("music_on_hold"))
+    }
+
+    /// Merged `ringtones` (generic).
+    pub fn ringtones(&self) -> &Object {
+        self.ringtones.get_or_init(|| self.generic("ringtones"))
+    }
+
+    /// Merged `name` (owner's full name, else the document's, else the account's).
+    pub fn name(&self) -> Option<&str> {
+        self.name
+            .get_or_init(|| merged_name(self.doc, self.account, self.owner.doc()))
+            .as_deref()
+    }
+
+    /// Merged `outbound_flags` as `{static: [...], dynamic: [...]}`.
+    pub fn outbound_flags(&self) -> &Value {
+        self.outbound_flags
+            .get_or_init(|| merge_flags([Some(self.account), self.owner.doc(), Some(self.doc)]))
+    }
+
+    /// One leaf of a "generic" attribute (`caller_id_options`, `ringtones`,
+    /// `music_on_hold`, …) as the merge would give it: the owner's non-empty value, else the
+    /// endpoint's, else the account's. Reading the leaf directly spares building the merged
+    /// object on every build.
+    pub fn generic_leaf(&self, key: &str, leaf: &str) -> Option<&'a Value> {
+        let pick = |d: Option<&'a Value>| {
+            d.and_then(|d| d.get(key))
+                .and_then(|o| o.get(leaf))
+                .filter(|v| !crate::kz_json::is_empty(Some(v)))
+        };
+        pick(self.owner.doc())
+            .or_else(|| pick(Some(self.doc)))
+            .or_else(|| pick(Some(self.account)))
+    }
+
+    /// `caller_id.<attr>.<key>` as the merge of rules file 3.5 gives it, read directly: the
+    /// owner wins (its internal name defaulting to its full name) unless the account prefers
+    /// the device's caller ID; the account comes last; the device always wins for emergency.
+    pub fn caller_id_leaf(&self, attr: &str, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+        use std::borrow::Cow;
+        let leaf = |d: &'a Value| ne_str(path(d, &["caller_id", attr, key])).map(Cow::Borrowed);
+        let device = || leaf(self.doc);
+        if attr == "emergency"
+            && let Some(v) = device()
+        {
+            return Some(v);
+        }
+        let owner = || {
+            let o = self.owner.doc()?;
+            leaf(o).or_else(|| {
+                (attr == "internal" && key == "name")
+                    .then(|| full_name(o).map(Cow::Owned))
+                    .flatten()
+            })
+        };
+        let first = if self.prefer_device_caller_id {
+            device().or_else(owner)
+        } else {
+            owner().or_else(device)
+        };
+        first.or_else(|| leaf(self.account))
+    }
+
+    /// `call_waiting.enabled` as the deep merge (account, owner, device; the device wins, a
+    /// `null` deletes) gives it.
+    pub fn call_waiting_enabled(&self) -> Option<&'a Value> {
+        for d in [Some(self.doc), self.owner.doc(), Some(self.account)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(v) = path(d, &["call_waiting", "enabled"]) {
+                return (!v.is_null()).then_some(v);
+            }
+        }
+        None
+    }
+
+    /// A path below the document's `sip` object (read on every leg: looked up once).
+    pub fn sip_at(&self, keys: &[&str]) -> Option<&'a Value> {
+        path(self.sip?, keys)
+    }
+
+    /// A path below the document's `media` object.
+    pub fn media_at(&self, keys: &[&str]) -> Option<&'a Value> {
+        path(self.media?, keys)
     }
 
     /// A key of the document itself.
@@ -293,14 +422,53 @@ mod tests {
         let account = json!({});
         let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
         assert_eq!(
-            ep.caller_id["internal"],
+            ep.caller_id()["internal"],
             json!({"number": "201", "name": "Ann Lee"})
         );
-        assert_eq!(ep.name.as_deref(), Some("Ann Lee"));
+        assert_eq!(ep.name(), Some("Ann Lee"));
         assert_eq!(ep.owner_id, Some("u"));
         let account = json!({"prefer_device_caller_id": true});
         let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
-        assert_eq!(ep.caller_id["internal"]["name"], "Desk");
+        assert_eq!(ep.caller_id()["internal"]["name"], "Desk");
+    }
+
+    #[test]
+    fn leaf_readers_agree_with_the_merged_objects() {
+        let account = json!({"caller_id": {"external": {"number": "+1415", "name": "Acme"}},
+                             "ringtones": {"internal": "acct"}, "call_waiting": {"enabled": false}});
+        let doc = json!({"_id": "d", "caller_id": {"internal": {"number": "201", "name": "Desk"},
+                         "emergency": {"number": "911x"}}, "ringtones": {"internal": ""},
+                         "call_waiting": {"enabled": true}});
+        let owner = json!({"_id": "u", "first_name": "Ann", "caller_id": {"emergency": {"number": "u911"}},
+                           "ringtones": {"external": "own"}});
+        for acct in [account.clone(), {
+            let mut a = account.clone();
+            a["prefer_device_caller_id"] = json!(true);
+            a
+        }] {
+            let ep = Endpoint::merge("d", Kind::Device, &doc, &acct, Owner::Doc(&owner));
+            for attr in ["internal", "external", "emergency"] {
+                for key in ["number", "name"] {
+                    let merged = ne_str(path(&Value::Object(ep.caller_id().clone()), &[attr, key]))
+                        .map(str::to_owned);
+                    assert_eq!(
+                        ep.caller_id_leaf(attr, key).map(|c| c.into_owned()),
+                        merged,
+                        "{attr}.{key}"
+                    );
+                }
+            }
+            for leaf in ["internal", "external"] {
+                assert_eq!(
+                    ep.generic_leaf("ringtones", leaf).cloned(),
+                    ep.ringtones().get(leaf).cloned()
+                );
+            }
+            assert_eq!(
+                ep.call_waiting_enabled().cloned(),
+                ep.call_waiting().get("enabled").cloned()
+            );
+        }
     }
 
     #[test]
@@ -311,7 +479,7 @@ mod tests {
         let account = json!({});
         let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
         assert!(ep.dnd);
-        assert_eq!(ep.call_waiting["enabled"], json!(true));
+        assert_eq!(ep.call_waiting()["enabled"], json!(true));
     }
 
     #[test]
@@ -321,7 +489,7 @@ mod tests {
         let account = json!({"outbound_flags": ["a"]});
         let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
         assert_eq!(
-            ep.outbound_flags,
+            *ep.outbound_flags(),
             json!({"static": ["a", "u", "d"], "dynamic": ["x"]})
         );
     }

@@ -42,9 +42,9 @@ fn ccv<'c>(ctx: &'c Ctx<'_>, key: &str) -> Option<&'c Value> {
 }
 
 fn cid_field(ep: &Endpoint<'_>, attr: &str, key: &str) -> Option<String> {
-    ne_str(path_obj(&ep.caller_id, &[attr, key]))
-        .or_else(|| ne_str(ep.at(&["default", key])))
-        .map(str::to_owned)
+    ep.caller_id_leaf(attr, key)
+        .map(|c| c.into_owned())
+        .or_else(|| ne_str(ep.at(&["default", key])).map(str::to_owned))
 }
 
 fn path_obj<'v>(o: &'v Object, keys: &[&str]) -> Option<&'v Value> {
@@ -58,7 +58,17 @@ fn path_obj<'v>(o: &'v Object, keys: &[&str]) -> Option<&'v Value> {
 }
 
 /// The caller's ID as shown to the callee (rules file 9.2), with `attr` the attribute to use.
+/// It is the same for every leg of a build: computed once per attribute.
 pub fn caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
+    let cell = if attr == "internal" {
+        &ctx.caller_clid[0]
+    } else {
+        &ctx.caller_clid[1]
+    };
+    cell.get_or_init(|| compute_caller(ctx, attr)).clone()
+}
+
+fn compute_caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
     let call = &ctx.req.call;
     let pass_through = ((call.inception.is_some() && !is_true(ccv(ctx, "Call-Forward")))
         || is_true(ccv(ctx, "Retain-CID")))
@@ -134,7 +144,7 @@ pub fn callee(ctx: &Ctx<'_>, ep: &Endpoint<'_>, attr: &str) -> Clid {
         number: cid_field(ep, attr, "number").or_else(|| ctx.req.call.request_user.clone()),
         name: Some(
             cid_field(ep, attr, "name")
-                .or_else(|| ep.name.clone())
+                .or_else(|| ep.name().map(str::to_owned))
                 .unwrap_or_else(|| UNKNOWN_NAME.into()),
         ),
     }
@@ -156,14 +166,24 @@ fn hides(v: &Value, what: &str) -> bool {
 /// `kz_privacy:should_hide_name/number` evaluated on the call's channel variables: the first
 /// key that is present decides.
 fn should_hide(ccvs: &Object, what: &str) -> bool {
-    let cap = if what == "name" { "Name" } else { "Number" };
-    let keys: [&[&str]; 5] = [
+    const NAME: [&[&str]; 5] = [
         &["caller_id_options", "outbound_privacy"],
-        &["privacy", &format!("hide_{what}")],
-        &[&format!("Privacy-Hide-{cap}")],
-        &[&format!("Caller-Privacy-Hide-{cap}")],
+        &["privacy", "hide_name"],
+        &["Privacy-Hide-Name"],
+        &["Caller-Privacy-Hide-Name"],
         &["privacy_mode"],
     ];
+    const NUMBER: [&[&str]; 5] = [
+        &["caller_id_options", "outbound_privacy"],
+        &["privacy", "hide_number"],
+        &["Privacy-Hide-Number"],
+        &["Caller-Privacy-Hide-Number"],
+        &["privacy_mode"],
+    ];
+    if ccvs.is_empty() {
+        return false;
+    }
+    let keys = if what == "name" { &NAME } else { &NUMBER };
     keys.iter()
         .find_map(|k| path_obj(ccvs, k).filter(|v| !v.is_null()))
         .is_some_and(|v| hides(v, what))
@@ -183,8 +203,7 @@ pub fn privacy(ctx: &Ctx<'_>, keep_caller_id: bool) -> (bool, bool) {
 /// `sip`, `none` or `kazoo`, else `kazoo`.
 pub fn privacy_method(ep: &Endpoint<'_>) -> &'static str {
     let v = ep
-        .caller_id_options
-        .get("privacy_method")
+        .generic_leaf("caller_id_options", "privacy_method")
         .or_else(|| ep.at(&["privacy", "method"]))
         .or_else(|| ep.get("Privacy-Method"))
         .or_else(|| ep.get("privacy_mode"));

@@ -152,7 +152,7 @@ pub fn presence_id(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
     let p = owner
         .or_else(|| ne_str(ep.get("presence_id")))
         .or_else(|| ne_str(ctx.account.get("presence_id")))
-        .or_else(|| ne_str(ep.at(&["sip", "username"])))
+        .or_else(|| ne_str(ep.sip_at(&["username"])))
         .or(ctx.req.call.request_user.as_deref())?;
     Some(match (p.contains('@'), account_realm(ctx)) {
         (false, Some(realm)) => format!("{p}@{realm}"),
@@ -162,7 +162,7 @@ pub fn presence_id(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
 
 /// `Hold-Media`: a plain media id becomes `/<account id>/<media id>`; paths and streams pass.
 fn hold_media(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
-    let id = ne_str(ep.music_on_hold.get("media_id"))?;
+    let id = ne_str(ep.generic_leaf("music_on_hold", "media_id"))?;
     let passes = id.contains('/')
         || id.starts_with("system_media")
         || id.starts_with("local_stream://")
@@ -178,7 +178,7 @@ fn hold_media(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
 fn codecs(ep: &Endpoint<'_>) -> Option<Value> {
     let mut out = Vec::new();
     for kind in ["audio", "video"] {
-        if let Some(Value::Array(a)) = ep.at(&["media", kind, "codecs"]) {
+        if let Some(Value::Array(a)) = ep.media_at(&[kind, "codecs"]) {
             out.extend(a.iter().filter(|c| c.is_string()).cloned());
         }
     }
@@ -206,10 +206,10 @@ fn custom_headers(doc: &Value, direction: &str, into: &mut Object) {
 /// `Custom-SIP-Headers` (rules file 6.2).
 fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
     let mut h = Object::new();
-    let invite_format = ne_str(ep.at(&["sip", "invite_format"])).unwrap_or("contact");
+    let invite_format = ne_str(ep.sip_at(&["invite_format"])).unwrap_or("contact");
     h.insert("X-KAZOO-INVITE-FORMAT".into(), json!(invite_format));
-    if let Some(user) = ne_str(ep.at(&["sip", "username"])) {
-        let realm = ne_str(ep.at(&["sip", "realm"])).or(account_realm(ctx));
+    if let Some(user) = ne_str(ep.sip_at(&["username"])) {
+        let realm = ne_str(ep.sip_at(&["realm"])).or(account_realm(ctx));
         if let Some(realm) = realm {
             h.insert("X-KAZOO-AOR".into(), json!(format!("sip:{user}@{realm}")));
         }
@@ -221,15 +221,22 @@ fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
             } else {
                 "external"
             };
-            ne_str(ep.ringtones.get(which))
+            ne_str(ep.generic_leaf("ringtones", which))
         });
         if let Some(ring) = ring {
             h.insert("Alert-Info".into(), json!(ring));
         }
     }
     custom_headers(ep.doc, "in", &mut h);
-    if let Some(caller) = &ctx.caller {
-        custom_headers(caller.doc, "out", &mut h);
+    let outbound = ctx.caller_headers.get_or_init(|| {
+        let mut out = Object::new();
+        if let Some(caller) = &ctx.caller {
+            custom_headers(caller.doc, "out", &mut out);
+        }
+        out
+    });
+    for (k, v) in outbound {
+        h.insert(k.clone(), v.clone());
     }
     h
 }
@@ -237,7 +244,7 @@ fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
 /// `Custom-Channel-Vars` (rules file 6.3); `fwd` adds the call-forward block.
 fn ccvs(ctx: &Ctx<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> Object {
     let call = &ctx.req.call;
-    let mut c = ObjectBuilder::new();
+    let mut c = ObjectBuilder::with_capacity(if fwd.is_some() { 20 } else { 8 });
     c.set("Authorizing-ID", ep.id);
     c.set("Authorizing-Type", ep.kind.as_str());
     c.opt("Owner-ID", ep.owner_id);
@@ -245,32 +252,32 @@ fn ccvs(ctx: &Ctx<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> Object {
         "Account-ID",
         ne_str(ep.get("pvt_account_id")).unwrap_or(&ctx.req.account_id),
     );
-    if is_true(ep.at(&["media", "webrtc"])) {
+    if is_true(ep.media_at(&["webrtc"])) {
         c.set("Media-Webrtc", true);
         c.set("RTCP-MUX", true);
     }
-    if let Some(Value::Bool(b)) = ep.at(&["media", "rtcp_mux"]) {
+    if let Some(Value::Bool(b)) = ep.media_at(&["rtcp_mux"]) {
         c.set("RTCP-MUX", *b);
     }
-    if ep.at(&["media", "fax_option"]).and_then(Value::as_str) == Some("auto") {
+    if ep.media_at(&["fax_option"]).and_then(Value::as_str) == Some("auto") {
         c.set("Fax-Enabled", "true");
     }
-    let enforce = ep.at(&["media", "encryption", "enforce_security"]);
+    let enforce = ep.media_at(&["encryption", "enforce_security"]);
     c.set(
         "Media-Encryption-Enforce-Security",
         enforce.is_none() || is_true(enforce),
     );
-    if let Some(Value::Array(methods)) = ep.at(&["media", "encryption", "methods"]) {
+    if let Some(Value::Array(methods)) = ep.media_at(&["encryption", "methods"]) {
         let has = |m: &str| methods.iter().any(|v| v.as_str() == Some(m));
         c.flag_str("RTP-Secure-Media", has("srtp"));
         c.flag_str("ZRTP-Secure-Media", has("zrtp"));
         c.flag_str("ZRTP-Enrollment", has("zrtp"));
     }
-    let invite_domain = ne_str(ep.at(&["sip", "realm"]))
+    let invite_domain = ne_str(ep.sip_at(&["realm"]))
         .or(account_realm(ctx))
         .or(call.request_realm.as_deref());
     c.opt("SIP-Invite-Domain", invite_domain);
-    if crate::kz_json::is_false(ep.call_waiting.get("enabled")) {
+    if crate::kz_json::is_false(ep.call_waiting_enabled()) {
         c.set("Call-Waiting-Disabled", true);
     }
     if let Some(v) = call
@@ -320,9 +327,14 @@ fn ccvs(ctx: &Ctx<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> Object {
     c.build()
 }
 
-fn set_clid(b: &mut ObjectBuilder, prefix: &str, clid: Clid) {
-    b.opt(&format!("Outbound-{prefix}-ID-Number"), clid.number);
-    b.opt(&format!("Outbound-{prefix}-ID-Name"), clid.name);
+fn set_caller(b: &mut ObjectBuilder, clid: Clid) {
+    b.opt("Outbound-Caller-ID-Number", clid.number);
+    b.opt("Outbound-Caller-ID-Name", clid.name);
+}
+
+fn set_callee(b: &mut ObjectBuilder, clid: Clid) {
+    b.opt("Outbound-Callee-ID-Number", clid.number);
+    b.opt("Outbound-Callee-ID-Name", clid.name);
 }
 
 fn set_privacy(ctx: &Ctx<'_>, b: &mut ObjectBuilder, ep: &Endpoint<'_>, keep_caller_id: bool) {
@@ -337,9 +349,8 @@ fn set_privacy(ctx: &Ctx<'_>, b: &mut ObjectBuilder, ep: &Endpoint<'_>, keep_cal
 }
 
 fn ignore_completed_elsewhere(ep: &Endpoint<'_>) -> bool {
-    ep.caller_id_options
-        .get("ignore_completed_elsewhere")
-        .or_else(|| ep.at(&["sip", "ignore_completed_elsewhere"]))
+    ep.generic_leaf("caller_id_options", "ignore_completed_elsewhere")
+        .or_else(|| ep.sip_at(&["ignore_completed_elsewhere"]))
         .or_else(|| ep.get("ignore_completed_elsewhere"))
         .filter(|v| !v.is_null())
         .map(|v| is_true(Some(v)))
@@ -349,7 +360,7 @@ fn ignore_completed_elsewhere(ep: &Endpoint<'_>) -> bool {
 /// The `Invite-Format` of a SIP leg: `sip.invite_format`, default `username`. A value a 4.3
 /// ecallmgr would reject falls back to `username` (see `docs/compatibility.md`).
 pub fn invite_format<'e>(ep: &Endpoint<'e>) -> &'e str {
-    match ne_str(ep.at(&["sip", "invite_format"])) {
+    match ne_str(ep.sip_at(&["invite_format"])) {
         Some(f) if INVITE_FORMATS_4_3.contains(&f) => f,
         _ => "username",
     }
@@ -363,8 +374,8 @@ pub fn sip_leg(
     failover: Option<&Forward<'_>>,
 ) -> Object {
     let call = &ctx.req.call;
-    let sip = |k: &str| ne_str(ep.at(&["sip", k]));
-    let mut b = ObjectBuilder::new();
+    let sip = |k: &str| ne_str(ep.sip_at(&[k]));
+    let mut b = ObjectBuilder::with_capacity(32);
     b.set("Invite-Format", invite_format(ep));
     b.opt(
         "To-User",
@@ -387,8 +398,8 @@ pub fn sip_leg(
     b.opt("Forward-IP", sip("forward"));
     if !props.suppress_clid {
         let attr = caller_id::attribute(ctx);
-        set_clid(&mut b, "Caller", caller_id::caller(ctx, attr));
-        set_clid(&mut b, "Callee", caller_id::callee(ctx, ep, attr));
+        set_caller(&mut b, caller_id::caller(ctx, attr));
+        set_callee(&mut b, caller_id::callee(ctx, ep, attr));
     }
     set_privacy(
         ctx,
@@ -398,12 +409,12 @@ pub fn sip_leg(
     );
     b.flag_str(
         "Ignore-Early-Media",
-        is_true(ep.at(&["media", "ignore_early_media"])),
+        is_true(ep.media_at(&["ignore_early_media"])),
     );
-    b.flag_str("Bypass-Media", is_true(ep.at(&["media", "bypass_media"])));
+    b.flag_str("Bypass-Media", is_true(ep.media_at(&["bypass_media"])));
     b.opt(
         "Endpoint-Progress-Timeout",
-        secs(as_integer(ep.at(&["media", "progress_timeout"]))),
+        secs(as_integer(ep.media_at(&["progress_timeout"]))),
     );
     b.opt("Endpoint-Timeout", secs(props.timeout));
     b.opt("Endpoint-Delay", secs(props.delay));
@@ -413,12 +424,12 @@ pub fn sip_leg(
     b.opt("Presence-ID", presence_id(ctx, ep));
     b.set("Custom-SIP-Headers", sip_headers(ctx, ep, false));
     b.set("Custom-Channel-Vars", ccvs(ctx, ep, None));
-    b.set("Flags", ep.outbound_flags.clone());
+    b.set("Flags", ep.outbound_flags().clone());
     b.set("Ignore-Completed-Elsewhere", ignore_completed_elsewhere(ep));
     if let Some(f) = failover {
         b.set("Failover", forward_leg(ctx, ep, &props.without_timers(), f));
     }
-    b.set("Metaflows", ep.metaflows.clone());
+    b.set("Metaflows", ep.metaflows().clone());
     b.set("Endpoint-Actions", json!({}));
     if ep.get("device_type").and_then(Value::as_str) == Some("fax") {
         t38(ctx, ep, &mut b);
@@ -429,11 +440,11 @@ pub fn sip_leg(
 /// T.38 fields of a fax device (rules file 6.11), from the caller's and callee's
 /// `media.fax_option`.
 fn t38(ctx: &Ctx<'_>, ep: &Endpoint<'_>, b: &mut ObjectBuilder) {
-    let callee = is_true(ep.at(&["media", "fax_option"]));
+    let callee = is_true(ep.media_at(&["fax_option"]));
     let caller = ctx
         .caller
         .as_ref()
-        .map(|c| is_true(c.at(&["media", "fax_option"])));
+        .map(|c| is_true(c.media_at(&["fax_option"])));
     let gateway = |b: &mut ObjectBuilder, g: &str| {
         b.set("Enable-T38-Fax", true);
         b.set("Enable-T38-Fax-Request", true);
@@ -463,7 +474,7 @@ pub fn forward_leg(
     fwd: &Forward<'_>,
 ) -> Object {
     let call = &ctx.req.call;
-    let mut b = ObjectBuilder::new();
+    let mut b = ObjectBuilder::with_capacity(20);
     b.set("Invite-Format", "loopback");
     b.opt(
         "To-DID",
@@ -479,17 +490,16 @@ pub fn forward_leg(
     b.set("Bypass-Media", "false");
     b.opt(
         "Endpoint-Progress-Timeout",
-        secs(as_integer(ep.at(&["media", "progress_timeout"]))),
+        secs(as_integer(ep.media_at(&["progress_timeout"]))),
     );
     b.opt("Endpoint-Timeout", secs(props.timeout));
     b.opt("Endpoint-Delay", secs(props.delay));
     b.opt("Presence-ID", presence_id(ctx, ep));
     if call.inception.is_none() && !props.suppress_clid {
         // An internal caller being forwarded shows its external caller ID to the far end.
-        set_clid(&mut b, "Caller", caller_id::caller(ctx, "external"));
-        set_clid(
+        set_caller(&mut b, caller_id::caller(ctx, "external"));
+        set_callee(
             &mut b,
-            "Callee",
             caller_id::callee(ctx, ep, caller_id::attribute(ctx)),
         );
     }

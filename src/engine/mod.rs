@@ -105,6 +105,10 @@ pub struct Ctx<'a> {
     seen_groups: HashSet<&'a str>,
     /// Explanation lines, when the request asked for them.
     explain: Option<Vec<String>>,
+    /// The caller's ID, internal and external attribute (the same on every leg).
+    pub(crate) caller_clid: [std::cell::OnceCell<caller_id::Clid>; 2],
+    /// The caller's outbound custom SIP headers (the same on every leg).
+    pub(crate) caller_headers: std::cell::OnceCell<Object>,
 }
 
 /// Builds the legs for `req` from `inputs`, or says what is still needed.
@@ -119,6 +123,8 @@ pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
         seen_devices: HashSet::new(),
         seen_groups: HashSet::new(),
         explain: req.explain.then(Vec::new),
+        caller_clid: Default::default(),
+        caller_headers: Default::default(),
     };
     let result = ctx.run();
     if !ctx.needs.is_empty() {
@@ -476,19 +482,19 @@ impl<'a> Ctx<'a> {
         let ep = &out.ep;
         let fwd_leg = |ctx: &Self| fwd.as_ref().map(|f| forward_leg(ctx, ep, props, f));
         let substitute = fwd.as_ref().is_some_and(|f| f.substitute);
-        let username = ne_str(ep.at(&["sip", "username"]));
-        let raw_format = ne_str(ep.at(&["sip", "invite_format"])).unwrap_or("username");
-        let routed = raw_format == "route" && ne_str(ep.at(&["sip", "route"])).is_some();
+        let username = ne_str(ep.sip_at(&["username"]));
+        let raw_format = ne_str(ep.sip_at(&["invite_format"])).unwrap_or("username");
+        let routed = raw_format == "route" && ne_str(ep.sip_at(&["route"])).is_some();
         // Product rule 2: a device needs a registration when it has a username, is not
         // dialled by route or loopback, and is not IP-authenticated.
         let needs_registration = username.is_some()
             && !matches!(raw_format, "route" | "loopback")
-            && ne_str(ep.at(&["sip", "ip"])).is_none();
+            && ne_str(ep.sip_at(&["ip"])).is_none();
         if let Some(user) = username
             && needs_registration
             && (count_registration || !substitute)
         {
-            let realm = ne_str(ep.at(&["sip", "realm"])).or(self.account_realm);
+            let realm = ne_str(ep.sip_at(&["realm"])).or(self.account_realm);
             out.registration = Some(match realm {
                 Some(realm) => self.registration(RegKey::new(user, realm))?,
                 None => Registration::Unknown,
@@ -509,7 +515,7 @@ impl<'a> Ctx<'a> {
         let registration = out.registration.unwrap_or(Registration::Registered);
         let reg_fact = match out.registration {
             Some(r) => explain::registration_fact(r),
-            None if ne_str(ep.at(&["sip", "ip"])).is_some() => {
+            None if ne_str(ep.sip_at(&["ip"])).is_some() => {
                 "IP-authenticated (sip.ip): no registration needed"
             }
             None => "dialled by route: no registration needed",

@@ -21,6 +21,24 @@ require.cache[cleanFilename] = {
 };
 
 const MemPouch = PouchDB.defaults({ adapter: 'memory' });
+
+// The list of databases. express-pouchdb would keep it in a database of its own
+// (pouchdb-all-dbs), whose updates conflict when databases are created concurrently, so that a
+// database can drop off the list and then answer 404. Tests create databases in parallel;
+// this keeps the list in memory, from PouchDB's own created/destroyed events.
+const known = new Set();
+for (const ctor of [PouchDB, MemPouch]) {
+  ctor.on('created', (name) => known.add(name));
+  ctor.on('destroyed', (name) => known.delete(name));
+}
+MemPouch.allDbs = (callback) => {
+  const list = Array.from(known).sort();
+  if (callback) {
+    callback(null, list);
+    return undefined;
+  }
+  return Promise.resolve(list);
+};
 const app = express();
 app.use('/', require('express-pouchdb')(MemPouch, {
   mode: 'minimumForPouchDB',
