@@ -3,7 +3,7 @@
 CARGO ?= cargo
 BIN := target/debug/kz-endpoint
 
-.PHONY: run test build fmt lint deploy-check
+.PHONY: run test build fmt lint deploy-check bench-build
 
 build:
 	$(CARGO) build --locked
@@ -21,8 +21,13 @@ lint:
 
 # The integration tests need RabbitMQ and a CouchDB-API server: with-servers.sh provides both
 # (starting or installing RabbitMQ when needed, and a PouchDB-based server on a free port).
-test: fmt lint
+test: fmt lint bench-build
 	testenv/with-servers.sh $(CARGO) test --locked
+
+# The benchmarks and the load tool build (they are run by hand: docs/performance.md).
+bench-build:
+	$(CARGO) bench --locked --no-run
+	$(CARGO) run --locked --quiet --bin kz-endpoint-load -- --help >/dev/null
 
 # What the container build does, as plain commands (no Docker engine on CI machines), and the
 # compose file checked by the compose plugin when it is installed.

@@ -7,6 +7,10 @@
 //! as soon as its own document is evicted.
 //!
 //! A read that started before an eviction does not store its (possibly stale) result.
+//!
+//! Documents are kept as LZ4-compressed JSON and parsed on each hit: a parsed document costs
+//! about ten times its JSON size in memory (every key and value its own allocation), and
+//! unpacking one takes microseconds where a CouchDB round trip takes milliseconds.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -22,8 +26,9 @@ use crate::documents::{Doc, Docs, DocumentStore, Owned, StoreError};
 type Key = (String, String);
 
 struct Inner {
-    docs: LruCache<Key, (Instant, Doc)>,
-    owned: LruCache<Key, (Instant, Vec<Doc>)>,
+    docs: LruCache<Key, (Instant, Box<[u8]>)>,
+    /// Owned-device lists as document ids; their documents are in `docs`.
+    owned: LruCache<Key, (Instant, Vec<String>)>,
     /// Bumped by every eviction: a read that saw another epoch stores nothing.
     epoch: u64,
 }
@@ -126,6 +131,18 @@ impl DocCache {
     }
 }
 
+/// A cached document, parsed.
+fn unpack(bytes: &[u8]) -> Option<Doc> {
+    let json = lz4_flex::decompress_size_prepended(bytes).ok()?;
+    serde_json::from_slice(&json).ok().map(std::sync::Arc::new)
+}
+
+/// A document in its cached form: its JSON, LZ4-compressed.
+fn pack(doc: &Value) -> Box<[u8]> {
+    let json = serde_json::to_vec(doc).expect("a JSON value serialises");
+    lz4_flex::compress_prepend_size(&json).into_boxed_slice()
+}
+
 fn drop_db<V>(cache: &mut LruCache<Key, V>, db: &str) -> u64 {
     let keys: Vec<Key> = cache
         .iter()
@@ -154,10 +171,11 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let epoch = {
             let mut inner = self.cache.lock();
             for id in ids {
-                match self
+                let hit = self
                     .cache
                     .fresh(&mut inner.docs, &(db.to_owned(), id.clone()), now)
-                {
+                    .and_then(|b| unpack(&b));
+                match hit {
                     Some(d) => {
                         out.insert(id.clone(), Some(d));
                     }
@@ -180,9 +198,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let store = inner.epoch == epoch;
         for (id, doc) in fetched {
             if store && let Some(d) = &doc {
-                inner
-                    .docs
-                    .put((db.to_owned(), id.clone()), (now, d.clone()));
+                inner.docs.put((db.to_owned(), id.clone()), (now, pack(d)));
             }
             out.insert(id, doc);
         }
@@ -196,10 +212,20 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let epoch = {
             let mut inner = self.cache.lock();
             for u in user_ids {
-                match self
+                let ids = self
                     .cache
-                    .fresh(&mut inner.owned, &(db.to_owned(), u.clone()), now)
-                {
+                    .fresh(&mut inner.owned, &(db.to_owned(), u.clone()), now);
+                // A list is a hit only when every one of its documents still is.
+                let docs: Option<Vec<Doc>> = ids.and_then(|ids| {
+                    ids.iter()
+                        .map(|id| {
+                            self.cache
+                                .fresh(&mut inner.docs, &(db.to_owned(), id.clone()), now)
+                                .and_then(|b| unpack(&b))
+                        })
+                        .collect()
+                });
+                match docs {
                     Some(list) => {
                         out.insert(u.clone(), list);
                     }
@@ -222,16 +248,16 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let store = inner.epoch == epoch;
         for (u, list) in fetched {
             if store {
+                let mut ids = Vec::with_capacity(list.len());
                 for d in &list {
                     if let Some(id) = d.get("_id").and_then(Value::as_str) {
                         inner
                             .docs
-                            .put((db.to_owned(), id.to_owned()), (now, d.clone()));
+                            .put((db.to_owned(), id.to_owned()), (now, pack(d)));
+                        ids.push(id.to_owned());
                     }
                 }
-                inner
-                    .owned
-                    .put((db.to_owned(), u.clone()), (now, list.clone()));
+                inner.owned.put((db.to_owned(), u.clone()), (now, ids));
             }
             out.insert(u, list);
         }

@@ -138,12 +138,40 @@ impl Client {
         o.insert("Server-ID".into(), json!(self.queue));
         let account = o.get("Account-ID").and_then(Value::as_str).unwrap_or("*");
         let routing_key = format!("endpoint.build.{}", encode(account));
+        self.send(req, &routing_key, msg_id, timeout).await
+    }
+
+    /// Sends a request as is (its `Msg-ID` must be set) with `routing_key` on `kapps`, and
+    /// waits for the reply with that `Msg-ID`.
+    pub async fn request_with_key(
+        &self,
+        mut req: Value,
+        routing_key: &str,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        let msg_id = req
+            .get("Msg-ID")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| random_hex(16));
+        req["Msg-ID"] = json!(msg_id);
+        req["Server-ID"] = json!(self.queue);
+        self.send(req, routing_key, msg_id, timeout).await
+    }
+
+    async fn send(
+        &self,
+        req: Value,
+        routing_key: &str,
+        msg_id: String,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.waiters
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(msg_id.clone(), tx);
-        let sent = publish_json(&self.channel, KAPPS, &routing_key, &req, json_properties()).await;
+        let sent = publish_json(&self.channel, KAPPS, routing_key, &req, json_properties()).await;
         if let Err(e) = sent {
             self.waiters
                 .lock()

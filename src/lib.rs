@@ -23,7 +23,8 @@
 //!   document cache) and [`conf_events`] (Kazoo's document-change events).
 //! - [`ops`]: the operations listener (`/healthz`, `/readyz`, `/metrics`).
 //! - [`capture`]: captured requests: the format, recording, replay.
-//! - [`client`]: a client that sends build requests as Kazoo's callflow does.
+//! - [`client`]: a client that sends build requests as Kazoo's callflow does;
+//!   [`synthetic`]: synthetic accounts for the benchmarks and the load tool.
 //! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names.
 
 pub mod amqp;

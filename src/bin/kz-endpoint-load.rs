@@ -1,0 +1,593 @@
+//! kz-endpoint-load: drives a worker through RabbitMQ exactly as callflow would, and in the same
+//! run a no-op echo consumer on the same broker, so every figure is a ratio to the path's own
+//! physical limit. See docs/performance.md.
+
+// The same allocator as the kz-endpoint binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::StreamExt;
+use kz_endpoint::amqp::{
+    KAPPS, NODES, REGISTRAR, declare_exchanges, encode, json_properties, publish_json,
+    publish_targeted, queue_args, random_hex,
+};
+use kz_endpoint::build_api::parse_request;
+use kz_endpoint::cache::{CachedStore, DocCache};
+use kz_endpoint::client::Client;
+use kz_endpoint::couchdb::CouchStore;
+use kz_endpoint::documents::{Docs, DocumentStore, Owned, StoreError};
+use kz_endpoint::ids::account_db;
+use kz_endpoint::registrar::GivenRegistrations;
+use kz_endpoint::shutdown::{self, Trigger};
+use kz_endpoint::synthetic;
+use kz_endpoint::worker::{Store, Worker, WorkerConfig};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use serde_json::{Value, json};
+
+/// Load tool for kz-endpoint: measures build throughput and latency through RabbitMQ against
+/// a no-op echo consumer on the same broker, in one run.
+///
+/// It creates a synthetic account in CouchDB, starts a worker in this process (the same code
+/// as `kz-endpoint serve`) and an echo consumer, then sends N device build requests with K in
+/// flight to each, exactly as Kazoo's callflow sends them (build_req on kapps, replies on a
+/// targeted queue). Scenarios: warm cache and cold cache (every build reads CouchDB), each
+/// with and without a registrar answering; then the warm worker paced at half its measured
+/// maximum, for latency under load. It also reports CouchDB requests per cold build and the
+/// resident memory of 100k cached documents. Nothing is asserted: it prints numbers.
+#[derive(Debug, Parser)]
+#[command(name = "kz-endpoint-load", version)]
+struct Args {
+    /// The broker.
+    #[arg(
+        long,
+        env = "KZ_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: String,
+    /// A CouchDB (or CouchDB-API) server: http://user:pass@host:5984.
+    #[arg(long, env = "KZ_COUCH_URL")]
+    couch_url: String,
+    /// Requests per scenario.
+    #[arg(long, default_value_t = 5000)]
+    requests: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 32)]
+    in_flight: usize,
+    /// Worker prefetch (and the echo consumer's).
+    #[arg(long, default_value_t = 32)]
+    prefetch: u16,
+    /// Documents for the memory figure.
+    #[arg(long, default_value_t = 100_000)]
+    cached_documents: usize,
+    /// Devices of the user in the CouchDB-requests figure.
+    #[arg(long, default_value_t = 10)]
+    user_devices: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Run {
+    name: String,
+    throughput: f64,
+    p50: Duration,
+    p99: Duration,
+    p999: Duration,
+    errors: usize,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// Sends `n` requests, `k` in flight (or paced at `rate` per second), and measures.
+async fn drive(
+    client: Arc<Client>,
+    name: &str,
+    template: &Value,
+    routing_key: &str,
+    n: usize,
+    k: usize,
+    rate: Option<f64>,
+) -> Run {
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..k {
+        let (client, next, template, key) = (
+            client.clone(),
+            next.clone(),
+            template.clone(),
+            routing_key.to_owned(),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                if let Some(rate) = rate {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let t = Instant::now();
+                let mut req = template.clone();
+                req["Msg-ID"] = json!(format!("load-{i}-{}", random_hex(6)));
+                match client
+                    .request_with_key(req, &key, Duration::from_secs(10))
+                    .await
+                {
+                    Ok(r) if r["Event-Name"] == "build_resp" => lat.push(t.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut lat = Vec::with_capacity(n);
+    let mut errors = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (l, e) = r.expect("a load task");
+        lat.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    Run {
+        name: name.to_owned(),
+        throughput: lat.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&lat, 0.50),
+        p99: percentile(&lat, 0.99),
+        p999: percentile(&lat, 0.999),
+        errors,
+    }
+}
+
+/// The no-op echo consumer: the cheapest request/reply worker possible on this broker.
+async fn start_echo(
+    amqp_url: &str,
+    key: &str,
+    prefetch: u16,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    declare_exchanges(&ch).await?;
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let q = format!("kz-load-echo-{}", random_hex(8));
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        queue_args(3_000, i16::MAX),
+    )
+    .await?;
+    ch.queue_bind(
+        q.as_str().into(),
+        KAPPS.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    let mut consumer = ch
+        .basic_consume(
+            q.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(tokio::spawn(async move {
+        let _conn = conn;
+        while let Some(Ok(d)) = consumer.next().await {
+            let ch = ch.clone();
+            tokio::spawn(async move {
+                #[derive(serde::Deserialize)]
+                struct Env {
+                    #[serde(rename = "Msg-ID")]
+                    msg_id: String,
+                    #[serde(rename = "Server-ID")]
+                    server_id: String,
+                }
+                if let Ok(env) = serde_json::from_slice::<Env>(&d.data) {
+                    let reply = json!({"Event-Category": "endpoint", "Event-Name": "build_resp", "Msg-ID": env.msg_id, "Endpoints": []});
+                    let _ = publish_targeted(&ch, &env.server_id, &reply).await;
+                }
+                let _ = d.acker.ack(BasicAckOptions::default()).await;
+            });
+        }
+    }))
+}
+
+/// A registrar for the bench realm: every query answered "registered", plus heartbeats.
+async fn start_registrar(
+    amqp_url: &str,
+    realm: &str,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    declare_exchanges(&ch).await?;
+    let q = format!("kz-load-registrar-{}", random_hex(8));
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions {
+            auto_delete: true,
+            exclusive: true,
+            ..Default::default()
+        },
+        queue_args(60_000, i16::MAX),
+    )
+    .await?;
+    let key = format!("registration.query.{}.*", encode(realm));
+    ch.queue_bind(
+        q.as_str().into(),
+        REGISTRAR.into(),
+        key.as_str().into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    let mut consumer = ch
+        .basic_consume(
+            q.as_str().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let node = format!("ecallmgr@load-{}", random_hex(6));
+    let (ch2, node2) = (ch.clone(), node.clone());
+    let answer = tokio::spawn(async move {
+        let _conn = conn;
+        while let Some(Ok(d)) = consumer.next().await {
+            let Ok(q) = serde_json::from_slice::<Value>(&d.data) else {
+                continue;
+            };
+            let reply = json!({"App-Name": "ecallmgr", "App-Version": "4.0.0", "Event-Category": "directory",
+                "Event-Name": "reg_query_resp", "Msg-ID": q["Msg-ID"], "Node": node2,
+                "Fields": [{"Contact": "<sip:x@198.51.100.1:5060>"}]});
+            let sid = q["Server-ID"].as_str().unwrap_or_default().to_owned();
+            let _ = publish_targeted(&ch2, &sid, &reply).await;
+        }
+    });
+    let beats = tokio::spawn(async move {
+        loop {
+            let hb = json!({"App-Name": "ecallmgr", "App-Version": "4.0.0", "Event-Category": "nodes",
+                "Event-Name": "advertise", "Msg-ID": random_hex(16), "Node": node, "Expires": 5000,
+                "WhApps": {"ecallmgr": {}}});
+            let _ = publish_json(&ch, NODES, "", &hb, json_properties()).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(vec![answer, beats])
+}
+
+/// Loads the synthetic account into CouchDB with `_bulk_docs`.
+async fn load_account(
+    couch_url: &str,
+    account: &synthetic::Account,
+) -> anyhow::Result<couch_rs::Client> {
+    let base = url::Url::parse(couch_url)?;
+    let (user, pass) = (
+        base.username().to_owned(),
+        base.password().map(str::to_owned),
+    );
+    let mut plain = base.clone();
+    let _ = plain.set_username("");
+    let _ = plain.set_password(None);
+    let client = couch_rs::Client::new_with_timeout(
+        plain.as_str(),
+        (!user.is_empty()).then_some(user.as_str()),
+        pass.as_deref(),
+        Some(30),
+    )?;
+    let db = account_db(&account.id);
+    let r = client
+        .req(couch_rs::http::Method::PUT, &format!("/{db}"), None)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("creating {db}: {}", r.status());
+    }
+    let mut docs = account.docs.clone();
+    docs.push(serde_json::from_str(include_str!(
+        "../../fixtures/couchdb/attributes.json"
+    ))?);
+    let r = client
+        .req(
+            couch_rs::http::Method::POST,
+            &format!("/{db}/_bulk_docs"),
+            None,
+        )
+        .json(&json!({"docs": docs}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("loading {db}: {}", r.status());
+    }
+    Ok(client)
+}
+
+async fn start_worker(
+    args: &Args,
+    account: &synthetic::Account,
+    cold: bool,
+) -> anyhow::Result<(Arc<Worker>, Trigger)> {
+    let ttl = if cold {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(3600)
+    };
+    let store = Store::Couch(CachedStore {
+        store: CouchStore::new(&args.couch_url, Duration::from_secs(2))?,
+        cache: Arc::new(DocCache::new(100_000, ttl)),
+    });
+    let mut config = WorkerConfig::new(
+        args.amqp_url.clone(),
+        format!("kz-endpoint-load@{}", random_hex(6)),
+    );
+    config.queue = format!("kz-load-builder-{}", random_hex(8));
+    config.bindings = vec![format!("endpoint.build.{}", encode(&account.id))];
+    config.prefetch = args.prefetch;
+    let worker = Worker::new(config, store);
+    let (trigger, shutdown) = shutdown::channel();
+    tokio::spawn(worker.clone().run(shutdown));
+    for _ in 0..500 {
+        if worker.is_consuming() {
+            return Ok((worker, trigger));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    bail!("the worker did not start consuming")
+}
+
+/// A store whose every document is freshly built (as documents arrive from CouchDB), for
+/// the memory figure.
+struct Generated(String);
+
+impl DocumentStore for Generated {
+    async fn open_docs(&self, _db: &str, ids: &[String]) -> Result<Docs, StoreError> {
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let username = format!("m{}", &id[24..]);
+                (
+                    id.clone(),
+                    Some(Arc::new(synthetic::device_doc(
+                        &self.0,
+                        id,
+                        &username,
+                        Some("u0"),
+                    ))),
+                )
+            })
+            .collect())
+    }
+    async fn owned_devices(&self, _db: &str, _users: &[String]) -> Result<Owned, StoreError> {
+        Ok(Owned::new())
+    }
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let account = synthetic::account(&random_hex(32), args.user_devices);
+    let couch = load_account(&args.couch_url, &account)
+        .await
+        .context("loading the bench account")?;
+    let db = account_db(&account.id);
+    let template = account.request(&account.device);
+    let client = Arc::new(Client::connect(&args.amqp_url).await?);
+    let echo_key = format!("endpoint.echo.{}", random_hex(8));
+    let echo = start_echo(&args.amqp_url, &echo_key, args.prefetch).await?;
+    let build_key = format!("endpoint.build.{}", encode(&account.id));
+    let (n, k) = (args.requests, args.in_flight);
+    println!(
+        "kz-endpoint-load: {n} device builds per scenario, {k} in flight, prefetch {}",
+        args.prefetch
+    );
+
+    // Warm-up of the broker path.
+    drive(
+        client.clone(),
+        "warm-up",
+        &template,
+        &echo_key,
+        n / 10 + 1,
+        k,
+        None,
+    )
+    .await;
+    // This machine is shared: each worker scenario is compared with echo runs just before and
+    // just after it, so drift in the machine's load cancels out of the ratio.
+    let echo_ref = |a: &Run, b: &Run| (a.throughput + b.throughput) / 2.0;
+    let mut runs: Vec<(Run, f64)> = Vec::new();
+    for (cold, registrar) in [(false, false), (false, true), (true, false), (true, true)] {
+        let (worker, trigger) = start_worker(&args, &account, cold).await?;
+        let reg_tasks = if registrar {
+            let t = start_registrar(&args.amqp_url, &account.realm).await?;
+            for _ in 0..300 {
+                if worker.ecallmgr_nodes() > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            t
+        } else {
+            Vec::new()
+        };
+        let name = format!(
+            "worker {} cache, {}",
+            if cold { "cold" } else { "warm" },
+            if registrar {
+                "registrar answering"
+            } else {
+                "no registrar"
+            }
+        );
+        drive(
+            client.clone(),
+            "warm-up",
+            &template,
+            &build_key,
+            n / 10 + 1,
+            k,
+            None,
+        )
+        .await;
+        let before = drive(
+            client.clone(),
+            "echo (no-op consumer)",
+            &template,
+            &echo_key,
+            n,
+            k,
+            None,
+        )
+        .await;
+        let run = drive(client.clone(), &name, &template, &build_key, n, k, None).await;
+        let after = drive(
+            client.clone(),
+            "echo (no-op consumer)",
+            &template,
+            &echo_key,
+            n,
+            k,
+            None,
+        )
+        .await;
+        let reference = echo_ref(&before, &after);
+        if runs.is_empty() {
+            runs.push((before.clone(), reference));
+        }
+        if !cold && !registrar {
+            let half = drive(
+                client.clone(),
+                "worker warm cache, no registrar, paced at 50% of its maximum",
+                &template,
+                &build_key,
+                n,
+                k,
+                Some(run.throughput / 2.0),
+            )
+            .await;
+            runs.push((run, reference));
+            runs.push((half, reference));
+        } else {
+            runs.push((run, reference));
+        }
+        for t in reg_tasks {
+            t.abort();
+        }
+        trigger.fire();
+    }
+    echo.abort();
+
+    println!();
+    println!(
+        "{:<62} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6}",
+        "scenario", "builds/s", "p50 ms", "p99 ms", "p99.9 ms", "echo ref", "vs echo", "errors"
+    );
+    for (r, reference) in &runs {
+        println!(
+            "{:<62} {:>9.0} {:>8} {:>8} {:>8} {:>9.0} {:>6.0}% {:>6}",
+            r.name,
+            r.throughput,
+            ms(r.p50),
+            ms(r.p99),
+            ms(r.p999),
+            reference,
+            100.0 * r.throughput / reference,
+            r.errors
+        );
+    }
+
+    // CouchDB requests per cold build.
+    let store = CouchStore::new(&args.couch_url, Duration::from_secs(2))?;
+    let registrar = GivenRegistrations::new(account.registrations(), false);
+    println!();
+    for (what, target) in [("device", &account.device), ("user", &account.user)] {
+        let req = parse_request(account.request(target).as_object().expect("object"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let res = kz_endpoint::resolver::resolve(&req, &store, &registrar).await;
+        let legs = res.result.map(|l| l.len()).unwrap_or(0);
+        let label = if what == "user" {
+            format!("user with {} devices", args.user_devices)
+        } else {
+            "device".to_owned()
+        };
+        println!(
+            "CouchDB requests per cold build, {label}: {} ({} engine rounds, {legs} legs)",
+            res.store_reads,
+            res.store_reads + res.registrar_lookups + 1
+        );
+    }
+
+    // Resident memory of the document cache.
+    let cache = Arc::new(DocCache::new(
+        args.cached_documents,
+        Duration::from_secs(3600),
+    ));
+    let gen_store = CachedStore {
+        store: Generated(account.id.clone()),
+        cache: cache.clone(),
+    };
+    let before = rss_bytes();
+    let ids: Vec<String> = (0..args.cached_documents)
+        .map(|i| synthetic::id("c", i))
+        .collect();
+    for chunk in ids.chunks(1000) {
+        gen_store.open_docs("db", chunk).await?;
+    }
+    let after = rss_bytes();
+    println!(
+        "Resident memory: {:.1} MB before, {:.1} MB with {} cached documents ({:.1} MB for the cache, {:.0} bytes per document)",
+        before as f64 / 1e6,
+        after as f64 / 1e6,
+        cache.len(),
+        (after.saturating_sub(before)) as f64 / 1e6,
+        (after.saturating_sub(before)) as f64 / cache.len().max(1) as f64
+    );
+
+    let _ = couch
+        .req(couch_rs::http::Method::DELETE, &format!("/{db}"), None)
+        .send()
+        .await;
+    Ok(())
+}
