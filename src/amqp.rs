@@ -6,9 +6,12 @@
 //! `406 PRECONDITION_FAILED`; a publish without `content_type: application/json` crashes
 //! Kazoo's consumer. Both are kept in one place here.
 
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, ExchangeKind};
+use lapin::{BasicProperties, Channel, Consumer, ExchangeKind};
 use serde_json::Value;
 
 /// Inter-app requests (`endpoint.build.*` among them).
@@ -54,6 +57,52 @@ pub fn queue_args(ttl_ms: i32, max_length: i16) -> FieldTable {
     args.insert("x-message-ttl".into(), AMQPValue::LongInt(ttl_ms));
     args.insert("x-max-length".into(), AMQPValue::ShortInt(max_length));
     args
+}
+
+/// Declares a queue of our own (exclusive, auto-delete, with `args`), binds it to each
+/// `(exchange, routing key)` of `bindings` (the routing key `None` meaning the queue's own
+/// name: the `targeted` reply binding), and consumes it without acknowledgements, the way a
+/// Kazoo listener consumes its own queue.
+pub async fn private_queue(
+    channel: &Channel,
+    name: &str,
+    args: FieldTable,
+    bindings: &[(&str, Option<&str>)],
+) -> lapin::Result<Consumer> {
+    channel
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                auto_delete: true,
+                exclusive: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await?;
+    for (exchange, key) in bindings {
+        channel
+            .queue_bind(
+                name.into(),
+                (*exchange).into(),
+                key.unwrap_or(name).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    channel
+        .basic_consume(
+            name.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// `kz_amqp_util:encode/1`: escapes one routing-key segment. `*` and `#` alone are kept;

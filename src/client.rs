@@ -7,16 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::amqp::{
-    KAPPS, TARGETED, declare_exchanges, encode, json_properties, publish_json, queue_args,
-    random_hex,
+    KAPPS, TARGETED, declare_exchanges, encode, json_properties, private_queue, publish_json,
+    queue_args, random_hex,
 };
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
@@ -51,38 +49,13 @@ impl Client {
         let channel = conn.create_channel().await?;
         declare_exchanges(&channel).await?;
         let queue = format!("kz-endpoint-client-{}", random_hex(12));
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    auto_delete: true,
-                    exclusive: true,
-                    ..Default::default()
-                },
-                queue_args(60_000, i16::MAX),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                TARGETED.into(),
-                queue.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    exclusive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let mut consumer = private_queue(
+            &channel,
+            &queue,
+            queue_args(60_000, i16::MAX),
+            &[(TARGETED, None)],
+        )
+        .await?;
         let waiters: Waiters = Arc::default();
         let w = waiters.clone();
         let reader = tokio::spawn(async move {

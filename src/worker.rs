@@ -30,8 +30,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::amqp::{
-    CONFIGURATION, KAPPS, NODES, TARGETED, declare_exchanges, json_properties, publish_json,
-    publish_targeted, queue_args, random_hex,
+    CONFIGURATION, KAPPS, NODES, TARGETED, declare_exchanges, json_properties, private_queue,
+    publish_json, publish_targeted, queue_args, random_hex,
 };
 use crate::build_api::{ErrorCode, Identity};
 use crate::cache::{CachedStore, DocCache};
@@ -235,46 +235,19 @@ impl Worker {
         // Our own queue: registrar answers, heartbeats, change events.
         let events = conn.create_channel().await?;
         let own_queue = name.clone();
-        events
-            .queue_declare(
-                own_queue.as_str().into(),
-                QueueDeclareOptions {
-                    auto_delete: true,
-                    exclusive: true,
-                    ..Default::default()
-                },
-                queue_args(60_000, 10_000),
-            )
-            .await?;
-        let mut own_bindings = vec![(TARGETED, own_queue.clone()), (NODES, String::new())];
+        let mut own_bindings = vec![(TARGETED, None), (NODES, Some(""))];
         own_bindings.extend(
             conf_events::BINDINGS
                 .iter()
-                .map(|b| (CONFIGURATION, (*b).to_owned())),
+                .map(|b| (CONFIGURATION, Some(*b))),
         );
-        for (exchange, key) in own_bindings {
-            events
-                .queue_bind(
-                    own_queue.as_str().into(),
-                    exchange.into(),
-                    key.as_str().into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-        }
-        let mut own_consumer = events
-            .basic_consume(
-                own_queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    exclusive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let mut own_consumer = private_queue(
+            &events,
+            &own_queue,
+            queue_args(60_000, 10_000),
+            &own_bindings,
+        )
+        .await?;
 
         // The shared request queue.
         let requests = conn.create_channel().await?;

@@ -13,8 +13,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use futures_util::StreamExt;
 use kz_endpoint::amqp::{
-    KAPPS, NODES, REGISTRAR, declare_exchanges, encode, json_properties, publish_json,
-    publish_targeted, queue_args, random_hex,
+    KAPPS, NODES, REGISTRAR, declare_exchanges, encode, json_properties, private_queue,
+    publish_json, publish_targeted, queue_args, random_hex,
 };
 use kz_endpoint::build_api::parse_request;
 use kz_endpoint::cache::{CachedStore, DocCache};
@@ -223,37 +223,14 @@ async fn start_registrar(
     let ch = conn.create_channel().await?;
     declare_exchanges(&ch).await?;
     let q = format!("kz-load-registrar-{}", random_hex(8));
-    ch.queue_declare(
-        q.as_str().into(),
-        QueueDeclareOptions {
-            auto_delete: true,
-            exclusive: true,
-            ..Default::default()
-        },
-        queue_args(60_000, i16::MAX),
-    )
-    .await?;
     let key = format!("registration.query.{}.*", encode(realm));
-    ch.queue_bind(
-        q.as_str().into(),
-        REGISTRAR.into(),
-        key.as_str().into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
+    let mut consumer = private_queue(
+        &ch,
+        &q,
+        queue_args(60_000, i16::MAX),
+        &[(REGISTRAR, Some(&key))],
     )
     .await?;
-    let mut consumer = ch
-        .basic_consume(
-            q.as_str().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
     let node = format!("ecallmgr@load-{}", random_hex(6));
     let (ch2, node2) = (ch.clone(), node.clone());
     let answer = tokio::spawn(async move {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use couch_rs::http::Method;
 use futures_util::StreamExt;
 use kz_endpoint::amqp::{
-    KAPPS, NODES, REGISTRAR, TARGETED, declare_exchanges, encode, json_properties, publish_json,
-    publish_targeted, random_hex,
+    KAPPS, NODES, REGISTRAR, TARGETED, declare_exchanges, encode, json_properties, private_queue,
+    publish_json, publish_targeted, random_hex,
 };
 use kz_endpoint::cache::{CachedStore, DocCache};
 use kz_endpoint::couchdb::CouchStore;
@@ -21,7 +21,6 @@ use kz_endpoint::ids::account_db;
 use kz_endpoint::kz_json::merge_right_wins;
 use kz_endpoint::shutdown::{self, Trigger};
 use kz_endpoint::worker::{Store, Worker, WorkerConfig};
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use serde_json::{Value, json};
@@ -175,47 +174,15 @@ pub async fn channel() -> (Connection, Channel) {
     (conn, ch)
 }
 
-/// A private queue bound to `bindings`, consumed without acks.
+/// A private queue bound to `bindings` (`"$self"`: the queue's own name), consumed without
+/// acks.
 pub async fn own_queue(ch: &Channel, bindings: &[(&str, &str)]) -> (String, Consumer) {
     let q = format!("kz-test-{}", random_hex(12));
-    ch.queue_declare(
-        q.as_str().into(),
-        QueueDeclareOptions {
-            auto_delete: true,
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    for (exchange, key) in bindings {
-        let key = if *key == "$self" {
-            q.clone()
-        } else {
-            (*key).to_owned()
-        };
-        ch.queue_bind(
-            q.as_str().into(),
-            (*exchange).into(),
-            key.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    }
-    let consumer = ch
-        .basic_consume(
-            q.as_str().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    let bindings: Vec<(&str, Option<&str>)> = bindings
+        .iter()
+        .map(|(e, k)| (*e, (*k != "$self").then_some(*k)))
+        .collect();
+    let consumer = private_queue(ch, &q, FieldTable::default(), &bindings)
         .await
         .unwrap();
     (q, consumer)
