@@ -27,7 +27,7 @@ pub enum Kind {
 impl Kind {
     /// Maps `pvt_type` (`check_endpoint_type`): `None` for a type that is not an endpoint.
     pub fn of(doc: &Value) -> Option<Self> {
-        match doc.get("pvt_type").and_then(Value::as_str)? {
+        match crate::kz_json::get(doc, "pvt_type").and_then(Value::as_str)? {
             "device" | "click2call" | "conference" => Some(Self::Device),
             "user" => Some(Self::User),
             "group" => Some(Self::Group),
@@ -89,6 +89,9 @@ pub struct Endpoint<'a> {
     pub dnd: bool,
     sip: Option<&'a Value>,
     media: Option<&'a Value>,
+    /// The document's top-level keys the builder reads, found in one pass over the document:
+    /// a document has dozens of keys, and a hashed lookup of each costs more than the pass.
+    fields: [Option<&'a Value>; FIELDS],
     prefer_device_caller_id: bool,
     caller_id: OnceCell<Object>,
     caller_id_options: OnceCell<Object>,
@@ -118,6 +121,14 @@ impl<'a> Endpoint<'a> {
                 .or_else(|| ne_str(doc.get("owner_id"))),
             _ => ne_str(doc.get("owner_id")),
         };
+        let mut fields = [None; FIELDS];
+        if let Some(obj) = doc.as_object() {
+            for (k, v) in obj {
+                if let Some(i) = field_slot(k) {
+                    fields[i] = Some(v);
+                }
+            }
+        }
         let dnd = [Some(account), Some(doc), o]
             .iter()
             .flatten()
@@ -130,8 +141,9 @@ impl<'a> Endpoint<'a> {
             owner_id,
             owner,
             dnd,
-            sip: doc.get("sip"),
-            media: doc.get("media"),
+            sip: fields[0],
+            media: fields[1],
+            fields,
             prefer_device_caller_id: is_true(account.get("prefer_device_caller_id"))
                 || is_true(path(
                     account,
@@ -215,13 +227,15 @@ impl<'a> Endpoint<'a> {
     /// endpoint's, else the account's. Reading the leaf directly spares building the merged
     /// object on every build.
     pub fn generic_leaf(&self, key: &str, leaf: &str) -> Option<&'a Value> {
+        let non_empty = |o: &'a Value| {
+            crate::kz_json::get(o, leaf).filter(|v| !crate::kz_json::is_empty(Some(v)))
+        };
         let pick = |d: Option<&'a Value>| {
-            d.and_then(|d| d.get(key))
-                .and_then(|o| o.get(leaf))
-                .filter(|v| !crate::kz_json::is_empty(Some(v)))
+            d.and_then(|d| crate::kz_json::get(d, key))
+                .and_then(non_empty)
         };
         pick(self.owner.doc())
-            .or_else(|| pick(Some(self.doc)))
+            .or_else(|| self.get(key).and_then(non_empty))
             .or_else(|| pick(Some(self.account)))
     }
 
@@ -231,7 +245,7 @@ impl<'a> Endpoint<'a> {
     pub fn caller_id_leaf(&self, attr: &str, key: &str) -> Option<std::borrow::Cow<'a, str>> {
         use std::borrow::Cow;
         let leaf = |d: &'a Value| ne_str(path(d, &["caller_id", attr, key])).map(Cow::Borrowed);
-        let device = || leaf(self.doc);
+        let device = || ne_str(self.at(&["caller_id", attr, key])).map(Cow::Borrowed);
         if attr == "emergency"
             && let Some(v) = device()
         {
@@ -279,12 +293,16 @@ impl<'a> Endpoint<'a> {
 
     /// A key of the document itself.
     pub fn get(&self, key: &str) -> Option<&'a Value> {
-        self.doc.get(key)
+        match field_slot(key) {
+            Some(i) => self.fields[i],
+            None => self.doc.get(key),
+        }
     }
 
     /// A path in the document itself.
     pub fn at(&self, keys: &[&str]) -> Option<&'a Value> {
-        path(self.doc, keys)
+        let (first, rest) = keys.split_first()?;
+        path(self.get(first)?, rest)
     }
 
     /// The owner document, when there is a single one.
@@ -299,6 +317,44 @@ impl<'a> Endpoint<'a> {
             _ => &[],
         }
     }
+}
+
+/// How many top-level keys [`Endpoint`] looks up in advance.
+const FIELDS: usize = 28;
+
+/// The slot of a top-level document key read on every build (`sip` and `media` first).
+fn field_slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "sip" => 0,
+        "media" => 1,
+        "call_forward" => 2,
+        "call_failover" => 3,
+        "caller_id" => 4,
+        "name" => 5,
+        "enabled" => 6,
+        "owner_id" => 7,
+        "presence_id" => 8,
+        "number" => 9,
+        "pvt_type" => 10,
+        "pvt_account_id" => 11,
+        "device_type" => 12,
+        "exclude_from_queues" => 13,
+        "default" => 14,
+        "privacy" => 15,
+        "privacy_mode" => 16,
+        "Privacy-Method" => 17,
+        "ignore_completed_elsewhere" => 18,
+        "call_waiting" => 19,
+        "hotdesk" => 20,
+        "do_not_disturb" => 21,
+        "caller_id_options" => 22,
+        "music_on_hold" => 23,
+        "ringtones" => 24,
+        "metaflows" => 25,
+        "outbound_flags" => 26,
+        "pvt_deleted" => 27,
+        _ => return None,
+    })
 }
 
 /// A deep merge of objects where later sources win per leaf (`kz_json:merge`), skipping
@@ -318,10 +374,8 @@ fn merge_deep(sources: &[Option<&Value>]) -> Object {
 
 /// `"First Last"`, `"First"` or `"Last"` of a user document.
 pub fn full_name(user: &Value) -> Option<String> {
-    match (
-        ne_str(user.get("first_name")),
-        ne_str(user.get("last_name")),
-    ) {
+    let get = |k| crate::kz_json::get(user, k);
+    match (ne_str(get("first_name")), ne_str(get("last_name"))) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (Some(f), None) => Some(f.to_owned()),
         (None, Some(l)) => Some(l.to_owned()),

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::attributes::Endpoint;
 use super::caller_id::{self, Clid};
-use crate::kz_json::{Object, ObjectBuilder, as_integer, bool_or, is_true, ne_str, ne_value_str};
+use crate::kz_json::{
+    Object, ObjectBuilder, as_integer, bool_or, get as kz_get, is_true, ne_str, ne_value_str,
+};
 
 /// The `Invite-Format` values a Kazoo 4.3 ecallmgr accepts on a bridge endpoint. Any other
 /// value makes Kazoo drop the leg silently.
@@ -90,10 +92,10 @@ impl<'a> Forward<'a> {
     fn flags(obj: &'a Value, number: &'a str, failover: bool, origin: &'static str) -> Self {
         Self {
             number,
-            keep_caller_id: is_true(obj.get("keep_caller_id")),
-            require_keypress: is_true(obj.get("require_keypress")),
-            ignore_early_media: obj.get("ignore_early_media").map(|v| is_true(Some(v))),
-            substitute: bool_or(obj.get("substitute"), true),
+            keep_caller_id: is_true(kz_get(obj, "keep_caller_id")),
+            require_keypress: is_true(kz_get(obj, "require_keypress")),
+            ignore_early_media: kz_get(obj, "ignore_early_media").map(|v| is_true(Some(v))),
+            substitute: bool_or(kz_get(obj, "substitute"), true),
             failover,
             origin,
         }
@@ -104,9 +106,9 @@ impl<'a> Forward<'a> {
     /// limited to direct calls.
     pub fn active(ep: &Endpoint<'a>, props: &Props<'_>) -> Option<Self> {
         let cf = ep.get("call_forward")?;
-        let number = ne_value_str(cf.get("number"))?;
-        let ok = is_true(cf.get("enabled"))
-            && (props.is_direct() || !is_true(cf.get("direct_calls_only")));
+        let number = ne_value_str(kz_get(cf, "number"))?;
+        let ok = is_true(kz_get(cf, "enabled"))
+            && (props.is_direct() || !is_true(kz_get(cf, "direct_calls_only")));
         ok.then(|| Self::flags(cf, number, false, "call_forward"))
     }
 
@@ -114,8 +116,8 @@ impl<'a> Forward<'a> {
     /// legacy `call_forward.failover` with `call_forward.number`.
     pub fn failover_target(ep: &Endpoint<'a>) -> Option<Self> {
         if let Some(cfo) = ep.get("call_failover")
-            && is_true(cfo.get("enabled"))
-            && let Some(number) = ne_value_str(cfo.get("number"))
+            && is_true(kz_get(cfo, "enabled"))
+            && let Some(number) = ne_value_str(kz_get(cfo, "number"))
         {
             // call_failover has no substitute: the failover replaces the device leg.
             let mut f = Self::flags(cfo, number, true, "call_failover");
@@ -123,8 +125,8 @@ impl<'a> Forward<'a> {
             return Some(f);
         }
         let cf = ep.get("call_forward")?;
-        let number = ne_value_str(cf.get("number"))?;
-        is_true(cf.get("failover")).then(|| Self::flags(cf, number, true, "call_forward"))
+        let number = ne_value_str(kz_get(cf, "number"))?;
+        is_true(kz_get(cf, "failover")).then(|| Self::flags(cf, number, true, "call_forward"))
     }
 }
 
