@@ -19,7 +19,6 @@ use crate::documents::MemoryStore;
 use crate::engine::explain;
 use crate::fixturedb::FixtureDb;
 use crate::handler::{Handled, handle_message};
-use crate::kz_json::Object;
 use crate::registrar::{GivenRegistrations, RegKey, Registration};
 
 /// The format version written in every capture.
@@ -509,15 +508,6 @@ impl Recorder {
             tracing::warn!(error = %e, file = %name, "capture not written");
         }
     }
-}
-
-/// Leg list of a reply, for explanations in tools.
-pub fn reply_legs(reply: &Value) -> Vec<Object> {
-    reply
-        .get("Endpoints")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|l| l.as_object().cloned()).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -82,8 +82,6 @@ pub struct Stats {
     pub unanswerable: AtomicU64,
     /// Broker connections re-established after a loss.
     pub reconnects: AtomicU64,
-    /// Legs returned, in total.
-    pub legs: AtomicU64,
     /// Registration outcomes.
     pub registered: AtomicU64,
     /// Registration outcomes.
@@ -106,7 +104,6 @@ impl Default for Stats {
             invalid_inputs: AtomicU64::new(0),
             unanswerable: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
-            legs: AtomicU64::new(0),
             registered: AtomicU64::new(0),
             unregistered: AtomicU64::new(0),
             unknown: AtomicU64::new(0),
@@ -123,7 +120,6 @@ impl Stats {
         match result {
             Ok(legs) => {
                 self.built.fetch_add(1, Ordering::Relaxed);
-                self.legs.fetch_add(legs.len() as u64, Ordering::Relaxed);
                 self.legs_per_build.observe(legs.len() as f64);
             }
             Err(e) => {

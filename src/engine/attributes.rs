@@ -69,8 +69,9 @@ impl<'a> Owner<'a> {
     }
 }
 
-/// An endpoint after the attribute merge. Each merged attribute is computed the first time it
-/// is read: a calling device only needs its caller ID, a callee needs them all.
+/// An endpoint after the attribute merge. Merged attributes are read leaf by leaf
+/// ([`Endpoint::generic_leaf`], [`Endpoint::caller_id_leaf`], …); the few that go on a leg
+/// whole are merged the first time they are read.
 #[derive(Debug, Clone)]
 pub struct Endpoint<'a> {
     /// The document id.
@@ -87,18 +88,11 @@ pub struct Endpoint<'a> {
     pub owner_id: Option<&'a str>,
     /// Merged `do_not_disturb.enabled`: any of account, owner, device.
     pub dnd: bool,
-    sip: Option<&'a Value>,
-    media: Option<&'a Value>,
     /// The document's top-level keys the builder reads, found in one pass over the document:
     /// a document has dozens of keys, and a hashed lookup of each costs more than the pass.
     fields: [Option<&'a Value>; FIELDS],
     prefer_device_caller_id: bool,
-    caller_id: OnceCell<Object>,
-    caller_id_options: OnceCell<Object>,
-    call_waiting: OnceCell<Object>,
     metaflows: OnceCell<Object>,
-    music_on_hold: OnceCell<Object>,
-    ringtones: OnceCell<Object>,
     name: OnceCell<Option<String>>,
     outbound_flags: OnceCell<Value>,
 }
@@ -141,20 +135,13 @@ impl<'a> Endpoint<'a> {
             owner_id,
             owner,
             dnd,
-            sip: fields[0],
-            media: fields[1],
             fields,
             prefer_device_caller_id: is_true(account.get("prefer_device_caller_id"))
                 || is_true(path(
                     account,
                     &["caller_id_options", "prefer_device_caller_id"],
                 )),
-            caller_id: OnceCell::new(),
-            caller_id_options: OnceCell::new(),
-            call_waiting: OnceCell::new(),
             metaflows: OnceCell::new(),
-            music_on_hold: OnceCell::new(),
-            ringtones: OnceCell::new(),
             name: OnceCell::new(),
             outbound_flags: OnceCell::new(),
         }
@@ -170,43 +157,9 @@ impl<'a> Endpoint<'a> {
         ])
     }
 
-    /// Merged `caller_id` (3.5).
-    pub fn caller_id(&self) -> &Object {
-        self.caller_id
-            .get_or_init(|| merge_caller_id(self.doc, self.account, self.owner.doc()))
-    }
-
-    /// Merged `caller_id_options` (generic).
-    pub fn caller_id_options(&self) -> &Object {
-        self.caller_id_options
-            .get_or_init(|| self.generic("caller_id_options"))
-    }
-
-    /// Merged `call_waiting` (account, owner, device; the device wins).
-    pub fn call_waiting(&self) -> &Object {
-        self.call_waiting.get_or_init(|| {
-            merge_deep(&[
-                self.account.get("call_waiting"),
-                self.owner.doc().and_then(|o| o.get("call_waiting")),
-                self.doc.get("call_waiting"),
-            ])
-        })
-    }
-
     /// Merged `metaflows` (generic; always written).
     pub fn metaflows(&self) -> &Object {
         self.metaflows.get_or_init(|| self.generic("metaflows"))
-    }
-
-    /// Merged `music_on_hold` (generic).
-    pub fn music_on_hold(&self) -> &Object {
-        self.music_on_hold
-            .get_or_init(|| self.generic("music_on_hold"))
-    }
-
-    /// Merged `ringtones` (generic).
-    pub fn ringtones(&self) -> &Object {
-        self.ringtones.get_or_init(|| self.generic("ringtones"))
     }
 
     /// Merged `name` (owner's full name, else the document's, else the account's).
@@ -283,12 +236,12 @@ impl<'a> Endpoint<'a> {
 
     /// A path below the document's `sip` object (read on every leg: looked up once).
     pub fn sip_at(&self, keys: &[&str]) -> Option<&'a Value> {
-        path(self.sip?, keys)
+        path(self.fields[0]?, keys)
     }
 
     /// A path below the document's `media` object.
     pub fn media_at(&self, keys: &[&str]) -> Option<&'a Value> {
-        path(self.media?, keys)
+        path(self.fields[1]?, keys)
     }
 
     /// A key of the document itself.
@@ -357,8 +310,33 @@ fn field_slot(key: &str) -> Option<usize> {
     })
 }
 
+/// The whole merged objects of rules file 3.4/3.5: the engine reads them leaf by leaf
+/// instead; the tests check that both agree.
+#[cfg(test)]
+impl Endpoint<'_> {
+    /// Merged `caller_id` (3.5).
+    fn caller_id(&self) -> Object {
+        merge_caller_id(self.doc, self.account, self.owner.doc())
+    }
+
+    /// Merged `call_waiting` (account, owner, device; the device wins).
+    fn call_waiting(&self) -> Object {
+        merge_deep(&[
+            self.account.get("call_waiting"),
+            self.owner.doc().and_then(|o| o.get("call_waiting")),
+            self.doc.get("call_waiting"),
+        ])
+    }
+
+    /// Merged `ringtones` (generic).
+    fn ringtones(&self) -> Object {
+        self.generic("ringtones")
+    }
+}
+
 /// A deep merge of objects where later sources win per leaf (`kz_json:merge`), skipping
 /// sources that are not objects.
+#[cfg(test)]
 fn merge_deep(sources: &[Option<&Value>]) -> Object {
     let mut acc = Value::Object(Object::new());
     for s in sources.iter().flatten() {
@@ -390,6 +368,7 @@ fn merged_name(doc: &Value, account: &Value, owner: Option<&Value>) -> Option<St
         .or_else(|| ne_str(account.get("name")).map(str::to_owned))
 }
 
+#[cfg(test)]
 /// Rules file 3.5: the owner's caller ID (its internal name filled with its full name), the
 /// owner winning unless the account prefers the device's, and the device's emergency caller
 /// ID always kept.
