@@ -12,6 +12,7 @@
 //! about ten times its JSON size in memory (every key and value its own allocation), and
 //! unpacking one takes microseconds where a CouchDB round trip takes milliseconds.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,14 +114,17 @@ impl DocCache {
         self.stats.evictions.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    fn fresh<T: Clone>(
+    /// Reads the entry under `key` with `read` when it has not expired (an expired one is
+    /// dropped).
+    fn fresh<T, R>(
         &self,
         cache: &mut LruCache<Key, (Instant, T)>,
         key: &Key,
         now: Instant,
-    ) -> Option<T> {
+        read: impl FnOnce(&T) -> Option<R>,
+    ) -> Option<R> {
         match cache.get(key) {
-            Some((at, v)) if now.duration_since(*at) < self.ttl => Some(v.clone()),
+            Some((at, v)) if now.duration_since(*at) < self.ttl => read(v),
             Some(_) => {
                 cache.pop(key);
                 self.stats.evictions.fetch_add(1, Ordering::Relaxed);
@@ -128,6 +132,39 @@ impl DocCache {
             }
             None => None,
         }
+    }
+
+    /// Splits `keys` into hits (read with `hit`) and misses, counts both, and returns the
+    /// epoch the lookup saw.
+    fn lookup<T>(
+        &self,
+        keys: &[String],
+        mut hit: impl FnMut(&mut Inner, &str) -> Option<T>,
+    ) -> (HashMap<String, T>, Vec<String>, u64) {
+        let mut found = HashMap::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        let mut inner = self.lock();
+        for k in keys {
+            match hit(&mut inner, k) {
+                Some(v) => {
+                    found.insert(k.clone(), v);
+                }
+                None => missing.push(k.clone()),
+            }
+        }
+        let hits = (keys.len() - missing.len()) as u64;
+        self.stats.hits.fetch_add(hits, Ordering::Relaxed);
+        self.stats
+            .misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        (found, missing, inner.epoch)
+    }
+
+    /// A cached document, parsed, when it is there and fresh.
+    fn doc(&self, inner: &mut Inner, db: &str, id: &str, now: Instant) -> Option<Doc> {
+        self.fresh(&mut inner.docs, &(db.to_owned(), id.to_owned()), now, |b| {
+            unpack(b)
+        })
     }
 }
 
@@ -166,35 +203,14 @@ pub struct CachedStore<S> {
 impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
     async fn open_docs(&self, db: &str, ids: &[String]) -> Result<Docs, StoreError> {
         let now = Instant::now();
-        let mut out = Docs::with_capacity(ids.len());
-        let mut missing = Vec::new();
-        let epoch = {
-            let mut inner = self.cache.lock();
-            for id in ids {
-                let hit = self
-                    .cache
-                    .fresh(&mut inner.docs, &(db.to_owned(), id.clone()), now)
-                    .and_then(|b| unpack(&b));
-                match hit {
-                    Some(d) => {
-                        out.insert(id.clone(), Some(d));
-                    }
-                    None => missing.push(id.clone()),
-                }
-            }
-            inner.epoch
-        };
-        let hits = (ids.len() - missing.len()) as u64;
-        self.cache.stats.hits.fetch_add(hits, Ordering::Relaxed);
-        self.cache
-            .stats
-            .misses
-            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        let cache = &self.cache;
+        let (found, missing, epoch) = cache.lookup(ids, |inner, id| cache.doc(inner, db, id, now));
+        let mut out: Docs = found.into_iter().map(|(k, d)| (k, Some(d))).collect();
         if missing.is_empty() {
             return Ok(out);
         }
         let fetched = self.store.open_docs(db, &missing).await?;
-        let mut inner = self.cache.lock();
+        let mut inner = cache.lock();
         let store = inner.epoch == epoch;
         for (id, doc) in fetched {
             if store && let Some(d) = &doc {
@@ -207,44 +223,20 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
 
     async fn owned_devices(&self, db: &str, user_ids: &[String]) -> Result<Owned, StoreError> {
         let now = Instant::now();
-        let mut out = Owned::with_capacity(user_ids.len());
-        let mut missing = Vec::new();
-        let epoch = {
-            let mut inner = self.cache.lock();
-            for u in user_ids {
-                let ids = self
-                    .cache
-                    .fresh(&mut inner.owned, &(db.to_owned(), u.clone()), now);
-                // A list is a hit only when every one of its documents still is.
-                let docs: Option<Vec<Doc>> = ids.and_then(|ids| {
-                    ids.iter()
-                        .map(|id| {
-                            self.cache
-                                .fresh(&mut inner.docs, &(db.to_owned(), id.clone()), now)
-                                .and_then(|b| unpack(&b))
-                        })
-                        .collect()
-                });
-                match docs {
-                    Some(list) => {
-                        out.insert(u.clone(), list);
-                    }
-                    None => missing.push(u.clone()),
-                }
-            }
-            inner.epoch
-        };
-        let hits = (user_ids.len() - missing.len()) as u64;
-        self.cache.stats.hits.fetch_add(hits, Ordering::Relaxed);
-        self.cache
-            .stats
-            .misses
-            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        let cache = &self.cache;
+        // A list is a hit only when every one of its documents still is.
+        let (mut out, missing, epoch) = cache.lookup(user_ids, |inner, user| {
+            let key = (db.to_owned(), user.to_owned());
+            let ids = cache.fresh(&mut inner.owned, &key, now, |ids| Some(ids.clone()))?;
+            ids.iter()
+                .map(|id| cache.doc(inner, db, id, now))
+                .collect::<Option<Vec<Doc>>>()
+        });
         if missing.is_empty() {
             return Ok(out);
         }
         let fetched = self.store.owned_devices(db, &missing).await?;
-        let mut inner = self.cache.lock();
+        let mut inner = cache.lock();
         let store = inner.epoch == epoch;
         for (u, list) in fetched {
             if store {
