@@ -4,9 +4,7 @@
 mod common;
 use common::*;
 
-use kz_endpoint::build_api::Identity;
 use kz_endpoint::documents::MemoryStore;
-use kz_endpoint::handler::handle;
 use kz_endpoint::registrar::GivenRegistrations;
 use serde_json::{Value, json};
 
@@ -15,15 +13,7 @@ fn explain(w: &World, req: Value) -> Vec<String> {
     let req = with(req, json!({"Explain": true}));
     let store = MemoryStore::new(w.docs.clone());
     let registrar = GivenRegistrations::new(w.registered.clone(), w.unknown);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let handled = rt.block_on(handle(
-        req.as_object().unwrap(),
-        &store,
-        &registrar,
-        &Identity::new("t@h"),
-    ));
+    let handled = run(&store, &registrar, &req);
     handled.reply["Explain"]
         .as_array()
         .expect("an Explain list")
@@ -242,14 +232,6 @@ fn no_explanation_unless_asked() {
     let w = World::new(vec![device(1, json!({}))]).registered(&["d1"]);
     let store = MemoryStore::new(w.docs.clone());
     let registrar = GivenRegistrations::new(w.registered.clone(), false);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let handled = rt.block_on(handle(
-        request(&dev(1)).as_object().unwrap(),
-        &store,
-        &registrar,
-        &Identity::new("t@h"),
-    ));
+    let handled = run(&store, &registrar, &request(&dev(1)));
     assert!(handled.reply.get("Explain").is_none());
 }

@@ -4,15 +4,12 @@
 mod common;
 use common::*;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
-use kz_endpoint::build_api::{BuildResult, Identity};
+use kz_endpoint::build_api::BuildResult;
 use kz_endpoint::documents::{Docs, DocumentStore, MemoryStore, Owned, StoreError};
-use kz_endpoint::handler::handle;
 use kz_endpoint::kz_json::Object;
-use kz_endpoint::registrar::{RegKey, Registrar, Registration};
-use kz_endpoint::validate::validate_leg;
+use kz_endpoint::registrar::{GivenRegistrations, RegKey, Registration};
 use serde_json::{Value, json};
 
 const FWD: &str = "+15551234567";
@@ -55,33 +52,8 @@ impl DocumentStore for RecordingStore {
     }
 }
 
-/// A registrar with a state per SIP username (account realm); unlisted users are unregistered.
-struct StateRegistrar(HashMap<RegKey, Registration>);
-
-impl StateRegistrar {
-    fn new(states: &[(&str, Registration)]) -> Self {
-        Self(
-            states
-                .iter()
-                .map(|(u, s)| (RegKey::new(*u, REALM), *s))
-                .collect(),
-        )
-    }
-}
-
-impl Registrar for StateRegistrar {
-    async fn lookup(&self, keys: &[RegKey]) -> HashMap<RegKey, Registration> {
-        keys.iter()
-            .map(|k| {
-                let s = self.0.get(k).copied().unwrap_or(Registration::Unregistered);
-                (k.clone(), s)
-            })
-            .collect()
-    }
-}
-
-/// Runs `req` through the request handler with the account, the caller device and `docs`, a
-/// per-username registration state, and checks every leg with the bridge-endpoint validator.
+/// Runs `req` with the account, the caller device and `docs`, a registration state per SIP
+/// username (account realm; unlisted users unregistered), checked as [`run`] checks it.
 fn build_with(
     docs: Vec<Value>,
     states: &[(&str, Registration)],
@@ -90,26 +62,12 @@ fn build_with(
     let mut all = vec![account(), caller_device()];
     all.extend(docs);
     let store = RecordingStore::new(all);
-    let registrar = StateRegistrar::new(states);
-    let body = req.as_object().expect("request object").clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let handled = rt.block_on(handle(
-        &body,
-        &store,
-        &registrar,
-        &Identity::new("test@host"),
-    ));
-    assert!(!handled.reply.to_string().contains("secret"));
-    if let Ok(legs) = &handled.result {
-        for leg in legs {
-            if let Err(e) = validate_leg(leg) {
-                panic!("invalid leg ({e}): {}", Value::Object(leg.clone()));
-            }
-        }
-    }
-    (handled.result, store)
+    let registrar = GivenRegistrations::with_states(
+        states.iter().map(|(u, s)| (RegKey::new(*u, REALM), *s)),
+        false,
+    );
+    let result = run(&store, &registrar, req).result;
+    (result, store)
 }
 
 fn legs_with(docs: Vec<Value>, states: &[(&str, Registration)], req: &Value) -> Vec<Object> {

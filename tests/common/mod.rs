@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use kz_endpoint::build_api::{BuildResult, Identity};
-use kz_endpoint::documents::MemoryStore;
-use kz_endpoint::handler::handle;
+use kz_endpoint::documents::{DocumentStore, MemoryStore};
+use kz_endpoint::handler::{Handled, handle};
 use kz_endpoint::kz_json::{Object, merge_right_wins};
-use kz_endpoint::registrar::{GivenRegistrations, RegKey};
+use kz_endpoint::registrar::{GivenRegistrations, RegKey, Registrar};
 use kz_endpoint::validate::validate_leg;
 use serde_json::{Value, json};
 
@@ -155,38 +155,11 @@ impl World {
         self
     }
 
-    /// Runs `req` through the request handler; checks the reply envelope, that every leg
-    /// passes the bridge-endpoint validator, and that no password is anywhere in the reply.
+    /// Runs `req` through the request handler, checked as [`run`] checks it.
     pub fn build(&self, req: &Value) -> BuildResult {
         let store = MemoryStore::new(self.docs.clone());
         let registrar = GivenRegistrations::new(self.registered.clone(), self.unknown);
-        let body = req.as_object().expect("request object").clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let handled = rt.block_on(handle(
-            &body,
-            &store,
-            &registrar,
-            &Identity::new("test@host"),
-        ));
-        let text = handled.reply.to_string();
-        assert!(
-            !text.contains("secret"),
-            "a password leaked into the reply: {text}"
-        );
-        assert_eq!(handled.reply["Msg-ID"], req["Msg-ID"]);
-        if let Ok(legs) = &handled.result {
-            assert_eq!(handled.reply["Event-Name"], "build_resp");
-            for leg in legs {
-                if let Err(e) = validate_leg(leg) {
-                    panic!("invalid leg ({e}): {}", Value::Object(leg.clone()));
-                }
-            }
-        } else {
-            assert_eq!(handled.reply["Event-Name"], "build_error");
-        }
-        handled.result
+        run(&store, &registrar, req).result
     }
 
     /// The legs of a build that must succeed.
@@ -209,6 +182,38 @@ impl World {
     pub fn summary(&self, req: &Value) -> Vec<String> {
         summary(&self.legs(req))
     }
+}
+
+/// Runs `req` through the request handler with `store` and `registrar`; checks the reply
+/// envelope, that every leg passes the bridge-endpoint validator, and that no password is
+/// anywhere in the reply.
+pub fn run<S, R>(store: &S, registrar: &R, req: &Value) -> Handled
+where
+    S: DocumentStore + Sync,
+    R: Registrar + Sync,
+{
+    let body = req.as_object().expect("request object").clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let handled = rt.block_on(handle(&body, store, registrar, &Identity::new("test@host")));
+    let text = handled.reply.to_string();
+    assert!(
+        !text.contains("secret"),
+        "a password leaked into the reply: {text}"
+    );
+    assert_eq!(handled.reply["Msg-ID"], req["Msg-ID"]);
+    if let Ok(legs) = &handled.result {
+        assert_eq!(handled.reply["Event-Name"], "build_resp");
+        for leg in legs {
+            if let Err(e) = validate_leg(leg) {
+                panic!("invalid leg ({e}): {}", Value::Object(leg.clone()));
+            }
+        }
+    } else {
+        assert_eq!(handled.reply["Event-Name"], "build_error");
+    }
+    handled
 }
 
 /// One word per leg: `SIP:<To-Username or Route>` (with `+F:<route>` for a nested failover),

@@ -5,6 +5,10 @@
 //! own queues, and removes its database when done.
 #![allow(dead_code)]
 
+/// The engine tests' helpers (for their leg summary).
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +22,7 @@ use kz_endpoint::amqp::{
 use kz_endpoint::cache::{CachedStore, DocCache};
 use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::ids::account_db;
-use kz_endpoint::kz_json::merge_right_wins;
+use kz_endpoint::kz_json::{Object, merge_right_wins};
 use kz_endpoint::shutdown::{self, Trigger};
 use kz_endpoint::worker::{Store, Worker, WorkerConfig};
 use lapin::types::FieldTable;
@@ -436,29 +440,11 @@ pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// One word per leg, as in the engine tests.
 pub fn summary(reply: &Value) -> Vec<String> {
-    reply["Endpoints"]
+    let legs: Vec<Object> = reply["Endpoints"]
         .as_array()
-        .map(|legs| {
-            legs.iter()
-                .map(|leg| {
-                    let route = leg.get("Route").and_then(Value::as_str).unwrap_or("");
-                    if leg["Invite-Format"] == "loopback" {
-                        let f = leg["Custom-Channel-Vars"].get("Is-Failover") == Some(&json!(true));
-                        format!("{}:{route}", if f { "FAILOVER" } else { "FWD" })
-                    } else {
-                        let who = leg
-                            .get("To-Username")
-                            .and_then(Value::as_str)
-                            .unwrap_or(route);
-                        match leg.get("Failover") {
-                            Some(f) => format!("SIP:{who}+F:{}", f["Route"].as_str().unwrap_or("")),
-                            None => format!("SIP:{who}"),
-                        }
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+        .map(|a| a.iter().filter_map(|l| l.as_object().cloned()).collect())
+        .unwrap_or_default();
+    common::summary(&legs)
 }
 
 /// Closes the worker's broker connection from the RabbitMQ side.
