@@ -392,7 +392,7 @@ async fn main() -> anyhow::Result<()> {
     let template = account.request(&account.device);
     let client = Arc::new(Client::connect(&args.amqp_url).await?);
     let echo_key = format!("endpoint.echo.{}", random_hex(8));
-    let echo = start_echo(&args.amqp_url, &echo_key, args.prefetch).await?;
+    let echo_consumer = start_echo(&args.amqp_url, &echo_key, args.prefetch).await?;
     let build_key = format!("endpoint.build.{}", encode(&account.id));
     let (n, k) = (args.requests, args.in_flight);
     println!(
@@ -415,6 +415,17 @@ async fn main() -> anyhow::Result<()> {
     // just after it, so drift in the machine's load cancels out of the ratio.
     let echo_ref = |a: &Run, b: &Run| (a.throughput + b.throughput) / 2.0;
     let mut runs: Vec<(Run, f64)> = Vec::new();
+    let echo_run = || {
+        drive(
+            client.clone(),
+            "echo (no-op consumer)",
+            &template,
+            &echo_key,
+            n,
+            k,
+            None,
+        )
+    };
     for (cold, registrar) in [(false, false), (false, true), (true, false), (true, true)] {
         let (worker, trigger) = start_worker(&args, &account, cold).await?;
         let reg_tasks = if registrar {
@@ -448,27 +459,9 @@ async fn main() -> anyhow::Result<()> {
             None,
         )
         .await;
-        let before = drive(
-            client.clone(),
-            "echo (no-op consumer)",
-            &template,
-            &echo_key,
-            n,
-            k,
-            None,
-        )
-        .await;
+        let before = echo_run().await;
         let run = drive(client.clone(), &name, &template, &build_key, n, k, None).await;
-        let after = drive(
-            client.clone(),
-            "echo (no-op consumer)",
-            &template,
-            &echo_key,
-            n,
-            k,
-            None,
-        )
-        .await;
+        let after = echo_run().await;
         let reference = echo_ref(&before, &after);
         if runs.is_empty() {
             runs.push((before.clone(), reference));
@@ -494,7 +487,7 @@ async fn main() -> anyhow::Result<()> {
         }
         trigger.fire();
     }
-    echo.abort();
+    echo_consumer.abort();
 
     println!();
     println!(
