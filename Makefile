@@ -3,7 +3,7 @@
 CARGO ?= cargo
 BIN := target/debug/kz-endpoint
 
-.PHONY: run test build fmt lint deploy-check bench-build
+.PHONY: run test build fmt lint deploy-check bench-build erlang-test
 
 build:
 	$(CARGO) build --locked
@@ -21,8 +21,15 @@ lint:
 
 # The integration tests need RabbitMQ and a CouchDB-API server: with-servers.sh provides both
 # (starting or installing RabbitMQ when needed, and a PouchDB-based server on a free port).
-test: fmt lint bench-build
+test: fmt lint bench-build erlang-test
 	testenv/with-servers.sh $(CARGO) test --locked
+
+# The Erlang side (erlang/): compile with warnings as errors, then its EUnit suites, the
+# end-to-end one against the real RabbitMQ and a real `kz-endpoint serve` (erlang/test/run-e2e.sh;
+# testenv/erlang-deps.sh installs rebar3, jiffy and EUnit from Debian when missing).
+erlang-test:
+	$(CARGO) build --locked --bin kz-endpoint
+	testenv/with-servers.sh erlang/test/run-e2e.sh $(BIN)
 
 # The benchmarks and the load tool build (they are run by hand: docs/performance.md).
 bench-build:

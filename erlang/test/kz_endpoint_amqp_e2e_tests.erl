@@ -1,0 +1,460 @@
+%%% End-to-end: kapi_endpoint and kz_endpoint_amqp on this Erlang node, the
+%%% real RabbitMQ, the real `kz-endpoint serve' (started by run-e2e.sh on a
+%%% copy of fixtures/db under the account id in KZE_ACCOUNT_ID, its queue bound
+%%% to that account only). Kazoo's own modules are the stand-ins of this folder.
+%%% Fails, never skips, when RabbitMQ or the worker is not there.
+-module(kz_endpoint_amqp_e2e_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+-include_lib("amqp_client/include/amqp_client.hrl").
+
+-define(CAT, <<"kazoo_endpoint">>).
+-define(LOCAL, 'kz_endpoint_test_local').
+
+-define(DEVICE, <<"5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b">>).      %% user_1002, Bob's desk phone
+-define(USER_BOB, <<"d00dfeedd00dfeedd00dfeedd00dfe02">>).    %% two devices
+-define(GROUP, <<"9a0b0000000000000000000000000010">>).       %% sales team, three legs
+-define(CALLER_DEVICE, <<"9b1d7c2e5f4a4b0c8d3e2f1a0b9c8d7e">>).
+-define(CALLER_OWNER, <<"c0ffee00c0ffee00c0ffee00c0ffee01">>).
+
+%%% the suite ------------------------------------------------------------------
+
+e2e_test_() ->
+    {'setup'
+    ,fun setup/0
+    ,fun cleanup/1
+    ,fun(Env) ->
+             {'inorder'
+             ,[{Name, {'timeout', 60, fun() -> before_each(), Fun(Env) end}}
+               || {Name, Fun} <- cases()
+              ]
+             }
+     end
+    }.
+
+cases() ->
+    [{"device: legs from the worker, metaflows started locally", fun device/1}
+    ,{"user: one build with the user id (kz_endpoints:by_owner_id)", fun user/1}
+    ,{"group: the members' legs", fun group/1}
+    ,{"each build_error code comes back as its atom, at once", fun error_codes/1}
+    ,{"a build_error is not a fallback", fun error_is_not_fallback/1}
+    ,{"timeout: a bound queue nobody answers falls back to the local module", fun timeout_fallback/1}
+    ,{"returned: nothing bound falls back at once", fun returned_fallback/1}
+    ,{"a build_error listed in amqp_fallback_error_codes is built locally", fun fallback_error_code/1}
+    ,{"inline JSON endpoints and undefined ids are built locally", fun inline_local/1}
+    ,{"off: built locally, nothing asked", fun mode_off/1}
+    ,{"shadow: local answer returned, a difference logged field by field and counted", fun shadow_difference/1}
+    ,{"shadow: agreeing builds count as a match, known differences ignored", fun shadow_match/1}
+    ,{"shadow: users compared through by_owner_id", fun shadow_user/1}
+    ,{"the 4.3 variant of kapi_endpoint talks to the same worker", fun variant_43/1}
+    ,{"a reply's Msg-ID is the request's (kz_amqp_worker correlation)", fun msg_id_correlation/1}
+    ,{"pool error: no kz_amqp_worker pool falls back", fun pool_fallback/1}
+    ].
+
+setup() ->
+    AmqpUrl = env("KZE_AMQP_URL"),
+    AccountId = list_to_binary(env("KZE_ACCOUNT_ID")),
+    RunId = list_to_binary(env("KZE_RUN_ID")),
+    case kz_amqp_worker:start_pool(AmqpUrl, 4) of
+        'ok' -> 'ok';
+        Error -> erlang:error({'rabbitmq_unreachable', AmqpUrl, Error})
+    end,
+    'ok' = kapi_endpoint:declare_exchanges(),
+    %% an account whose requests reach a queue nobody consumes (timeout), and
+    %% one nothing is bound for (returned)
+    Silent = rand_account(),
+    Unbound = rand_account(),
+    SilentQ = <<"kze-erlang-e2e-silent-", RunId/binary>>,
+    Channel = persistent_term:get({'kz_amqp_util', 'channel'}),
+    %% exclusive: gone with the connection, whatever happens
+    #'queue.declare_ok'{} =
+        amqp_channel:call(Channel, #'queue.declare'{queue = SilentQ, exclusive = 'true', auto_delete = 'true'}),
+    'ok' = kapi_endpoint:bind_q(SilentQ, [{'account_id', Silent}]),
+    Env = #{account => AccountId, silent => Silent, unbound => Unbound, silent_q => SilentQ},
+    wait_for_worker(Env, 200),
+    Env.
+
+cleanup(#{silent_q := SilentQ}) ->
+    catch amqp_channel:call(persistent_term:get({'kz_amqp_util', 'channel'})
+                           ,#'queue.delete'{queue = SilentQ}),
+    kz_amqp_worker:stop_pool().
+
+env(Name) ->
+    case os:getenv(Name) of
+        'false' -> erlang:error({'missing_environment', Name, "run through erlang/test/run-e2e.sh"});
+        Value -> Value
+    end.
+
+rand_account() -> kz_binary:rand_hex(16).
+
+wait_for_worker(_Env, 0) -> erlang:error('worker_never_answered');
+wait_for_worker(#{account := AccountId} = Env, N) ->
+    Call = call(AccountId, []),
+    case kz_endpoint_amqp:remote_build(?DEVICE, props(), Call) of
+        {'ok', [_ | _]} -> 'ok';
+        _ -> timer:sleep(100), wait_for_worker(Env, N - 1)
+    end.
+
+before_each() ->
+    kapps_config:reset(),
+    kapps_config:set(?CAT, <<"amqp_mode">>, <<"on">>),
+    kapps_config:set(?CAT, <<"amqp_fallback_module">>, ?LOCAL),
+    kapps_config:set(?CAT, <<"amqp_shadow_compare_module">>, ?LOCAL),
+    ?LOCAL:reset(),
+    lager:clear(),
+    kz_endpoint_amqp_stats:reset().
+
+%%% calls as Kazoo's kapps_call:to_json/1 writes them ------------------------
+
+props() -> kz_json:from_list([{<<"source">>, <<"cf_device">>}, {<<"timeout">>, 20}]).
+
+%% Every key kapps_call:to_proplist/1 has (master and 4.3), with the types a
+%% live call gives them: booleans, nested objects, a key-value store holding
+%% strings, numbers, objects and lists, custom channel and application vars.
+call(AccountId, Overrides) ->
+    CallId = <<"e2e-", (kz_binary:rand_hex(6))/binary>>,
+    Base = [{<<"Account-DB">>, account_db(AccountId)}
+           ,{<<"Account-ID">>, AccountId}
+           ,{<<"Authorizing-ID">>, ?CALLER_DEVICE}
+           ,{<<"Authorizing-Type">>, <<"device">>}
+           ,{<<"Bridge-ID">>, CallId}
+           ,{<<"Call-Bridged">>, 'false'}
+           ,{<<"Call-Direction">>, <<"inbound">>}
+           ,{<<"Call-ID">>, CallId}
+           ,{<<"Callee-ID-Name">>, <<"Bob Baker">>}
+           ,{<<"Callee-ID-Number">>, <<"2000">>}
+           ,{<<"Caller-ID-Name">>, <<"Front Desk">>}
+           ,{<<"Caller-ID-Number">>, <<"1001">>}
+           ,{<<"Control-Queue">>, <<"ecallmgr@fs1-<0.4242.0>-control">>}
+           ,{<<"Controller-Queue">>, <<"pid://<0.7000.0>/kazoo_apps@apps1-callflow-q">>}
+           ,{<<"Custom-Application-Vars">>, kz_json:from_list([{<<"campaign">>, <<"spring">>}])}
+           ,{<<"Custom-Channel-Vars">>, kz_json:from_list([{<<"Account-ID">>, AccountId}
+                                                          ,{<<"Authorizing-ID">>, ?CALLER_DEVICE}
+                                                          ,{<<"Authorizing-Type">>, <<"device">>}
+                                                          ,{<<"Owner-ID">>, ?CALLER_OWNER}
+                                                          ,{<<"Realm">>, <<"acme.sip.example.com">>}
+                                                          ,{<<"Username">>, <<"user_1001">>}
+                                                          ,{<<"Channel-Authorized">>, <<"true">>}
+                                                          ,{<<"Call-Interaction-ID">>, <<"63812345678-1a2b3c4d">>}
+                                                          ])}
+           ,{<<"Custom-SIP-Headers">>, kz_json:from_list([{<<"X-Custom">>, <<"1">>}])}
+           ,{<<"Fetch-ID">>, <<"c8c0b2b4-0000-4000-8000-000000000001">>}
+           ,{<<"From">>, <<"1001@acme.sip.example.com">>}
+           ,{<<"From-Realm">>, <<"acme.sip.example.com">>}
+           ,{<<"From-Tag">>, <<"a1b2c3">>}
+           ,{<<"From-User">>, <<"1001">>}
+           ,{<<"Inception">>, <<"on-net">>}
+           ,{<<"Is-Recording">>, 'false'}
+           ,{<<"Is-Call-Forward">>, 'false'}
+           ,{<<"Key-Value-Store">>, kz_json:from_list([{<<"cf_flow_id">>, <<"f10f10f10f10f10f10f10f10f10f10f1">>}
+                                                      ,{<<"cf_flow_name">>, <<"2000">>}
+                                                      ,{<<"cf_capture_group">>, <<"2000">>}
+                                                      ,{<<"cf_capture_groups">>, kz_json:new()}
+                                                      ,{<<"cf_flow">>, kz_json:from_list([{<<"module">>, <<"device">>}])}
+                                                      ,{<<"cf_history">>, [<<"device">>]}
+                                                      ,{<<"owner_id">>, ?CALLER_OWNER}
+                                                      ,{<<"original_cid_name">>, <<"Front Desk">>}
+                                                      ,{<<"original_cid_number">>, <<"1001">>}
+                                                      ,{<<"cf_max_depth">>, 30}
+                                                      ,{<<"is_recording">>, 'false'}
+                                                      ])}
+           ,{<<"Language">>, <<"en-us">>}
+           ,{<<"Message-Left">>, 'false'}
+           ,{<<"Other-Leg-Call-ID">>, <<"other-", CallId/binary>>}
+           ,{<<"Owner-ID">>, ?CALLER_OWNER}
+           ,{<<"Request">>, <<"2000@acme.sip.example.com">>}
+           ,{<<"Request-Realm">>, <<"acme.sip.example.com">>}
+           ,{<<"Request-User">>, <<"2000">>}
+           ,{<<"Resource-Type">>, <<"audio">>}
+           ,{<<"Switch-Hostname">>, <<"fs1.example.com">>}
+           ,{<<"Switch-Nodename">>, <<"freeswitch@fs1.example.com">>}
+           ,{<<"Switch-URI">>, <<"sip:10.0.0.11:5060">>}
+           ,{<<"Switch-URL">>, <<"sip:mod_sofia@10.0.0.11:11000">>}
+           ,{<<"To">>, <<"2000@acme.sip.example.com">>}
+           ,{<<"To-Realm">>, <<"acme.sip.example.com">>}
+           ,{<<"To-Tag">>, <<"d4e5f6">>}
+           ,{<<"To-User">>, <<"2000">>}
+           ],
+    Props = lists:foldl(fun({K, 'delete'}, Acc) -> lists:keydelete(K, 1, Acc);
+                           ({K, V}, Acc) -> lists:keystore(K, 1, Acc, {K, V})
+                        end
+                       ,Base
+                       ,Overrides
+                       ),
+    kapps_call:from_json(kz_json:from_list(Props)).
+
+account_db(<<A:2/binary, B:2/binary, Rest/binary>>) ->
+    <<"account%2F", A/binary, "%2F", B/binary, "%2F", Rest/binary>>.
+
+local_builds() -> [Id || {'build', Id} <- ?LOCAL:calls()].
+
+stat(Name) -> proplists:get_value(Name, kz_endpoint_amqp_stats:stats()).
+
+logged(Pattern) ->
+    [Text || {_Level, Text} <- lager:messages(), binary:match(Text, Pattern) =/= 'nomatch'].
+
+wait_until(Fun) -> wait_until(Fun, 100).
+wait_until(Fun, 0) -> ?assert(Fun());
+wait_until(Fun, N) ->
+    case Fun() of
+        'true' -> 'ok';
+        'false' -> timer:sleep(50), wait_until(Fun, N - 1)
+    end.
+
+%%% the cases ------------------------------------------------------------------
+
+device(#{account := AccountId}) ->
+    Call = call(AccountId, []),
+    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), Call),
+    ?assertEqual(<<"user_1002">>, kz_json:get_value(<<"To-User">>, Leg)),
+    ?assertEqual(<<"username">>, kz_json:get_value(<<"Invite-Format">>, Leg)),
+    ?assertEqual(<<"20">>, kz_json:get_value(<<"Endpoint-Timeout">>, Leg)),
+    ?assertEqual(?DEVICE, kz_json:get_value(<<"Endpoint-ID">>, Leg)),
+    ?assertEqual([], local_builds()),
+    ?assertEqual(1, stat('remote_ok')),
+    %% metaflows: asked of the local module for each returned leg
+    ?assertEqual([?DEVICE], [Id || {'metaflow', Id} <- ?LOCAL:calls()]),
+    %% build/2 is build/3 with empty properties
+    ?assertMatch({'ok', [_]}, kz_endpoint_amqp:build(?DEVICE, Call)),
+    %% no metaflows for a call that runs a metaflow app already
+    ?LOCAL:reset(),
+    MetaCall = kapps_call:insert_custom_channel_var(<<"Metaflow-App">>, <<"konami">>, Call),
+    {'ok', [_]} = kz_endpoint_amqp:build(?DEVICE, props(), MetaCall),
+    ?assertEqual([], [Id || {'metaflow', Id} <- ?LOCAL:calls()]).
+
+user(#{account := AccountId}) ->
+    Call = call(AccountId, []),
+    Legs = kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:from_list([{<<"source">>, <<"cf_user">>}]), Call),
+    ?assertEqual(2, length(Legs)),
+    ?assertEqual(1, stat('remote_requests')),
+    ?assertEqual([], local_builds()),
+    Owners = lists:usort([kz_json:get_value([<<"Custom-Channel-Vars">>, <<"Owner-ID">>], L) || L <- Legs]),
+    ?assertEqual([?USER_BOB], Owners),
+    %% a user that gets a build_error yields no legs, as kz_endpoints does
+    ?assertEqual([], kz_endpoint_amqp:by_owner_id(<<"e4140000000000000000000000000020">>, kz_json:new(), Call)).
+
+group(#{account := AccountId}) ->
+    Call = call(AccountId, []),
+    {'ok', Legs} = kz_endpoint_amqp:build(?GROUP, kz_json:from_list([{<<"source">>, <<"cf_group">>}]), Call),
+    ?assertEqual(3, length(Legs)),
+    ?assertEqual([], local_builds()).
+
+error_cases() ->
+    [{<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, [], 'do_not_disturb'}
+    ,{?CALLER_DEVICE, [], 'owner_called_self'}
+    ,{?CALLER_DEVICE, [{<<"Owner-ID">>, 'delete'}], 'endpoint_called_self'}
+    ,{<<"01d00000000000000000000000000015">>, [], 'endpoint_disabled'}
+    ,{<<"90e00000000000000000000000000016">>, [], 'endpoint_deleted'}
+    ,{<<"9e9e0000000000000000000000000017">>, [{<<"Custom-Channel-Vars">>, kz_json:from_list([{<<"Queue-ID">>, <<"a1b2c3d4e5f60718293a4b5c6d7e8f90">>}])}], 'exclude_from_queues'}
+    ,{?DEVICE, [{<<"Resource-Type">>, 'delete'}], 'no_resource_type'}
+    ,{?DEVICE, [{<<"Resource-Type">>, <<"video">>}], 'exception'}
+    ,{<<"00000000000000000000000000000404">>, [], 'not_found'}
+    ,{<<"b0c00000000000000000000000000018">>, [], 'not_device_nor_user'}
+    ,{<<"d0040000000000000000000000000011">>, [], 'no_endpoints'}
+    ,{<<"Sales-Phone">>, [], 'invalid_request'}
+    ].
+
+error_codes(#{account := AccountId}) ->
+    kapps_config:set(?CAT, <<"amqp_timeout_ms">>, 1500),
+    lists:foreach(fun({Id, Overrides, Expected}) ->
+                          Call = call(AccountId, Overrides),
+                          Start = erlang:monotonic_time('millisecond'),
+                          Result = kz_endpoint_amqp:build(Id, props(), Call),
+                          Elapsed = erlang:monotonic_time('millisecond') - Start,
+                          ?assertEqual({Id, {'error', Expected}}, {Id, Result}),
+                          %% the validation fun took the build_error: no wait for the timeout
+                          ?assert(Elapsed < 1000)
+                  end
+                 ,error_cases()
+                 ),
+    ?assertEqual(length(error_cases()), stat('remote_error')),
+    ?assertEqual([], local_builds()),
+    %% every code of the wire format maps to its own atom; nothing else does
+    [?assertEqual(binary_to_atom(C, 'utf8'), kz_endpoint_amqp:error_code(C)) || C <- kapi_endpoint:error_codes()],
+    ?assertEqual('internal', kz_endpoint_amqp:error_code(<<"no_such_code_", (rand_account())/binary>>)).
+
+error_is_not_fallback(#{account := AccountId}) ->
+    ?assertEqual({'error', 'do_not_disturb'}
+                ,kz_endpoint_amqp:build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, []))),
+    ?assertEqual(0, stat('fallback_timeout') + stat('fallback_returned') + stat('fallback_pool')),
+    ?assertEqual([], local_builds()).
+
+timeout_fallback(#{silent := Silent}) ->
+    kapps_config:set(?CAT, <<"amqp_timeout_ms">>, 400),
+    Start = erlang:monotonic_time('millisecond'),
+    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), call(Silent, [])),
+    Elapsed = erlang:monotonic_time('millisecond') - Start,
+    ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
+    ?assert(Elapsed >= 400),
+    ?assert(Elapsed < 2500),
+    ?assertEqual([?DEVICE], local_builds()),
+    ?assertEqual(1, stat('fallback_timeout')),
+    ?assertMatch([_], logged(<<"gave no answer (timeout)">>)).
+
+returned_fallback(#{unbound := Unbound}) ->
+    kapps_config:set(?CAT, <<"amqp_timeout_ms">>, 1500),
+    Start = erlang:monotonic_time('millisecond'),
+    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), call(Unbound, [])),
+    Elapsed = erlang:monotonic_time('millisecond') - Start,
+    ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
+    ?assert(Elapsed < 500),
+    ?assertEqual(1, stat('fallback_returned')),
+    ?assertMatch([_], logged(<<"gave no answer (returned)">>)),
+    %% a user falls back to the local module's by_owner_id semantics (v4: each owned device)
+    kz_attributes:set_owned(?USER_BOB, [<<"d1">>, <<"d2">>]),
+    Legs = kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:new(), call(Unbound, [])),
+    ?assertEqual([<<"local-d1">>, <<"local-d2">>], [kz_json:get_value(<<"To-User">>, L) || L <- Legs]),
+    ?assertEqual([?DEVICE, <<"d1">>, <<"d2">>], lists:sort(local_builds())).
+
+fallback_error_code(#{account := AccountId}) ->
+    kapps_config:set(?CAT, <<"amqp_fallback_error_codes">>, [<<"not_found">>]),
+    {'ok', [Leg]} = kz_endpoint_amqp:build(<<"00000000000000000000000000000404">>, props(), call(AccountId, [])),
+    ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
+    ?assertEqual(1, stat('fallback_error_code')).
+
+inline_local(#{account := AccountId}) ->
+    Call = call(AccountId, []),
+    Inline = kz_json:from_list([{<<"_id">>, ?DEVICE}, {<<"pvt_type">>, <<"device">>}]),
+    {'ok', [_]} = kz_endpoint_amqp:build(Inline, props(), Call),
+    ?assertEqual({'error', 'endpoint_id_undefined'}
+                ,begin
+                     ?LOCAL:set_result('undefined', {'error', 'endpoint_id_undefined'}),
+                     kz_endpoint_amqp:build('undefined', props(), Call)
+                 end),
+    ?assertEqual([Inline, 'undefined'], local_builds()),
+    ?assertEqual(0, stat('remote_requests')),
+    %% and the delegated functions go to the local module
+    ?assertMatch({'ok', _}, kz_endpoint_amqp:get(?DEVICE, Call)),
+    ?assertEqual('ok', kz_endpoint_amqp:flush(account_db(AccountId), ?DEVICE)),
+    ?assertMatch([{'get', ?DEVICE}, {'flush', _, ?DEVICE} | _], lists:nthtail(2, ?LOCAL:calls())).
+
+mode_off(#{account := AccountId}) ->
+    kapps_config:set(?CAT, <<"amqp_mode">>, <<"off">>),
+    Call = call(AccountId, []),
+    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), Call),
+    ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
+    kz_attributes:set_owned(?USER_BOB, [<<"d1">>]),
+    ?assertEqual(1, length(kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:new(), Call))),
+    ?assertEqual(0, stat('remote_requests')),
+    ?assertEqual(2, stat('local_builds')),
+    %% an unknown mode is off
+    kapps_config:set(?CAT, <<"amqp_mode">>, <<"maybe">>),
+    ?assertEqual('off', kz_endpoint_amqp:mode()).
+
+worker_legs(AccountId, Id) ->
+    {'ok', Legs} = kz_endpoint_amqp:remote_build(Id, props(), call(AccountId, [])),
+    kz_endpoint_amqp_stats:reset(),
+    Legs.
+
+shadow_difference(#{account := AccountId}) ->
+    [WorkerLeg] = worker_legs(AccountId, ?DEVICE),
+    Changed = kz_json:set_value(<<"Endpoint-Timeout">>, <<"30">>
+                               ,kz_json:set_value([<<"Custom-Channel-Vars">>, <<"Owner-ID">>], <<"someone-else">>, WorkerLeg)),
+    ?LOCAL:set_result(?DEVICE, {'ok', [Changed]}),
+    kapps_config:set(?CAT, <<"amqp_mode">>, <<"shadow">>),
+    Call = call(AccountId, []),
+    CallId = kapps_call:call_id_direct(Call),
+    %% the call gets the local module's build
+    ?assertEqual({'ok', [Changed]}, kz_endpoint_amqp:build(?DEVICE, props(), Call)),
+    wait_until(fun() -> stat('shadow_different') =:= 1 end),
+    ?assertEqual(2, stat('shadow_fields_different')),
+    [Line1] = logged(<<"field Endpoint-Timeout">>),
+    ?assertNotEqual('nomatch', binary:match(Line1, CallId)),
+    ?assertNotEqual('nomatch', binary:match(Line1, ?DEVICE)),
+    ?assertNotEqual('nomatch', binary:match(Line1, <<"local \"30\" worker \"20\"">>)),
+    ?assertMatch([_], logged(<<"field Custom-Channel-Vars.Owner-ID">>)),
+    %% a missing leg and a different outcome are differences too
+    kz_endpoint_amqp_stats:reset(),
+    ?LOCAL:set_result(?DEVICE, {'ok', [Changed, ?LOCAL:marker_leg(<<"extra">>)]}),
+    _ = kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, [])),
+    wait_until(fun() -> stat('shadow_different') =:= 1 end),
+    ?assertMatch([_], logged(<<"leg username:local-extra: only in the local build">>)),
+    kz_endpoint_amqp_stats:reset(),
+    ?LOCAL:set_result(?DEVICE, {'error', 'do_not_disturb'}),
+    ?assertEqual({'error', 'do_not_disturb'}, kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, []))),
+    wait_until(fun() -> stat('shadow_different') =:= 1 end),
+    ?assertMatch([_ | _], logged(<<"outcome: local {error,do_not_disturb}">>)).
+
+shadow_match(#{account := AccountId}) ->
+    [WorkerLeg] = worker_legs(AccountId, ?DEVICE),
+    %% the nested Failover is a difference docs/compatibility.md lists
+    Known = kz_json:set_value(<<"Failover">>, kz_json:from_list([{<<"Route">>, <<"loopback/2000">>}]), WorkerLeg),
+    ?LOCAL:set_result(?DEVICE, {'ok', [Known]}),
+    kapps_config:set(?CAT, <<"amqp_mode">>, <<"shadow">>),
+    ?assertEqual({'ok', [Known]}, kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, []))),
+    wait_until(fun() -> stat('shadow_match') =:= 1 end),
+    ?assertEqual(0, stat('shadow_different')),
+    ?assertEqual([], logged(<<"shadow difference">>)),
+    %% the same build_error on both sides is a match
+    ?LOCAL:set_result(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, {'error', 'do_not_disturb'}),
+    _ = kz_endpoint_amqp:build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, [])),
+    wait_until(fun() -> stat('shadow_match') =:= 2 end),
+    %% and no answer is counted apart
+    kapps_config:set(?CAT, <<"amqp_timeout_ms">>, 300),
+    _ = kz_endpoint_amqp:build(?DEVICE, props(), call(rand_account(), [])),
+    wait_until(fun() -> stat('shadow_unanswered') =:= 1 end).
+
+shadow_user(#{account := AccountId}) ->
+    %% one call for both: forward legs carry call-specific values (Call-Forward-For-UUID)
+    Call = call(AccountId, []),
+    WorkerLegs = kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:new(), Call),
+    ?assertEqual(2, length(WorkerLegs)),
+    kz_endpoint_amqp_stats:reset(),
+    [First, Second] = WorkerLegs,
+    kz_attributes:set_owned(?USER_BOB, [<<"dev-a">>, <<"dev-b">>]),
+    ?LOCAL:set_result(<<"dev-a">>, {'ok', [First]}),
+    ?LOCAL:set_result(<<"dev-b">>, {'ok', [kz_json:set_value(<<"Codecs">>, [<<"G722">>], Second)]}),
+    kapps_config:set(?CAT, <<"amqp_mode">>, <<"shadow">>),
+    Local = kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:new(), Call),
+    ?assertEqual(2, length(Local)),
+    wait_until(fun() -> stat('shadow_different') =:= 1 end),
+    ?assertEqual(1, stat('shadow_fields_different')),
+    ?assertMatch([_], logged(<<"field Codecs: local [\"G722\"]">>)).
+
+variant_43(#{account := AccountId}) ->
+    Master = code:which('kapi_endpoint'),
+    Src = filename:join([code:lib_dir('kz_endpoint_amqp'), "..", "..", "..", "..", "variants", "4.3", "kapi_endpoint.erl"]),
+    Include = filename:join(code:lib_dir('kz_endpoint_amqp'), "include"),
+    {'ok', 'kapi_endpoint', Bin} = compile:file(variant_source(Src), ['binary', 'warnings_as_errors', 'return_errors', {'i', Include}]),
+    try
+        {'module', 'kapi_endpoint'} = code:load_binary('kapi_endpoint', "kapi_endpoint_43.beam", Bin),
+        ?assertNot(erlang:function_exported('kapi_endpoint', 'api_definitions', 0)),
+        ?assertMatch({'ok', [_]}, kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, []))),
+        ?assertEqual({'error', 'do_not_disturb'}
+                    ,kz_endpoint_amqp:build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, [])))
+    after
+        code:purge('kapi_endpoint'),
+        {'module', 'kapi_endpoint'} = code:load_abs(filename:rootname(Master))
+    end,
+    ?assert(erlang:function_exported('kapi_endpoint', 'api_definitions', 0)).
+
+%% rebar3 copies or links the project under _build; find the source tree
+variant_source(Guess) ->
+    case filelib:is_regular(Guess) of
+        'true' -> Guess;
+        'false' -> filename:join([os:getenv("KZE_ERLANG_DIR"), "variants", "4.3", "kapi_endpoint.erl"])
+    end.
+
+msg_id_correlation(#{account := AccountId}) ->
+    MsgId = <<"kze-msg-", (rand_account())/binary>>,
+    {'ok', Req} = kz_endpoint_amqp:build_request(?DEVICE, props(), call(AccountId, [])),
+    Req1 = [{<<"Msg-ID">>, MsgId} | Req],
+    {'ok', Reply} = kz_amqp_worker:call(Req1, fun kapi_endpoint:publish_build_req/1, fun kapi_endpoint:build_resp_v/1, 1500),
+    ?assertEqual(MsgId, kz_json:get_value(<<"Msg-ID">>, Reply)),
+    ?assertEqual(<<"build_resp">>, kz_json:get_value(<<"Event-Name">>, Reply)),
+    ?assert(kapi_endpoint:build_resp_v(Reply)),
+    %% a request validates as kapi_endpoint defines it
+    ?assert(kapi_endpoint:build_req_v(kz_json:from_list([{<<"Event-Category">>, <<"endpoint">>}
+                                                         ,{<<"Event-Name">>, <<"build_req">>}
+                                                         ,{<<"Msg-ID">>, MsgId}
+                                                          | Req
+                                                         ]))),
+    ?assertEqual(<<"endpoint.build.", AccountId/binary>>, kapi_endpoint:routing_key(AccountId)),
+    ?assertEqual(<<"endpoint.build.a%2Eb">>, kapi_endpoint:routing_key(<<"a.b">>)).
+
+pool_fallback(#{account := AccountId}) ->
+    'ok' = kz_amqp_worker:stop_pool(),
+    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, [])),
+    ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
+    ?assertEqual(1, stat('fallback_pool')),
+    ?assertMatch([_], logged(<<"poolboy_fault">>)).
