@@ -55,29 +55,58 @@ setup() ->
     AmqpUrl = env("KZE_AMQP_URL"),
     AccountId = list_to_binary(env("KZE_ACCOUNT_ID")),
     RunId = list_to_binary(env("KZE_RUN_ID")),
-    case kz_amqp_worker:start_pool(AmqpUrl, 4) of
+    %% the AMQP stack: the stand-in pool, or (by hand) a module that starts Kazoo's own
+    Stack = stack(),
+    case Stack:start_pool(AmqpUrl, 4) of
         'ok' -> 'ok';
         Error -> erlang:error({'rabbitmq_unreachable', AmqpUrl, Error})
     end,
-    'ok' = kapi_endpoint:declare_exchanges(),
+    %% the suite's own plumbing, on a connection of its own
+    {'ok', Params} = amqp_uri:parse(AmqpUrl),
+    {'ok', Conn} = amqp_connection:start(Params),
+    {'ok', Channel} = amqp_connection:open_channel(Conn),
+    [#'exchange.declare_ok'{} = amqp_channel:call(Channel, #'exchange.declare'{exchange = X, type = T})
+     || {X, T} <- [{<<"kapps">>, <<"topic">>}, {<<"targeted">>, <<"direct">>}]
+    ],
     %% an account whose requests reach a queue nobody consumes (timeout), and
     %% one nothing is bound for (returned)
     Silent = rand_account(),
     Unbound = rand_account(),
     SilentQ = <<"kze-erlang-e2e-silent-", RunId/binary>>,
-    Channel = persistent_term:get({'kz_amqp_util', 'channel'}),
     %% exclusive: gone with the connection, whatever happens
     #'queue.declare_ok'{} =
         amqp_channel:call(Channel, #'queue.declare'{queue = SilentQ, exclusive = 'true', auto_delete = 'true'}),
-    'ok' = kapi_endpoint:bind_q(SilentQ, [{'account_id', Silent}]),
-    Env = #{account => AccountId, silent => Silent, unbound => Unbound, silent_q => SilentQ},
+    #'queue.bind_ok'{} =
+        amqp_channel:call(Channel, #'queue.bind'{queue = SilentQ, exchange = <<"kapps">>
+                                                ,routing_key = kapi_endpoint:routing_key(Silent)
+                                                }),
+    Env = #{account => AccountId, silent => Silent, unbound => Unbound, conn => Conn, stack => Stack},
     wait_for_worker(Env, 200),
     Env.
 
-cleanup(#{silent_q := SilentQ}) ->
-    catch amqp_channel:call(persistent_term:get({'kz_amqp_util', 'channel'})
-                           ,#'queue.delete'{queue = SilentQ}),
-    kz_amqp_worker:stop_pool().
+cleanup(#{conn := Conn, stack := Stack}) ->
+    catch amqp_connection:close(Conn),
+    Stack:stop_pool().
+
+stack() ->
+    case os:getenv("KZE_STACK_MODULE") of
+        'false' -> 'kz_amqp_worker';
+        Module -> list_to_atom(Module)
+    end.
+
+%% the entry points callflow uses: Kazoo's kz_endpoint / kz_endpoints when they
+%% are loaded (by hand, against Kazoo's real modules), else the backend itself
+build(Id, Props, Call) ->
+    case os:getenv("KZE_ENTRY") of
+        "kazoo" -> kz_endpoint:build(Id, Props, Call);
+        _ -> kz_endpoint_amqp:build(Id, Props, Call)
+    end.
+
+by_owner(Id, Props, Call) ->
+    case os:getenv("KZE_ENTRY") of
+        "kazoo" -> kz_endpoints:by_owner_id(Id, Props, Call);
+        _ -> kz_endpoint_amqp:by_owner_id(Id, Props, Call)
+    end.
 
 env(Name) ->
     case os:getenv(Name) of
@@ -102,6 +131,7 @@ before_each() ->
     kapps_config:set(?CAT, <<"amqp_shadow_compare_module">>, ?LOCAL),
     ?LOCAL:reset(),
     lager:clear(),
+    kapps_config:set(?CAT, <<"endpoint_module">>, 'kz_endpoint_amqp'),
     kz_endpoint_amqp_stats:reset().
 
 %%% calls as Kazoo's kapps_call:to_json/1 writes them ------------------------
@@ -205,7 +235,7 @@ wait_until(Fun, N) ->
 
 device(#{account := AccountId}) ->
     Call = call(AccountId, []),
-    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), Call),
+    {'ok', [Leg]} = build(?DEVICE, props(), Call),
     ?assertEqual(<<"user_1002">>, kz_json:get_value(<<"To-User">>, Leg)),
     ?assertEqual(<<"username">>, kz_json:get_value(<<"Invite-Format">>, Leg)),
     ?assertEqual(<<"20">>, kz_json:get_value(<<"Endpoint-Timeout">>, Leg)),
@@ -219,23 +249,23 @@ device(#{account := AccountId}) ->
     %% no metaflows for a call that runs a metaflow app already
     ?LOCAL:reset(),
     MetaCall = kapps_call:insert_custom_channel_var(<<"Metaflow-App">>, <<"konami">>, Call),
-    {'ok', [_]} = kz_endpoint_amqp:build(?DEVICE, props(), MetaCall),
+    {'ok', [_]} = build(?DEVICE, props(), MetaCall),
     ?assertEqual([], [Id || {'metaflow', Id} <- ?LOCAL:calls()]).
 
 user(#{account := AccountId}) ->
     Call = call(AccountId, []),
-    Legs = kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:from_list([{<<"source">>, <<"cf_user">>}]), Call),
+    Legs = by_owner(?USER_BOB, kz_json:from_list([{<<"source">>, <<"cf_user">>}]), Call),
     ?assertEqual(2, length(Legs)),
     ?assertEqual(1, stat('remote_requests')),
     ?assertEqual([], local_builds()),
     Owners = lists:usort([kz_json:get_value([<<"Custom-Channel-Vars">>, <<"Owner-ID">>], L) || L <- Legs]),
     ?assertEqual([?USER_BOB], Owners),
     %% a user that gets a build_error yields no legs, as kz_endpoints does
-    ?assertEqual([], kz_endpoint_amqp:by_owner_id(<<"e4140000000000000000000000000020">>, kz_json:new(), Call)).
+    ?assertEqual([], by_owner(<<"e4140000000000000000000000000020">>, kz_json:new(), Call)).
 
 group(#{account := AccountId}) ->
     Call = call(AccountId, []),
-    {'ok', Legs} = kz_endpoint_amqp:build(?GROUP, kz_json:from_list([{<<"source">>, <<"cf_group">>}]), Call),
+    {'ok', Legs} = build(?GROUP, kz_json:from_list([{<<"source">>, <<"cf_group">>}]), Call),
     ?assertEqual(3, length(Legs)),
     ?assertEqual([], local_builds()).
 
@@ -259,7 +289,7 @@ error_codes(#{account := AccountId}) ->
     lists:foreach(fun({Id, Overrides, Expected}) ->
                           Call = call(AccountId, Overrides),
                           Start = erlang:monotonic_time('millisecond'),
-                          Result = kz_endpoint_amqp:build(Id, props(), Call),
+                          Result = build(Id, props(), Call),
                           Elapsed = erlang:monotonic_time('millisecond') - Start,
                           ?assertEqual({Id, {'error', Expected}}, {Id, Result}),
                           %% the validation fun took the build_error: no wait for the timeout
@@ -275,14 +305,14 @@ error_codes(#{account := AccountId}) ->
 
 error_is_not_fallback(#{account := AccountId}) ->
     ?assertEqual({'error', 'do_not_disturb'}
-                ,kz_endpoint_amqp:build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, []))),
+                ,build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, []))),
     ?assertEqual(0, stat('fallback_timeout') + stat('fallback_returned') + stat('fallback_pool')),
     ?assertEqual([], local_builds()).
 
 timeout_fallback(#{silent := Silent}) ->
     kapps_config:set(?CAT, <<"amqp_timeout_ms">>, 400),
     Start = erlang:monotonic_time('millisecond'),
-    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), call(Silent, [])),
+    {'ok', [Leg]} = build(?DEVICE, props(), call(Silent, [])),
     Elapsed = erlang:monotonic_time('millisecond') - Start,
     ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
     ?assert(Elapsed >= 400),
@@ -294,7 +324,7 @@ timeout_fallback(#{silent := Silent}) ->
 returned_fallback(#{unbound := Unbound}) ->
     kapps_config:set(?CAT, <<"amqp_timeout_ms">>, 1500),
     Start = erlang:monotonic_time('millisecond'),
-    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), call(Unbound, [])),
+    {'ok', [Leg]} = build(?DEVICE, props(), call(Unbound, [])),
     Elapsed = erlang:monotonic_time('millisecond') - Start,
     ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
     ?assert(Elapsed < 500),
@@ -302,24 +332,24 @@ returned_fallback(#{unbound := Unbound}) ->
     ?assertMatch([_], logged(<<"gave no answer (returned)">>)),
     %% a user falls back to the local module's by_owner_id semantics (v4: each owned device)
     kz_attributes:set_owned(?USER_BOB, [<<"d1">>, <<"d2">>]),
-    Legs = kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:new(), call(Unbound, [])),
+    Legs = by_owner(?USER_BOB, kz_json:new(), call(Unbound, [])),
     ?assertEqual([<<"local-d1">>, <<"local-d2">>], [kz_json:get_value(<<"To-User">>, L) || L <- Legs]),
     ?assertEqual([?DEVICE, <<"d1">>, <<"d2">>], lists:sort(local_builds())).
 
 fallback_error_code(#{account := AccountId}) ->
     kapps_config:set(?CAT, <<"amqp_fallback_error_codes">>, [<<"not_found">>]),
-    {'ok', [Leg]} = kz_endpoint_amqp:build(<<"00000000000000000000000000000404">>, props(), call(AccountId, [])),
+    {'ok', [Leg]} = build(<<"00000000000000000000000000000404">>, props(), call(AccountId, [])),
     ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
     ?assertEqual(1, stat('fallback_error_code')).
 
 inline_local(#{account := AccountId}) ->
     Call = call(AccountId, []),
     Inline = kz_json:from_list([{<<"_id">>, ?DEVICE}, {<<"pvt_type">>, <<"device">>}]),
-    {'ok', [_]} = kz_endpoint_amqp:build(Inline, props(), Call),
+    {'ok', [_]} = build(Inline, props(), Call),
     ?assertEqual({'error', 'endpoint_id_undefined'}
                 ,begin
                      ?LOCAL:set_result('undefined', {'error', 'endpoint_id_undefined'}),
-                     kz_endpoint_amqp:build('undefined', props(), Call)
+                     build('undefined', props(), Call)
                  end),
     ?assertEqual([Inline, 'undefined'], local_builds()),
     ?assertEqual(0, stat('remote_requests')),
@@ -331,10 +361,10 @@ inline_local(#{account := AccountId}) ->
 mode_off(#{account := AccountId}) ->
     kapps_config:set(?CAT, <<"amqp_mode">>, <<"off">>),
     Call = call(AccountId, []),
-    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), Call),
+    {'ok', [Leg]} = build(?DEVICE, props(), Call),
     ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
     kz_attributes:set_owned(?USER_BOB, [<<"d1">>]),
-    ?assertEqual(1, length(kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:new(), Call))),
+    ?assertEqual(1, length(by_owner(?USER_BOB, kz_json:new(), Call))),
     ?assertEqual(0, stat('remote_requests')),
     ?assertEqual(2, stat('local_builds')),
     %% an unknown mode is off
@@ -355,7 +385,7 @@ shadow_difference(#{account := AccountId}) ->
     Call = call(AccountId, []),
     CallId = kapps_call:call_id_direct(Call),
     %% the call gets the local module's build
-    ?assertEqual({'ok', [Changed]}, kz_endpoint_amqp:build(?DEVICE, props(), Call)),
+    ?assertEqual({'ok', [Changed]}, build(?DEVICE, props(), Call)),
     wait_until(fun() -> stat('shadow_different') =:= 1 end),
     ?assertEqual(2, stat('shadow_fields_different')),
     [Line1] = logged(<<"field Endpoint-Timeout">>),
@@ -366,12 +396,12 @@ shadow_difference(#{account := AccountId}) ->
     %% a missing leg and a different outcome are differences too
     kz_endpoint_amqp_stats:reset(),
     ?LOCAL:set_result(?DEVICE, {'ok', [Changed, ?LOCAL:marker_leg(<<"extra">>)]}),
-    _ = kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, [])),
+    _ = build(?DEVICE, props(), call(AccountId, [])),
     wait_until(fun() -> stat('shadow_different') =:= 1 end),
     ?assertMatch([_], logged(<<"leg username:local-extra: only in the local build">>)),
     kz_endpoint_amqp_stats:reset(),
     ?LOCAL:set_result(?DEVICE, {'error', 'do_not_disturb'}),
-    ?assertEqual({'error', 'do_not_disturb'}, kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, []))),
+    ?assertEqual({'error', 'do_not_disturb'}, build(?DEVICE, props(), call(AccountId, []))),
     wait_until(fun() -> stat('shadow_different') =:= 1 end),
     ?assertMatch([_ | _], logged(<<"outcome: local {error,do_not_disturb}">>)).
 
@@ -381,23 +411,23 @@ shadow_match(#{account := AccountId}) ->
     Known = kz_json:set_value(<<"Failover">>, kz_json:from_list([{<<"Route">>, <<"loopback/2000">>}]), WorkerLeg),
     ?LOCAL:set_result(?DEVICE, {'ok', [Known]}),
     kapps_config:set(?CAT, <<"amqp_mode">>, <<"shadow">>),
-    ?assertEqual({'ok', [Known]}, kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, []))),
+    ?assertEqual({'ok', [Known]}, build(?DEVICE, props(), call(AccountId, []))),
     wait_until(fun() -> stat('shadow_match') =:= 1 end),
     ?assertEqual(0, stat('shadow_different')),
     ?assertEqual([], logged(<<"shadow difference">>)),
     %% the same build_error on both sides is a match
     ?LOCAL:set_result(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, {'error', 'do_not_disturb'}),
-    _ = kz_endpoint_amqp:build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, [])),
+    _ = build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, [])),
     wait_until(fun() -> stat('shadow_match') =:= 2 end),
     %% and no answer is counted apart
     kapps_config:set(?CAT, <<"amqp_timeout_ms">>, 300),
-    _ = kz_endpoint_amqp:build(?DEVICE, props(), call(rand_account(), [])),
+    _ = build(?DEVICE, props(), call(rand_account(), [])),
     wait_until(fun() -> stat('shadow_unanswered') =:= 1 end).
 
 shadow_user(#{account := AccountId}) ->
     %% one call for both: forward legs carry call-specific values (Call-Forward-For-UUID)
     Call = call(AccountId, []),
-    WorkerLegs = kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:new(), Call),
+    WorkerLegs = by_owner(?USER_BOB, kz_json:new(), Call),
     ?assertEqual(2, length(WorkerLegs)),
     kz_endpoint_amqp_stats:reset(),
     [First, Second] = WorkerLegs,
@@ -405,7 +435,7 @@ shadow_user(#{account := AccountId}) ->
     ?LOCAL:set_result(<<"dev-a">>, {'ok', [First]}),
     ?LOCAL:set_result(<<"dev-b">>, {'ok', [kz_json:set_value(<<"Codecs">>, [<<"G722">>], Second)]}),
     kapps_config:set(?CAT, <<"amqp_mode">>, <<"shadow">>),
-    Local = kz_endpoint_amqp:by_owner_id(?USER_BOB, kz_json:new(), Call),
+    Local = by_owner(?USER_BOB, kz_json:new(), Call),
     ?assertEqual(2, length(Local)),
     wait_until(fun() -> stat('shadow_different') =:= 1 end),
     ?assertEqual(1, stat('shadow_fields_different')),
@@ -419,9 +449,9 @@ variant_43(#{account := AccountId}) ->
     try
         {'module', 'kapi_endpoint'} = code:load_binary('kapi_endpoint', "kapi_endpoint_43.beam", Bin),
         ?assertNot(erlang:function_exported('kapi_endpoint', 'api_definitions', 0)),
-        ?assertMatch({'ok', [_]}, kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, []))),
+        ?assertMatch({'ok', [_]}, build(?DEVICE, props(), call(AccountId, []))),
         ?assertEqual({'error', 'do_not_disturb'}
-                    ,kz_endpoint_amqp:build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, [])))
+                    ,build(<<"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d05">>, props(), call(AccountId, [])))
     after
         code:purge('kapi_endpoint'),
         {'module', 'kapi_endpoint'} = code:load_abs(filename:rootname(Master))
@@ -452,9 +482,9 @@ msg_id_correlation(#{account := AccountId}) ->
     ?assertEqual(<<"endpoint.build.", AccountId/binary>>, kapi_endpoint:routing_key(AccountId)),
     ?assertEqual(<<"endpoint.build.a%2Eb">>, kapi_endpoint:routing_key(<<"a.b">>)).
 
-pool_fallback(#{account := AccountId}) ->
-    'ok' = kz_amqp_worker:stop_pool(),
-    {'ok', [Leg]} = kz_endpoint_amqp:build(?DEVICE, props(), call(AccountId, [])),
+pool_fallback(#{account := AccountId, stack := Stack}) ->
+    'ok' = Stack:stop_pool(),
+    {'ok', [Leg]} = build(?DEVICE, props(), call(AccountId, [])),
     ?assert(kz_json:is_true(<<"Local-Build">>, Leg)),
     ?assertEqual(1, stat('fallback_pool')),
     ?assertMatch([_], logged(<<"poolboy_fault">>)).
