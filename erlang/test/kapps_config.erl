@@ -3,6 +3,8 @@
 %%% database). Never shipped.
 -module(kapps_config).
 -export([get_ne_binary/3, get_integer/3, get_atom/3, get_ne_binaries/3
+        ,get/3, get_binary/3, get_boolean/3, get_is_true/3, get_json/3
+        ,get_pos_integer/3, get_non_neg_integer/3
         ,set/3, unset/2, reset/0
         ]).
 
@@ -44,3 +46,40 @@ get_ne_binaries(Category, Key, Default) ->
         L when is_list(L) -> L;
         _ -> Default
     end.
+
+%% the other getters Kazoo's own modules use (kapps_call:from_json/1, ...)
+get(Category, Key, Default) ->
+    case raw(Category, Key) of
+        'undefined' -> Default;
+        V -> V
+    end.
+
+get_binary(Category, Key, Default) ->
+    case raw(Category, Key) of
+        B when is_binary(B) -> B;
+        _ -> Default
+    end.
+
+get_boolean(Category, Key, Default) ->
+    case raw(Category, Key) of
+        B when is_boolean(B) -> B;
+        _ -> Default
+    end.
+
+get_is_true(Category, Key, Default) ->
+    case raw(Category, Key) of
+        'true' -> 'true';
+        <<"true">> -> 'true';
+        'undefined' -> Default =:= 'true';
+        _ -> 'false'
+    end.
+
+get_json(Category, Key, Default) ->
+    case raw(Category, Key) of
+        {_} = J -> J;
+        _ -> Default
+    end.
+
+get_pos_integer(Category, Key, Default) -> get_integer(Category, Key, Default).
+
+get_non_neg_integer(Category, Key, Default) -> get_integer(Category, Key, Default).

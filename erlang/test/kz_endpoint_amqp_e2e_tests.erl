@@ -443,9 +443,10 @@ shadow_user(#{account := AccountId}) ->
 
 variant_43(#{account := AccountId}) ->
     Master = code:which('kapi_endpoint'),
-    Src = filename:join([code:lib_dir('kz_endpoint_amqp'), "..", "..", "..", "..", "variants", "4.3", "kapi_endpoint.erl"]),
-    Include = filename:join(code:lib_dir('kz_endpoint_amqp'), "include"),
-    {'ok', 'kapi_endpoint', Bin} = compile:file(variant_source(Src), ['binary', 'warnings_as_errors', 'return_errors', {'i', Include}]),
+    Dir = env("KZE_ERLANG_DIR"),
+    Src = filename:join([Dir, "variants", "4.3", "kapi_endpoint.erl"]),
+    Include = filename:join(Dir, "include"),
+    {'ok', 'kapi_endpoint', Bin} = compile:file(Src, ['binary', 'warnings_as_errors', 'return_errors', {'i', Include}]),
     try
         {'module', 'kapi_endpoint'} = code:load_binary('kapi_endpoint', "kapi_endpoint_43.beam", Bin),
         ?assertNot(erlang:function_exported('kapi_endpoint', 'api_definitions', 0)),
@@ -457,13 +458,6 @@ variant_43(#{account := AccountId}) ->
         {'module', 'kapi_endpoint'} = code:load_abs(filename:rootname(Master))
     end,
     ?assert(erlang:function_exported('kapi_endpoint', 'api_definitions', 0)).
-
-%% rebar3 copies or links the project under _build; find the source tree
-variant_source(Guess) ->
-    case filelib:is_regular(Guess) of
-        'true' -> Guess;
-        'false' -> filename:join([os:getenv("KZE_ERLANG_DIR"), "variants", "4.3", "kapi_endpoint.erl"])
-    end.
 
 msg_id_correlation(#{account := AccountId}) ->
     MsgId = <<"kze-msg-", (rand_account())/binary>>,
