@@ -10,7 +10,7 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Consumer, ExchangeKind};
 use serde_json::Value;
 
@@ -139,6 +139,30 @@ pub fn json_properties() -> BasicProperties {
     BasicProperties::default().with_content_type("application/json".into())
 }
 
+/// Why a publish did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// A value that AMQP carries as a short string (exchange, routing key, …) is longer than
+    /// the 255 bytes AMQP allows. Nothing was sent; no retry can help.
+    #[error("{what} is {len} bytes long, over AMQP's 255-byte limit for short strings")]
+    TooLong {
+        /// Which value.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The broker refused the publish, or the connection failed.
+    #[error(transparent)]
+    Broker(#[from] lapin::Error),
+}
+
+/// `s` as an AMQP short string, or [`PublishError::TooLong`]. lapin's own conversion panics
+/// on a string over 255 bytes, so every value that can come from a message or a document
+/// goes through here first.
+pub fn short_string(what: &'static str, s: &str) -> Result<ShortString, PublishError> {
+    ShortString::try_new(s).map_err(|_| PublishError::TooLong { what, len: s.len() })
+}
+
 /// Publishes a JSON body.
 pub async fn publish_json(
     channel: &Channel,
@@ -146,12 +170,15 @@ pub async fn publish_json(
     routing_key: &str,
     body: &Value,
     properties: BasicProperties,
-) -> lapin::Result<()> {
-    let payload = serde_json::to_vec(body).expect("a JSON value serialises");
+) -> Result<(), PublishError> {
+    let exchange = short_string("the exchange name", exchange)?;
+    let routing_key = short_string("the routing key", routing_key)?;
+    // Serialising a `Value` cannot fail: its keys are strings and its numbers finite.
+    let payload = serde_json::to_vec(body).unwrap_or_default();
     channel
         .basic_publish(
-            exchange.into(),
-            routing_key.into(),
+            exchange,
+            routing_key,
             BasicPublishOptions::default(),
             &payload,
             properties,
@@ -161,26 +188,100 @@ pub async fn publish_json(
     Ok(())
 }
 
+/// Where a reply goes: checked once, when the request arrives, so that an address AMQP
+/// cannot carry is known before any work is done for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyAddress {
+    /// The AMQP `reply_to` queue, through the default exchange, with the request's
+    /// `correlation_id` echoed.
+    ReplyTo {
+        /// The queue.
+        queue: String,
+        /// The request's correlation id.
+        correlation_id: Option<ShortString>,
+    },
+    /// Kazoo's `Server-ID` on the `targeted` exchange (`pid://` honoured).
+    Targeted {
+        /// The routing key: the queue part of the server id.
+        routing_key: String,
+        /// The `Deliver-To-PID` header, for a `pid://` server id.
+        pid: Option<String>,
+    },
+}
+
+impl ReplyAddress {
+    /// The reply address of a request: the AMQP `reply_to` when the message has one, else
+    /// the body's `Server-ID`. `Ok(None)`: the request has no reply address (an empty one
+    /// counts as none). `Err`: it has one that AMQP cannot carry.
+    pub fn of(
+        reply_to: Option<&str>,
+        correlation_id: Option<&ShortString>,
+        server_id: Option<&str>,
+    ) -> Result<Option<Self>, PublishError> {
+        if let Some(queue) = reply_to.filter(|q| !q.is_empty()) {
+            short_string("the reply_to queue", queue)?;
+            return Ok(Some(Self::ReplyTo {
+                queue: queue.to_owned(),
+                correlation_id: correlation_id.cloned(),
+            }));
+        }
+        let Some(server_id) = server_id.filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let (routing_key, pid) = targeted_route(server_id);
+        if routing_key.is_empty() {
+            return Ok(None);
+        }
+        short_string("the Server-ID's queue name", &routing_key)?;
+        Ok(Some(Self::Targeted { routing_key, pid }))
+    }
+
+    /// Publishes `body` to this address.
+    pub async fn publish(&self, channel: &Channel, body: &Value) -> Result<(), PublishError> {
+        match self {
+            Self::ReplyTo {
+                queue,
+                correlation_id,
+            } => {
+                let mut p = json_properties();
+                if let Some(c) = correlation_id {
+                    p = p.with_correlation_id(c.clone());
+                }
+                publish_json(channel, "", queue, body, p).await
+            }
+            Self::Targeted { routing_key, pid } => {
+                let mut props = json_properties();
+                if let Some(pid) = pid {
+                    let mut headers = FieldTable::default();
+                    headers.insert(
+                        "Deliver-To-PID".into(),
+                        AMQPValue::LongString(pid.as_str().into()),
+                    );
+                    props = props.with_headers(headers);
+                }
+                publish_json(channel, TARGETED, routing_key, body, props).await
+            }
+        }
+    }
+}
+
 /// Publishes a reply to a Kazoo `Server-ID` on the `targeted` exchange.
 pub async fn publish_targeted(
     channel: &Channel,
     server_id: &str,
     body: &Value,
-) -> lapin::Result<()> {
-    let (routing_key, pid) = targeted_route(server_id);
-    let mut props = json_properties();
-    if let Some(pid) = pid {
-        let mut headers = FieldTable::default();
-        headers.insert("Deliver-To-PID".into(), AMQPValue::LongString(pid.into()));
-        props = props.with_headers(headers);
+) -> Result<(), PublishError> {
+    match ReplyAddress::of(None, None, Some(server_id))? {
+        Some(address) => address.publish(channel, body).await,
+        None => Ok(()),
     }
-    publish_json(channel, TARGETED, &routing_key, body, props).await
 }
 
 /// A random lowercase hex string of `n` characters (message ids, queue suffixes).
 pub fn random_hex(n: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     (0..n)
-        .map(|_| char::from_digit(fastrand::u32(0..16), 16).expect("hex digit"))
+        .map(|_| char::from(HEX[fastrand::usize(0..16)]))
         .collect()
 }
 
@@ -218,6 +319,32 @@ mod tests {
             targeted_route("plain-queue"),
             ("plain-queue".to_owned(), None)
         );
+    }
+
+    #[test]
+    fn reply_addresses_are_checked_before_use() {
+        let long = "q".repeat(256);
+        assert!(matches!(
+            ReplyAddress::of(None, None, Some(&long)),
+            Err(PublishError::TooLong { len: 256, .. })
+        ));
+        assert!(matches!(
+            ReplyAddress::of(Some(&long), None, Some("q1")),
+            Err(PublishError::TooLong { .. })
+        ));
+        // A pid:// id whose queue part fits is fine, however long the pid.
+        let pid = format!("pid://<{}>/q1", "0".repeat(300));
+        assert!(matches!(
+            ReplyAddress::of(None, None, Some(&pid)),
+            Ok(Some(ReplyAddress::Targeted { .. }))
+        ));
+        assert_eq!(ReplyAddress::of(None, None, Some("")).unwrap(), None);
+        assert_eq!(ReplyAddress::of(Some(""), None, None).unwrap(), None);
+        assert_eq!(
+            ReplyAddress::of(None, None, Some("pid://<0.1.0>/")).unwrap(),
+            None
+        );
+        assert!(ReplyAddress::of(None, None, Some(&"q".repeat(255))).is_ok());
     }
 
     #[test]

@@ -240,9 +240,16 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Reads whatever string envelope fields the body has.
+    /// Reads whatever string envelope fields the body has. An empty string counts as
+    /// absent: an empty `Server-ID` is no reply address, and an empty `Msg-ID` is never
+    /// echoed (Kazoo's correlation would match nothing with it).
     pub fn of(body: &Object) -> Self {
-        let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        let s = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         Self {
             msg_id: s("Msg-ID"),
             server_id: s("Server-ID"),
@@ -585,6 +592,24 @@ mod tests {
             err_of(&b),
             "Properties.endpoints[0].endpoint_type must be one of device, user, group"
         );
+    }
+
+    #[test]
+    fn empty_envelope_fields_are_absent() {
+        let mut b = base();
+        b.insert("Msg-ID".into(), json!(""));
+        b.insert("Server-ID".into(), json!(""));
+        assert_eq!(err_of(&b), "Msg-ID must not be empty");
+        let env = Envelope::of(&b);
+        assert_eq!(env.msg_id, None);
+        assert_eq!(env.server_id, None);
+        let body = reply_body(
+            &Identity::new("n@h"),
+            &env,
+            &Err(BuildError::invalid("Msg-ID must not be empty")),
+            &[],
+        );
+        assert_eq!(body["Msg-ID"], "undefined");
     }
 
     #[test]

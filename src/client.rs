@@ -34,6 +34,9 @@ pub enum ClientError {
     /// The broker failed.
     #[error("AMQP: {0}")]
     Amqp(#[from] lapin::Error),
+    /// The request could not be published (a routing key AMQP cannot carry, or the broker).
+    #[error("publishing the request: {0}")]
+    Publish(#[from] crate::amqp::PublishError),
     /// No reply within the timeout.
     #[error("no reply within {0:?}")]
     Timeout(Duration),

@@ -11,8 +11,8 @@
 //! `keys`, and `POST /{db}/_design/attributes/_view/owned?include_docs=true` with `keys`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use couch_rs::Client;
 use couch_rs::http::{Method, StatusCode};
@@ -20,10 +20,27 @@ use serde_json::{Value, json};
 
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 
+/// How long the worker stops sending credentials that CouchDB refused with 401. CouchDB 3
+/// locks an account after 5 failed logins in 5 minutes (`[chttpd_auth_lockout]`), even for
+/// the right password afterwards; one attempt per two minutes stays well under that.
+pub const LOGIN_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// CouchDB's last refusal of our credentials.
+#[derive(Debug, Clone)]
+struct Refusal {
+    /// When we last sent the refused credentials.
+    at: Instant,
+    /// CouchDB's status and reason, as the error message says them.
+    message: String,
+}
+
 /// A CouchDB server.
 #[derive(Clone)]
 pub struct CouchStore {
     client: Client,
+    /// Whether the URL carried credentials (only then can a 401 count towards a lockout).
+    credentials: bool,
+    refused: Arc<Mutex<Option<Refusal>>>,
 }
 
 impl std::fmt::Debug for CouchStore {
@@ -55,22 +72,90 @@ impl CouchStore {
     pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let (base, user, pass) = split_credentials(url)?;
         let secs = timeout.as_millis().div_ceil(1000).max(1) as u64;
+        let credentials = user.is_some();
         let client = Client::new_with_timeout(&base, user.as_deref(), pass.as_deref(), Some(secs))
             .map_err(|e| anyhow::anyhow!("CouchDB client: {e}"))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            credentials,
+            refused: Arc::new(Mutex::new(None)),
+        })
     }
 
-    /// Whether the server answers (for readiness).
-    pub async fn ping(&self) -> bool {
-        match self.client.req(Method::GET, "/_up", None).send().await {
-            Ok(r) => r.status().is_success() || r.status() == StatusCode::NOT_FOUND,
-            Err(_) => false,
+    /// Whether the server answers and lets us read (for readiness): a real read of the
+    /// `system_config` database, since CouchDB 3 answers `/_up` to anyone. A missing
+    /// `system_config` (404) still shows that the server answers and accepts us.
+    pub async fn check(&self) -> Result<(), String> {
+        self.may_send().map_err(|e| e.to_string())?;
+        let resp = self
+            .client
+            .req(Method::GET, "/system_config", None)
+            .send()
+            .await
+            .map_err(|e| format!("CouchDB not reachable: {}", describe(&e)))?;
+        let status = resp.status();
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            self.accepted();
+            return Ok(());
         }
+        let reason = couch_reason(resp.json().await.ok());
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(self.refusal(status, "system_config", &reason).to_string());
+        }
+        Err(format!(
+            "CouchDB answered {status} for system_config{reason}"
+        ))
+    }
+
+    /// `Err` while CouchDB's last 401 is recent: the same credentials are not sent again
+    /// until [`LOGIN_RETRY_AFTER`] has passed, and then by one request only.
+    fn may_send(&self) -> Result<(), StoreError> {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match refused.as_mut() {
+            Some(r) if r.at.elapsed() < LOGIN_RETRY_AFTER => Err(StoreError::Refused(format!(
+                "{}; not retried for {} s after a refusal, to stay clear of CouchDB's account lockout",
+                r.message,
+                LOGIN_RETRY_AFTER.as_secs()
+            ))),
+            Some(r) => {
+                // This request is the retry; the others wait for its outcome.
+                r.at = Instant::now();
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A request went through: whatever was refused before is accepted now.
+    fn accepted(&self) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if refused.take().is_some() {
+            tracing::info!("CouchDB accepts our credentials again");
+        }
+    }
+
+    /// CouchDB refused a read of `what` with `status` (401 or 403).
+    fn refusal(&self, status: StatusCode, what: &str, reason: &str) -> StoreError {
+        let message = format!("CouchDB answered {status} for {what}{reason}");
+        // Only a 401 to credentials is a failed login; a 403 (no access to this database)
+        // or a 401 without credentials counts towards no lockout.
+        if status == StatusCode::UNAUTHORIZED && self.credentials {
+            let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+            if refused.is_none() {
+                tracing::warn!(reason = %message, retry_after_s = LOGIN_RETRY_AFTER.as_secs(), "CouchDB refused our credentials");
+            }
+            *refused = Some(Refusal {
+                at: Instant::now(),
+                message: message.clone(),
+            });
+        }
+        StoreError::Refused(message)
     }
 
     /// POSTs `body` to `path` (below the encoded database name); `None` when the database
     /// does not exist.
     async fn post(&self, db: &str, path: &str, body: Value) -> Result<Option<Value>, StoreError> {
+        self.may_send()?;
         let mut opts = HashMap::new();
         opts.insert("include_docs".to_owned(), "true".to_owned());
         let url_path = format!("/{}/{path}", encode_db(db));
@@ -84,13 +169,20 @@ impl CouchStore {
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
             // A database that does not exist (or a view that does not) has no documents.
+            self.accepted();
             return Ok(None);
         }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let reason = couch_reason(resp.json().await.ok());
+            return Err(self.refusal(status, path, &reason));
+        }
         if !status.is_success() {
+            let reason = couch_reason(resp.json().await.ok());
             return Err(StoreError::NotReachable(format!(
-                "CouchDB answered {status} for {path}"
+                "CouchDB answered {status} for {path}{reason}"
             )));
         }
+        self.accepted();
         let value: Value = resp
             .json()
             .await
@@ -103,6 +195,26 @@ impl CouchStore {
 /// escaped; a raw `/` is escaped too.
 fn encode_db(db: &str) -> String {
     db.replace('/', "%2F")
+}
+
+/// CouchDB's `{"error": …, "reason": …}` of an error answer, as `: error (reason)`, or
+/// nothing. At most 300 bytes of it are kept.
+fn couch_reason(body: Option<Value>) -> String {
+    let Some(body) = body else {
+        return String::new();
+    };
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
+    let text = match (field("error"), field("reason")) {
+        ("", "") => return String::new(),
+        (e, "") => e.to_owned(),
+        ("", r) => r.to_owned(),
+        (e, r) => format!("{e}: {r}"),
+    };
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(" ({})", &text[..end])
 }
 
 fn describe(e: &dyn std::error::Error) -> String {

@@ -23,6 +23,10 @@ pub enum StoreError {
     /// The store could not be reached, or did not answer in time.
     #[error("document store not reachable: {0}")]
     NotReachable(String),
+    /// The store answered but refused us (CouchDB's 401 or 403: wrong, missing or locked
+    /// credentials, or no access to the database); the message keeps CouchDB's reason.
+    #[error("document store refused the read: {0}")]
+    Refused(String),
     /// The store answered with something that is not a document.
     #[error("bad document {id} in {db}: {reason}")]
     Corrupt {

@@ -12,7 +12,7 @@ use crate::build_api::{
 use crate::documents::DocumentStore;
 use crate::kz_json::Object;
 use crate::registrar::Registrar;
-use crate::resolver::{Resolution, resolve};
+use crate::resolver::{Limits, Resolution, resolve};
 
 /// Requests larger than this are refused unread.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -43,8 +43,23 @@ pub fn parse_body(bytes: &[u8]) -> Result<Object, BuildError> {
     }
 }
 
-/// Handles one `build_req` body.
+/// Handles one `build_req` body, within the default [`Limits`].
 pub async fn handle<S, R>(body: &Object, store: &S, registrar: &R, identity: &Identity) -> Handled
+where
+    S: DocumentStore + Sync,
+    R: Registrar + Sync,
+{
+    handle_with(body, store, registrar, identity, &Limits::default()).await
+}
+
+/// Handles one `build_req` body, within `limits`.
+pub async fn handle_with<S, R>(
+    body: &Object,
+    store: &S,
+    registrar: &R,
+    identity: &Identity,
+    limits: &Limits,
+) -> Handled
 where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
@@ -52,7 +67,7 @@ where
     let envelope = Envelope::of(body);
     let (result, resolution) = match parse_request(body) {
         Ok(req) => {
-            let r = resolve(&req, store, registrar).await;
+            let r = resolve(&req, store, registrar, limits).await;
             (r.result.clone(), Some(r))
         }
         Err(e) => (Err(e), None),
@@ -70,10 +85,69 @@ where
     }
 }
 
-/// Handles one AMQP message: its body bytes and its `content_type` property. A body over
+/// A message that is not a request: the envelope that could still be read from it (for
+/// the reply address) and the `invalid_request` error.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// Whatever envelope fields could be read.
+    pub envelope: Envelope,
+    /// Why the message was refused.
+    pub error: BuildError,
+}
+
+impl Refused {
+    /// What handling a refused message produced: the error reply, nothing built.
+    pub fn handled(self, identity: &Identity) -> Handled {
+        let Refused { envelope, error } = self;
+        let result = Err(error);
+        let reply = reply_body(identity, &envelope, &result, &[]);
+        Handled {
+            envelope,
+            result,
+            reply,
+            resolution: None,
+        }
+    }
+}
+
+/// Reads one AMQP message: its body bytes and its `content_type` property. A body over
 /// [`MAX_BODY`] is refused unread; a body that is not a JSON object, or a content type other
-/// than `application/json`, is an `invalid_request` (the reply address is still read from a
-/// JSON body when there is one).
+/// than `application/json`, is refused (the reply address is still read from a JSON body
+/// when there is one).
+pub fn read_message(data: &[u8], content_type: Option<&str>) -> Result<Object, Box<Refused>> {
+    if data.len() > MAX_BODY {
+        let size = data.len();
+        return Err(Box::new(Refused {
+            envelope: Envelope::default(),
+            error: invalid(format!(
+                "the body is {size} bytes, over the {MAX_BODY}-byte limit"
+            )),
+        }));
+    }
+    let body = parse_body(data).map_err(|error| {
+        Box::new(Refused {
+            envelope: Envelope::default(),
+            error,
+        })
+    })?;
+    let json_type = content_type.is_some_and(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    });
+    if !json_type {
+        let t = content_type.unwrap_or("none");
+        return Err(Box::new(Refused {
+            envelope: Envelope::of(&body),
+            error: invalid(format!("content type {t} is not application/json")),
+        }));
+    }
+    Ok(body)
+}
+
+/// Handles one AMQP message ([`read_message`], then [`handle`]).
 pub async fn handle_message<S, R>(
     data: &[u8],
     content_type: Option<&str>,
@@ -85,41 +159,8 @@ where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
 {
-    let (body, mut refused) = if data.len() > MAX_BODY {
-        let size = data.len();
-        let e = invalid(format!(
-            "the body is {size} bytes, over the {MAX_BODY}-byte limit"
-        ));
-        (None, Some(e))
-    } else {
-        match parse_body(data) {
-            Ok(b) => (Some(b), None),
-            Err(e) => (None, Some(e)),
-        }
-    };
-    let json_type = content_type.is_some_and(|t| {
-        t.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/json")
-    });
-    if refused.is_none() && !json_type {
-        let t = content_type.unwrap_or("none");
-        refused = Some(invalid(format!("content type {t} is not application/json")));
-    }
-    match (body, refused) {
-        (Some(body), None) => handle(&body, store, registrar, identity).await,
-        (body, refused) => {
-            let envelope = body.as_ref().map(Envelope::of).unwrap_or_default();
-            let result = Err(refused.unwrap_or_else(|| invalid("unreadable request")));
-            let reply = reply_body(identity, &envelope, &result, &[]);
-            Handled {
-                envelope,
-                result,
-                reply,
-                resolution: None,
-            }
-        }
+    match read_message(data, content_type) {
+        Ok(body) => handle(&body, store, registrar, identity).await,
+        Err(refused) => (*refused).handled(identity),
     }
 }

@@ -18,7 +18,8 @@
 //!   field-exact SIP, forward and failover legs).
 //! - [`validate`]: the bridge-endpoint validation ecallmgr applies, used on every leg in tests.
 //! - [`worker`]: the live worker: the request consumer, replies, reconnection and shutdown
-//!   ([`shutdown`]), counters ([`stats`]); over [`amqp`] (Kazoo's AMQP conventions),
+//!   ([`shutdown`]), counters ([`stats`]), the settlement of every delivery
+//!   ([`settlement`]) and the request window's stall detector ([`progress`]); over [`amqp`] (Kazoo's AMQP conventions),
 //!   [`nodes`] (live ecallmgr nodes), [`couchdb`] (the CouchDB store), [`cache`] (the
 //!   document cache) and [`conf_events`] (Kazoo's document-change events).
 //! - [`ops`]: the operations listener (`/healthz`, `/readyz`, `/metrics`).
@@ -42,8 +43,10 @@ pub mod ids;
 pub mod kz_json;
 pub mod nodes;
 pub mod ops;
+pub mod progress;
 pub mod registrar;
 pub mod resolver;
+pub mod settlement;
 pub mod shutdown;
 pub mod stats;
 pub mod synthetic;

@@ -22,6 +22,7 @@ use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::fixturedb::FixtureDb;
 use kz_endpoint::handler::{handle, parse_body};
 use kz_endpoint::registrar::{GivenRegistrations, RegKey};
+use kz_endpoint::resolver::Limits;
 use kz_endpoint::worker::{Store, Worker, WorkerConfig};
 use kz_endpoint::{ops, shutdown};
 
@@ -170,6 +171,19 @@ struct ServeArgs {
     /// How long a build waits for registrars, in milliseconds.
     #[arg(long, env = "KZ_REGISTRAR_DEADLINE_MS", default_value_t = 500)]
     registrar_deadline_ms: u64,
+    /// How long the request window may stay full with no request finished before /readyz
+    /// reports the worker stalled, in milliseconds [default: 4 x the registrar deadline,
+    /// at least 2000].
+    #[arg(long, env = "KZ_STALL_AFTER_MS")]
+    stall_after_ms: Option<u64>,
+    /// Documents one build may read (every nesting level of groups and users counts its
+    /// documents); a build that needs more gets Error-Code internal naming this limit.
+    #[arg(long, env = "KZ_MAX_DOCUMENTS", default_value_t = Limits::DEFAULT_MAX_DOCUMENTS)]
+    max_documents: usize,
+    /// Legs one build may return; a build that would return more gets Error-Code internal
+    /// naming this limit.
+    #[arg(long, env = "KZ_MAX_LEGS", default_value_t = Limits::DEFAULT_MAX_LEGS)]
+    max_legs: usize,
     /// CouchDB request timeout, in milliseconds (rounded up to whole seconds).
     #[arg(long, env = "KZ_COUCH_TIMEOUT_MS", default_value_t = 1000)]
     couch_timeout_ms: u64,
@@ -235,6 +249,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.bindings = args.bindings;
     config.prefetch = args.prefetch;
     config.registrar_deadline = Duration::from_millis(args.registrar_deadline_ms);
+    config.stall_after = Duration::from_millis(
+        args.stall_after_ms
+            .unwrap_or_else(|| args.registrar_deadline_ms.saturating_mul(4).max(2000)),
+    );
+    config.limits = Limits {
+        max_documents: args.max_documents,
+        max_legs: args.max_legs,
+    };
+    config.validate()?;
     let worker = match &args.record {
         Some(dir) => {
             let recorder = Recorder::new(dir)

@@ -15,6 +15,11 @@ use crate::kz_json::as_integer;
 /// A heartbeat without `Expires` is trusted for this long.
 const DEFAULT_EXPIRES: Duration = Duration::from_secs(15);
 
+/// The longest `Expires` believed, in milliseconds.
+const MAX_EXPIRES_MS: u64 = 3_600_000;
+/// Nodes remembered at most: a flood of invented node names cannot grow the map for ever.
+const MAX_NODES: usize = 10_000;
+
 /// Known nodes and when each is considered gone.
 #[derive(Debug, Default)]
 pub struct NodeTracker {
@@ -46,9 +51,11 @@ impl NodeTracker {
         else {
             return;
         };
+        // Kazoo's nodes advertise every few seconds; an `Expires` beyond an hour is not a
+        // heartbeat interval, and is capped so a bogus one cannot keep a node alive forever.
         let expires = as_integer(msg.get("Expires"))
             .filter(|ms| *ms > 0)
-            .map(|ms| Duration::from_millis(ms as u64 * 5 / 4))
+            .map(|ms| Duration::from_millis((ms as u64).min(MAX_EXPIRES_MS) * 5 / 4))
             .unwrap_or(DEFAULT_EXPIRES);
         let ecallmgr = match msg.get("WhApps") {
             Some(Value::Object(apps)) => apps.contains_key("ecallmgr"),
@@ -56,6 +63,12 @@ impl NodeTracker {
             _ => false,
         };
         let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        if nodes.len() >= MAX_NODES && !nodes.contains_key(node) {
+            nodes.retain(|_, s| s.until > now);
+            if nodes.len() >= MAX_NODES {
+                return;
+            }
+        }
         nodes.insert(
             node.to_owned(),
             Seen {
@@ -105,5 +118,13 @@ mod tests {
         // fs2 expires after 4 s × 1.25 = 5 s; fs1 after 12.5 s.
         assert_eq!(t.ecallmgr_count(now + Duration::from_secs(6)), 1);
         assert_eq!(t.ecallmgr_count(now + Duration::from_secs(13)), 0);
+        // A bogus Expires neither overflows nor keeps a node alive past the cap.
+        t.observe(
+            &json!({"Event-Name": "advertise", "Node": "ecallmgr@fs3", "Expires": 9e18,
+                    "WhApps": ["ecallmgr"]}),
+            now,
+        );
+        assert_eq!(t.ecallmgr_count(now + Duration::from_secs(3600)), 1);
+        assert_eq!(t.ecallmgr_count(now + Duration::from_secs(4501)), 0);
     }
 }

@@ -13,25 +13,25 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::shutdown::Shutdown;
-use crate::worker::Worker;
+use crate::worker::{ServingStore, Worker};
 
 /// Serves the operations endpoints on `listener` until `shutdown` fires.
-pub async fn serve(
+pub async fn serve<S: ServingStore>(
     listener: TcpListener,
-    worker: Arc<Worker>,
+    worker: Arc<Worker<S>>,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz::<S>))
+        .route("/metrics", get(metrics::<S>))
         .with_state(worker);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await
 }
 
-async fn readyz(State(worker): State<Arc<Worker>>) -> impl IntoResponse {
+async fn readyz<S: ServingStore>(State(worker): State<Arc<Worker<S>>>) -> impl IntoResponse {
     match worker.readiness().await {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
         Err(why) => (
@@ -41,7 +41,7 @@ async fn readyz(State(worker): State<Arc<Worker>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(worker): State<Arc<Worker>>) -> impl IntoResponse {
+async fn metrics<S: ServingStore>(State(worker): State<Arc<Worker<S>>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -63,7 +63,7 @@ fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
 }
 
 /// The metrics of a worker in the Prometheus text format.
-pub fn render(worker: &Worker) -> String {
+pub fn render<S: ServingStore>(worker: &Worker<S>) -> String {
     let s = &worker.stats;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
@@ -116,6 +116,18 @@ pub fn render(worker: &Worker) -> String {
         "kz_endpoint_registrar_duration_seconds",
         "Time a build waited for the registrars.",
         &mut out,
+    );
+    counter(
+        &mut out,
+        "kz_endpoint_task_failures_total",
+        "Request tasks that failed unexpectedly (a panic); their deliveries were settled.",
+        &[("", load(&s.task_failures))],
+    );
+    gauge(
+        &mut out,
+        "kz_endpoint_requests_in_flight",
+        "Requests taken and not settled yet.",
+        worker.in_flight() as u64,
     );
     counter(
         &mut out,

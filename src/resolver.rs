@@ -6,15 +6,43 @@
 //! credentialed device of the build at once, under one deadline. A cold device build is two
 //! document reads; a user with N devices is two or three, whatever N.
 
+use std::collections::BTreeSet;
+
 use crate::build_api::{BuildError, BuildRequest, BuildResult, ErrorCode};
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::engine::{self, Inputs, Outcome};
 use crate::ids::account_db;
 use crate::registrar::{RegKey, Registrar, Registration};
 
-/// More rounds than any real configuration needs (nesting is bounded by the visited sets);
-/// a guard against a bug turning into a loop.
-const MAX_ROUNDS: u32 = 64;
+/// What one build may cost. Nesting depth is not limited as such (a chain of a hundred
+/// nested groups builds); the work is: the documents a build reads (each level of nesting
+/// is one more batched read, and one more engine pass over what was read), and the legs it
+/// returns (each is a call the switch starts). A build over either bound is answered with
+/// `internal`, naming the bound, instead of tying up the worker or the switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Documents one build may read (devices, users, groups, owners, the account).
+    pub max_documents: usize,
+    /// Legs one build may return.
+    pub max_legs: usize,
+}
+
+impl Limits {
+    /// The default for [`Limits::max_documents`]: a ring group of 300 users with 5 phones
+    /// each, with room to spare.
+    pub const DEFAULT_MAX_DOCUMENTS: usize = 2500;
+    /// The default for [`Limits::max_legs`].
+    pub const DEFAULT_MAX_LEGS: usize = 1000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_documents: Self::DEFAULT_MAX_DOCUMENTS,
+            max_legs: Self::DEFAULT_MAX_LEGS,
+        }
+    }
+}
 
 /// A finished build and what it cost.
 #[derive(Debug, Clone)]
@@ -33,10 +61,20 @@ pub struct Resolution {
     pub registrar_time: std::time::Duration,
 }
 
+fn too_many_documents(limits: &Limits, read: usize) -> BuildError {
+    BuildError::new(
+        ErrorCode::Internal,
+        format!(
+            "the build needs more than {} documents (--max-documents); not built after reading {read}",
+            limits.max_documents
+        ),
+    )
+}
+
 impl From<StoreError> for BuildError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotReachable(_) => {
+            StoreError::NotReachable(_) | StoreError::Refused(_) => {
                 BuildError::new(ErrorCode::DbNotReachable, e.to_string())
             }
             StoreError::Corrupt { .. } => BuildError::new(ErrorCode::Internal, e.to_string()),
@@ -45,8 +83,13 @@ impl From<StoreError> for BuildError {
 }
 
 /// Builds the legs for `req`, reading documents from `store` and registrations from
-/// `registrar`.
-pub async fn resolve<S, R>(req: &BuildRequest, store: &S, registrar: &R) -> Resolution
+/// `registrar`, within `limits`.
+pub async fn resolve<S, R>(
+    req: &BuildRequest,
+    store: &S,
+    registrar: &R,
+    limits: &Limits,
+) -> Resolution
 where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
@@ -60,58 +103,96 @@ where
         explain: Vec::new(),
         registrar_time: std::time::Duration::ZERO,
     };
-    for _ in 0..MAX_ROUNDS {
+    loop {
         let needs = match engine::build(req, &res.inputs) {
             Outcome::Done(result, explain) => {
-                res.result = result;
+                res.result = match result {
+                    Ok(legs) if legs.len() > limits.max_legs => Err(BuildError::new(
+                        ErrorCode::Internal,
+                        format!(
+                            "the build produced {} legs, over the limit of {} (--max-legs)",
+                            legs.len(),
+                            limits.max_legs
+                        ),
+                    )),
+                    other => other,
+                };
                 res.explain = explain;
                 return res;
             }
             Outcome::Need(needs) => needs,
         };
+        // Every round must learn something new; one that would not is a bug, not a loop.
+        let known = (
+            res.inputs.docs.len(),
+            res.inputs.owned.len(),
+            res.inputs.registrations.len(),
+        );
         if !needs.docs.is_empty() || !needs.owned.is_empty() {
-            let ids: Vec<String> = needs.docs.into_iter().collect();
-            let owners: Vec<String> = needs.owned.into_iter().collect();
-            res.store_reads += u32::from(!ids.is_empty()) + u32::from(!owners.is_empty());
-            let docs = async {
-                if ids.is_empty() {
-                    Ok(Docs::new())
-                } else {
-                    store.open_docs(&db, &ids).await
-                }
-            };
-            let owned = async {
-                if owners.is_empty() {
-                    Ok(Owned::new())
-                } else {
-                    store.owned_devices(&db, &owners).await
-                }
-            };
-            let (docs, owned) = tokio::join!(docs, owned);
-            let (docs, owned) = match (docs, owned) {
-                (Ok(d), Ok(o)) => (d, o),
-                (Err(e), _) | (_, Err(e)) => {
-                    res.result = Err(e.into());
+            let mut ids: Vec<String> = needs.docs.into_iter().collect();
+            let mut owners: Vec<String> = needs.owned.into_iter().collect();
+            // A group's members are read as soon as the group is, without an engine pass in
+            // between: a chain of N nested groups is N reads and a few passes, not N passes
+            // over an ever deeper chain.
+            while !ids.is_empty() || !owners.is_empty() {
+                let wanted = res.inputs.docs.len() + ids.len();
+                if wanted > limits.max_documents {
+                    res.result = Err(too_many_documents(limits, res.inputs.docs.len()));
                     return res;
                 }
-            };
-            // Every id asked for is recorded, so the engine never asks twice.
-            for id in ids {
-                res.inputs.docs.entry(id).or_insert(None);
-            }
-            for (id, doc) in docs {
-                res.inputs.docs.insert(id, doc);
-            }
-            for owner in owners {
-                let devices = owned.get(&owner).cloned().unwrap_or_default();
-                let mut device_ids = Vec::with_capacity(devices.len());
-                for doc in devices {
-                    if let Some(id) = doc.get("_id").and_then(|v| v.as_str()) {
-                        device_ids.push(id.to_owned());
-                        res.inputs.docs.insert(id.to_owned(), Some(doc.clone()));
+                res.store_reads += u32::from(!ids.is_empty()) + u32::from(!owners.is_empty());
+                let docs = async {
+                    if ids.is_empty() {
+                        Ok(Docs::new())
+                    } else {
+                        store.open_docs(&db, &ids).await
                     }
+                };
+                let owned = async {
+                    if owners.is_empty() {
+                        Ok(Owned::new())
+                    } else {
+                        store.owned_devices(&db, &owners).await
+                    }
+                };
+                let (docs, owned) = tokio::join!(docs, owned);
+                let (docs, owned) = match (docs, owned) {
+                    (Ok(d), Ok(o)) => (d, o),
+                    (Err(e), _) | (_, Err(e)) => {
+                        res.result = Err(e.into());
+                        return res;
+                    }
+                };
+                // Every id asked for is recorded, so the engine never asks twice.
+                for id in ids.drain(..) {
+                    res.inputs.docs.entry(id).or_insert(None);
                 }
-                res.inputs.owned.insert(owner, device_ids);
+                let mut members = BTreeSet::new();
+                for (id, doc) in docs {
+                    if let Some(d) = &doc {
+                        members.extend(engine::nested_member_ids(d).map(str::to_owned));
+                    }
+                    res.inputs.docs.insert(id, doc);
+                }
+                for owner in owners.drain(..) {
+                    let devices = owned.get(&owner).cloned().unwrap_or_default();
+                    let mut device_ids = Vec::with_capacity(devices.len());
+                    for doc in devices {
+                        if let Some(id) = doc.get("_id").and_then(|v| v.as_str()) {
+                            device_ids.push(id.to_owned());
+                            res.inputs.docs.insert(id.to_owned(), Some(doc.clone()));
+                        }
+                    }
+                    res.inputs.owned.insert(owner, device_ids);
+                }
+                if res.inputs.docs.len() > limits.max_documents {
+                    res.result = Err(too_many_documents(limits, res.inputs.docs.len()));
+                    return res;
+                }
+                ids = members
+                    .into_iter()
+                    .filter(|id| !res.inputs.docs.contains_key(id))
+                    .collect();
             }
         } else {
             let keys: Vec<RegKey> = needs.registrations.into_iter().collect();
@@ -124,10 +205,17 @@ where
                 res.inputs.registrations.insert(k, state);
             }
         }
+        let now = (
+            res.inputs.docs.len(),
+            res.inputs.owned.len(),
+            res.inputs.registrations.len(),
+        );
+        if now == known {
+            res.result = Err(BuildError::new(
+                ErrorCode::Internal,
+                "the build did not settle (it asked again for what it had); this is a bug",
+            ));
+            return res;
+        }
     }
-    res.result = Err(BuildError::new(
-        ErrorCode::Internal,
-        "the build did not settle; this is a bug",
-    ));
-    res
 }

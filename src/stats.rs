@@ -78,8 +78,11 @@ pub struct Stats {
     /// Messages that were not a valid request (subset of the `invalid_request` errors, plus
     /// bad messages that had no reply address).
     pub invalid_inputs: AtomicU64,
-    /// Messages acknowledged without a reply because they had no reply address.
+    /// Messages acknowledged without a reply because they had no reply address, or one AMQP
+    /// cannot carry.
     pub unanswerable: AtomicU64,
+    /// Request tasks that panicked (their deliveries were settled all the same).
+    pub task_failures: AtomicU64,
     /// Broker connections re-established after a loss.
     pub reconnects: AtomicU64,
     /// Registration outcomes.
@@ -103,6 +106,7 @@ impl Default for Stats {
             errors: Mutex::new(BTreeMap::new()),
             invalid_inputs: AtomicU64::new(0),
             unanswerable: AtomicU64::new(0),
+            task_failures: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             registered: AtomicU64::new(0),
             unregistered: AtomicU64::new(0),

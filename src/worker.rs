@@ -13,15 +13,16 @@
 //! have been missed. On shutdown the worker stops consuming, finishes and acknowledges what
 //! it has in flight, and returns.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -30,19 +31,22 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::amqp::{
-    CONFIGURATION, KAPPS, NODES, TARGETED, declare_exchanges, json_properties, private_queue,
-    publish_json, publish_targeted, queue_args, random_hex,
+    CONFIGURATION, KAPPS, NODES, PublishError, ReplyAddress, TARGETED, declare_exchanges,
+    private_queue, queue_args, random_hex, short_string,
 };
-use crate::build_api::{ErrorCode, Identity};
+use crate::build_api::{BuildError, ErrorCode, Identity, reply_body};
 use crate::cache::{CachedStore, DocCache};
 use crate::capture::Recorder;
 use crate::conf_events;
 use crate::couchdb::CouchStore;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::fixturedb::FixtureDb;
-use crate::handler::handle_message;
+use crate::handler::{Handled, handle_with, read_message};
 use crate::nodes::NodeTracker;
+use crate::progress::{InFlight, Progress};
 use crate::registrar::amqp::{AmqpRegistrar, PendingQueries};
+use crate::resolver::Limits;
+use crate::settlement::Settlement;
 use crate::shutdown::Shutdown;
 use crate::stats::Stats;
 
@@ -54,6 +58,19 @@ pub enum Store {
     Fixture(FixtureDb),
 }
 
+/// A document store the worker can serve from: the documents, plus what readiness and the
+/// change events need of it. The worker is generic over it so that tests can put a store
+/// of their own (one that fails on purpose) behind the real consumer.
+pub trait ServingStore: DocumentStore + Send + Sync + 'static {
+    /// The cache change events evict from, when there is one.
+    fn cache(&self) -> Option<&Arc<DocCache>> {
+        None
+    }
+
+    /// Whether the store answers and serves us: `Err` says why not.
+    fn check(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
 impl Store {
     /// The cache, when there is one.
     pub fn cache(&self) -> Option<&Arc<DocCache>> {
@@ -62,12 +79,21 @@ impl Store {
             Store::Fixture(_) => None,
         }
     }
+}
 
-    /// Whether the store answers.
-    pub async fn reachable(&self) -> bool {
+impl ServingStore for Store {
+    fn cache(&self) -> Option<&Arc<DocCache>> {
+        Store::cache(self)
+    }
+
+    async fn check(&self) -> Result<(), String> {
         match self {
-            Store::Couch(c) => c.store.ping().await,
-            Store::Fixture(f) => f.root().is_dir(),
+            Store::Couch(c) => c.store.check().await,
+            Store::Fixture(f) if f.root().is_dir() => Ok(()),
+            Store::Fixture(f) => Err(format!(
+                "the fixture folder {} does not exist",
+                f.root().display()
+            )),
         }
     }
 }
@@ -105,6 +131,11 @@ pub struct WorkerConfig {
     pub node: String,
     /// First and longest wait between reconnection attempts.
     pub backoff: (Duration, Duration),
+    /// How long the request window may stay full with no completion before readiness
+    /// fails (a stalled worker).
+    pub stall_after: Duration,
+    /// What one build may cost.
+    pub limits: Limits,
 }
 
 impl WorkerConfig {
@@ -118,17 +149,36 @@ impl WorkerConfig {
             registrar_deadline: Duration::from_millis(500),
             node: node.into(),
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            stall_after: Duration::from_secs(2),
+            limits: Limits::default(),
         }
+    }
+
+    /// Checks the names AMQP carries as short strings (queue, bindings, our node name in the
+    /// queue and connection names), so a bad setting is an error at start, not a panic.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        // Our own queue is `<node>-<8 hex>`, its consumer tag that plus `-requests`.
+        short_string(
+            "--node (plus 18 bytes)",
+            &format!("{}-01234567-requests", self.node),
+        )?;
+        short_string("--queue", &format!("{}-01234567-requests", self.queue))?;
+        for b in &self.bindings {
+            short_string("a --binding", b)?;
+        }
+        anyhow::ensure!(self.prefetch > 0, "--prefetch must be at least 1");
+        Ok(())
     }
 }
 
 /// The worker and its shared state.
-pub struct Worker {
+pub struct Worker<S = Store> {
     config: WorkerConfig,
-    store: Store,
+    store: S,
     identity: Identity,
     nodes: Arc<NodeTracker>,
     consuming: AtomicBool,
+    progress: Progress,
     recorder: Option<Recorder>,
     /// Counters.
     pub stats: Stats,
@@ -140,36 +190,56 @@ enum SessionEnd {
     Lost(String),
 }
 
-impl Worker {
+impl<S: ServingStore> Worker<S> {
     /// A worker reading documents from `store`.
-    pub fn new(config: WorkerConfig, store: Store) -> Arc<Self> {
+    pub fn new(config: WorkerConfig, store: S) -> Arc<Self> {
         Arc::new(Self {
             identity: Identity::new(config.node.clone()),
             config,
             store,
             nodes: Arc::new(NodeTracker::new()),
             consuming: AtomicBool::new(false),
+            progress: Progress::default(),
             recorder: None,
             stats: Stats::default(),
         })
     }
 
     /// A worker that also writes a capture of every request it answers (`serve --record`).
-    pub fn with_recorder(config: WorkerConfig, store: Store, recorder: Recorder) -> Arc<Self> {
+    pub fn with_recorder(config: WorkerConfig, store: S, recorder: Recorder) -> Arc<Self> {
         let mut w = Arc::into_inner(Self::new(config, store)).expect("a fresh worker");
         w.recorder = Some(recorder);
         Arc::new(w)
     }
 
-    /// Ready to serve: consuming requests, and the document store answers.
-    pub async fn readiness(&self) -> Result<(), &'static str> {
+    /// Ready to serve: consuming requests, making progress, and the document store answers
+    /// and serves us.
+    pub async fn readiness(&self) -> Result<(), String> {
         if !self.is_consuming() {
-            return Err("not consuming build requests (broker connection down)");
+            return Err(
+                "not consuming build requests (broker connection down, or the consumer was cancelled)"
+                    .into(),
+            );
         }
-        if !self.store.reachable().await {
-            return Err("the document store is not reachable");
+        if let Some(d) = self
+            .progress
+            .stalled(self.config.stall_after, Instant::now())
+        {
+            return Err(format!(
+                "stalled: all {} request slots busy with no request finished for {} ms",
+                self.config.prefetch,
+                d.as_millis()
+            ));
         }
-        Ok(())
+        self.store
+            .check()
+            .await
+            .map_err(|why| format!("document store: {why}"))
+    }
+
+    /// Requests taken and not settled yet.
+    pub fn in_flight(&self) -> usize {
+        self.progress.in_flight()
     }
 
     /// True while the request queue is being consumed.
@@ -188,7 +258,7 @@ impl Worker {
     }
 
     /// The document store.
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &S {
         &self.store
     }
 
@@ -223,6 +293,7 @@ impl Worker {
 
     async fn session(self: &Arc<Self>, shutdown: &Shutdown) -> anyhow::Result<SessionEnd> {
         let mut shutdown = shutdown.clone();
+        self.progress.reset();
         let name = format!("{}-{}", self.config.node, random_hex(8));
         let conn = Connection::connect(
             &self.config.amqp_url,
@@ -313,7 +384,7 @@ impl Worker {
                     Some(Err(e)) => break SessionEnd::Lost(e.to_string()),
                     None => break SessionEnd::Lost("the event consumer was cancelled".into()),
                 },
-                Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+                Some(done) = inflight.join_next(), if !inflight.is_empty() => self.joined(done),
             }
         };
         if let SessionEnd::Lost(_) = end {
@@ -328,14 +399,16 @@ impl Worker {
         self.consuming.store(false, Ordering::Relaxed);
         while !inflight.is_empty() {
             tokio::select! {
-                _ = inflight.join_next() => {}
+                Some(done) = inflight.join_next() => self.joined(done),
                 e = own_consumer.next() => match e {
                     Some(Ok(delivery)) => self.on_event(&delivery, &pending),
                     _ => break,
                 },
             }
         }
-        while inflight.join_next().await.is_some() {}
+        while let Some(done) = inflight.join_next().await {
+            self.joined(done);
+        }
         let _ = conn.close(200, "shutdown".into()).await;
         tracing::info!("stopped");
         Ok(SessionEnd::Shutdown)
@@ -363,26 +436,46 @@ impl Worker {
         }
     }
 
-    /// One build request: validate, build, reply, acknowledge.
+    /// A request task ended. Its delivery is settled already (the task settles it, or its
+    /// [`Settlement`] guard does when the task dies); a task that died is logged and counted.
+    fn joined(&self, done: Result<(), tokio::task::JoinError>) {
+        if let Err(e) = done
+            && e.is_panic()
+        {
+            self.stats.task_failures.fetch_add(1, Ordering::Relaxed);
+            let panic = e.into_panic();
+            tracing::error!(error = %panic_text(&*panic), "a request task panicked after handling; its delivery was settled");
+        }
+    }
+
+    /// One build request: read, build, reply, acknowledge. Every path settles the delivery:
+    /// acknowledged after its reply is published (or when it has no usable reply address),
+    /// requeued once when the broker fails the reply, rejected when the task dies.
     async fn on_request(&self, delivery: Delivery, registrar: &AmqpRegistrar, publish: &Channel) {
-        let props = &delivery.properties;
-        let reply_to = props
-            .reply_to()
-            .as_ref()
-            .map(|s| s.to_string())
-            .filter(|s| !s.is_empty());
-        let correlation_id = props.correlation_id().clone();
-        let content_type = props.content_type().as_ref().map(|s| s.to_string());
         let started = Instant::now();
-        let handled = handle_message(
-            &delivery.data,
-            content_type.as_deref(),
-            &self.store,
-            registrar,
-            &self.identity,
-        )
-        .await;
-        let envelope = &handled.envelope;
+        let _in_flight = InFlight::start(&self.progress, usize::from(self.config.prefetch));
+        let settlement = Settlement::new(delivery.acker.clone());
+        let content_type = delivery
+            .properties
+            .content_type()
+            .as_ref()
+            .map(|s| s.as_str());
+        let read = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            read_message(&delivery.data, content_type)
+        }));
+        let read = match read {
+            Ok(read) => read,
+            Err(panic) => {
+                self.stats.task_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %panic_text(&*panic), "reading a message panicked; rejected");
+                let _ = settlement.reject().await;
+                return;
+            }
+        };
+        let envelope = match &read {
+            Ok(body) => crate::build_api::Envelope::of(body),
+            Err(refused) => refused.envelope.clone(),
+        };
         let span = tracing::info_span!(
             "build",
             msg_id = envelope.msg_id.as_deref().unwrap_or(""),
@@ -391,6 +484,46 @@ impl Worker {
             call_id = envelope.call_id.as_deref().unwrap_or(""),
         );
         async move {
+            let props = &delivery.properties;
+            let reply_to = props.reply_to().as_ref().map(|s| s.as_str());
+            let address = ReplyAddress::of(
+                reply_to,
+                props.correlation_id().as_ref(),
+                envelope.server_id.as_deref(),
+            );
+            let address = match address {
+                Ok(Some(a)) => a,
+                unusable => {
+                    // Nobody to answer: no build either (it would be work for no one).
+                    self.stats.unanswerable.fetch_add(1, Ordering::Relaxed);
+                    if read.is_err() {
+                        self.stats.invalid_inputs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match unusable {
+                        Err(e) => tracing::warn!(error = %e, "not answered: the reply address cannot be published to"),
+                        _ => tracing::warn!("not answered: the message has no reply address"),
+                    }
+                    if let Err(e) = settlement.ack().await {
+                        tracing::warn!(error = %e, "acknowledgement failed");
+                    }
+                    return;
+                }
+            };
+            let handled = match read {
+                Ok(body) => {
+                    let build =
+                        handle_with(&body, &self.store, registrar, &self.identity, &self.config.limits);
+                    match AssertUnwindSafe(build).catch_unwind().await {
+                        Ok(handled) => handled,
+                        Err(panic) => {
+                            self.stats.task_failures.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(error = %panic_text(&*panic), "the build panicked; answered with internal");
+                            self.failed_build(envelope)
+                        }
+                    }
+                }
+                Err(refused) => (*refused).handled(&self.identity),
+            };
             // Counted before the reply goes out, so whoever reads the reply also sees it
             // counted.
             if let Some(r) = &handled.resolution {
@@ -405,25 +538,21 @@ impl Worker {
             if invalid {
                 self.stats.invalid_inputs.fetch_add(1, Ordering::Relaxed);
             }
-            let published = if let Some(queue) = &reply_to {
-                let mut p = json_properties();
-                if let Some(c) = correlation_id {
-                    p = p.with_correlation_id(c);
+            let settled = match address.publish(publish, &handled.reply).await {
+                Ok(()) => settlement.ack().await,
+                Err(e @ PublishError::TooLong { .. }) => {
+                    // The address was checked on arrival; nothing else in a reply is a short
+                    // string. Should it happen anyway, retrying cannot help.
+                    tracing::error!(error = %e, "reply not publishable; acknowledged");
+                    settlement.ack().await
                 }
-                Some(publish_json(publish, "", queue, &handled.reply, p).await)
-            } else if let Some(server_id) = &handled.envelope.server_id {
-                Some(publish_targeted(publish, server_id, &handled.reply).await)
-            } else {
-                self.stats.unanswerable.fetch_add(1, Ordering::Relaxed);
-                None
+                Err(PublishError::Broker(e)) => {
+                    tracing::warn!(error = %e, redelivered = delivery.redelivered, "reply not published");
+                    settlement.retry_once(delivery.redelivered).await
+                }
             };
-            if let Some(Err(e)) = &published {
-                // Not acknowledged: the broker hands it out again once we are back.
-                tracing::warn!(error = %e, "reply not published");
-                return;
-            }
-            if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
-                tracing::warn!(error = %e, "acknowledgement failed");
+            if let Err(e) = settled {
+                tracing::warn!(error = %e, "settling the delivery failed");
             }
             if let Some(recorder) = &self.recorder {
                 recorder.record(&delivery, &handled).await;
@@ -432,7 +561,7 @@ impl Worker {
             match &handled.result {
                 Ok(legs) => tracing::info!(legs = legs.len(), ms, "built"),
                 Err(e) if invalid => {
-                    tracing::warn!(error = %e.message, answered = published.is_some(), "invalid request")
+                    tracing::warn!(error = %e.message, "invalid request")
                 }
                 Err(e) => tracing::info!(code = %e.code, error = %e.message, ms, "not built"),
             }
@@ -440,4 +569,28 @@ impl Worker {
         .instrument(span)
         .await
     }
+
+    /// The answer to a request whose build failed unexpectedly.
+    fn failed_build(&self, envelope: crate::build_api::Envelope) -> Handled {
+        let result = Err(BuildError::new(
+            ErrorCode::Internal,
+            "the build failed unexpectedly (a fault of kz-endpoint, logged); the request was not built",
+        ));
+        let reply = reply_body(&self.identity, &envelope, &result, &[]);
+        Handled {
+            envelope,
+            result,
+            reply,
+            resolution: None,
+        }
+    }
+}
+
+/// The message of a panic payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

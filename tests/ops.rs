@@ -161,9 +161,10 @@ async fn metrics_and_readiness_of_a_running_worker() {
 async fn readiness_needs_couchdb() {
     let acct = Account::create().await;
     let w = start_worker(&acct, couch_store(Some("http://127.0.0.1:9")), None).await;
-    assert_eq!(
-        w.worker.readiness().await,
-        Err("the document store is not reachable")
+    let why = w.worker.readiness().await.unwrap_err();
+    assert!(
+        why.starts_with("document store: CouchDB not reachable: "),
+        "{why}"
     );
     w.stop().await.unwrap();
     acct.drop_db().await;

@@ -61,7 +61,7 @@ fn run(docs: Vec<Value>, req: Value) -> (Vec<String>, Vec<Vec<RegKey>>, usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let res = rt.block_on(resolve(&req, &store, &registrar));
+    let res = rt.block_on(resolve(&req, &store, &registrar, &Default::default()));
     let legs = res.result.expect("legs").len();
     assert_eq!(res.store_reads as usize, store.reads.lock().unwrap().len());
     (

@@ -515,7 +515,8 @@ async fn main() -> anyhow::Result<()> {
     for (what, target) in [("device", &account.device), ("user", &account.user)] {
         let req = parse_request(account.request(target).as_object().expect("object"))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let res = kz_endpoint::resolver::resolve(&req, &store, &registrar).await;
+        let res =
+            kz_endpoint::resolver::resolve(&req, &store, &registrar, &Default::default()).await;
         let legs = res.result.map(|l| l.len()).unwrap_or(0);
         let label = if what == "user" {
             format!("user with {} devices", args.user_devices)

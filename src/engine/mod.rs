@@ -90,6 +90,11 @@ fn fail<T>(code: ErrorCode, message: String) -> Step<T> {
 
 static EMPTY: Value = Value::Null;
 
+/// Stack left below which a nested entity is built on a new stack segment.
+const STACK_RED_ZONE: usize = 128 * 1024;
+/// The size of each new stack segment.
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
 /// The state of one engine run.
 pub struct Ctx<'a> {
     pub(crate) req: &'a BuildRequest,
@@ -102,6 +107,7 @@ pub struct Ctx<'a> {
     /// The calling device, merged, when it is in the database.
     pub(crate) caller: Option<Endpoint<'a>>,
     seen_devices: HashSet<&'a str>,
+    seen_users: HashSet<&'a str>,
     seen_groups: HashSet<&'a str>,
     /// Explanation lines, when the request asked for them.
     explain: Option<Vec<String>>,
@@ -121,6 +127,7 @@ pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
         account_realm: None,
         caller: None,
         seen_devices: HashSet::new(),
+        seen_users: HashSet::new(),
         seen_groups: HashSet::new(),
         explain: req.explain.then(Vec::new),
         caller_clid: Default::default(),
@@ -289,7 +296,12 @@ impl<'a> Ctx<'a> {
 
     /// Builds any entity by its document's type.
     fn entity(&mut self, id: &str, props: &Props<'_>) -> Step<Vec<Object>> {
-        let r = self.entity_inner(id, props);
+        // Groups nest as deep as their documents say (the resolver bounds the documents, not
+        // the depth), and each level is a few frames of this recursion: past the red zone,
+        // it continues on a fresh stack segment instead of overflowing the worker's.
+        let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+            self.entity_inner(id, props)
+        });
         if let Err(Halt::Fail(e)) = &r {
             self.note(|| format!("{id}: not built: {} ({})", e.code, e.message));
         }
@@ -568,8 +580,16 @@ impl<'a> Ctx<'a> {
 
     /// A user's legs (`product-rules.md` section 4).
     fn user(&mut self, id: &'a str, doc: &'a Value, props: &Props<'_>) -> Step<Vec<Object>> {
+        if self.seen_users.contains(id) {
+            // Expanded already: its devices are rung and its forward leg would be the same
+            // route, which the loopback de-duplication drops. Skipping it keeps a member list
+            // that names one user thousands of times from costing thousands of expansions.
+            self.note(|| format!("user {id}: already expanded, skipped"));
+            return Ok(Vec::new());
+        }
         let ep = self.endpoint(id, doc)?;
         self.gate(&ep, props)?;
+        self.seen_users.insert(id);
         let fwd = Forward::active(&ep, props);
         let user_target = Forward::failover_target(&ep);
         let label = explain::label(Kind::User, id, doc);
@@ -775,6 +795,22 @@ fn describe_members(members: &[Member]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The ids a group document names as members (any that could be an id), for the resolver
+/// to read ahead; nothing for a document that is not a live group.
+pub fn nested_member_ids(doc: &Value) -> impl Iterator<Item = &str> {
+    let live_group = Kind::of(doc) == Some(Kind::Group)
+        && !is_true(doc.get("pvt_deleted"))
+        && !is_true(doc.get("_deleted"))
+        && !is_false(doc.get("enabled"));
+    doc.get("endpoints")
+        .and_then(Value::as_object)
+        .filter(|_| live_group)
+        .into_iter()
+        .flat_map(|eps| eps.keys())
+        .map(String::as_str)
+        .filter(|id| is_valid_id(id))
 }
 
 /// A group document's `endpoints`, in ascending `weight` (missing: 20), ties in document order.

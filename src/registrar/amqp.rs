@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::Channel;
+use lapin::types::MAX_SHORT_STRING_LENGTH;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -111,6 +112,21 @@ pub struct AmqpRegistrar {
 
 impl AmqpRegistrar {
     async fn query(&self, key: &RegKey, expected: usize, deadline: Instant) -> Registration {
+        let routing_key = format!(
+            "registration.query.{}.{}",
+            encode(&key.realm),
+            encode(&key.username)
+        );
+        if routing_key.len() > MAX_SHORT_STRING_LENGTH {
+            // AMQP cannot carry the key: no registrar can be asked, so the state is unknown
+            // (product rules, section 2) and the build goes on.
+            tracing::warn!(
+                registration = %key,
+                key_bytes = routing_key.len(),
+                "registration not asked: its routing key is over AMQP's 255-byte limit"
+            );
+            return Registration::Unknown;
+        }
         let msg_id = random_hex(32);
         let (_waiting, mut answers) = self.pending.register(&msg_id);
         let body = json!({
@@ -120,11 +136,6 @@ impl AmqpRegistrar {
             "Realm": key.realm, "Username": key.username,
             "Fields": ["Contact", "Authorizing-ID", "Expires"]
         });
-        let routing_key = format!(
-            "registration.query.{}.{}",
-            encode(&key.realm),
-            encode(&key.username)
-        );
         if let Err(e) = publish_json(
             &self.channel,
             REGISTRAR,
