@@ -51,9 +51,13 @@ fn compose_wires_the_worker_to_rabbitmq_and_couchdb() {
         Some("deploy/Dockerfile")
     );
     assert_eq!(kz["build"]["context"].as_str(), Some(".."));
+    // The image's default command is the self-test; the service runs the worker.
+    assert_eq!(kz["command"][0].as_str(), Some("serve"));
     assert!(env_of(kz, "KZ_AMQP_URL").contains("@rabbitmq:5672/"));
     assert!(env_of(kz, "KZ_COUCH_URL").contains("@couchdb:5984"));
     assert_eq!(env_of(kz, "KZ_HTTP_LISTEN"), "0.0.0.0:9090");
+    // No fixed node name: each replica of `--scale` is its own node.
+    assert!(kz["environment"]["KZ_NODE"].is_null());
     assert_eq!(
         kz["depends_on"]["rabbitmq"]["condition"].as_str(),
         Some("service_healthy")
@@ -62,14 +66,32 @@ fn compose_wires_the_worker_to_rabbitmq_and_couchdb() {
         kz["depends_on"]["couchdb-setup"]["condition"].as_str(),
         Some("service_completed_successfully")
     );
+    // Healthy means ready (consuming, CouchDB answering).
+    let health: Vec<&str> = kz["healthcheck"]["test"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        health,
+        [
+            "CMD",
+            "/usr/local/bin/kz-endpoint",
+            "healthcheck",
+            "--ready"
+        ]
+    );
     // The RabbitMQ user and password the worker uses are the ones the broker is created with.
     let amqp = env_of(kz, "KZ_AMQP_URL");
     assert!(amqp.starts_with(&format!(
         "amqp://{}:",
         env_of(&s["rabbitmq"], "RABBITMQ_DEFAULT_USER")
     )));
-    // The setup step reaches CouchDB with the same credentials and sees the fixtures.
+    // The setup step reaches CouchDB with the same credentials and sees the fixtures, with
+    // the CouchDB image's curl (no other image to pull).
     let setup = &s["couchdb-setup"];
+    assert_eq!(setup["image"], s["couchdb"]["image"]);
     assert_eq!(env_of(setup, "COUCH_URL"), env_of(kz, "KZ_COUCH_URL"));
     let volumes: Vec<&str> = setup["volumes"]
         .as_sequence()
@@ -87,22 +109,102 @@ fn compose_wires_the_worker_to_rabbitmq_and_couchdb() {
 }
 
 #[test]
+fn compose_publishes_little_and_on_loopback_by_default() {
+    let text = std::fs::read_to_string(root().join("deploy/docker-compose.yml")).unwrap();
+    let c = compose();
+    // Compose v1 refuses a top-level `name:`.
+    for key in c.as_mapping().unwrap().keys() {
+        let key = key.as_str().unwrap();
+        assert!(
+            key == "services" || key.starts_with("x-"),
+            "top-level key {key}: compose v1 accepts only services and x- keys here"
+        );
+    }
+    let mut published = Vec::new();
+    for (name, service) in c["services"].as_mapping().unwrap() {
+        for port in service["ports"].as_sequence().into_iter().flatten() {
+            let port = port.as_str().expect("ports in the short string form");
+            assert!(
+                port.starts_with("${PUBLISH_ADDRESS:-127.0.0.1}:"),
+                "{port}: bound to PUBLISH_ADDRESS, 127.0.0.1 by default"
+            );
+            published.push((
+                name.as_str().unwrap().to_owned(),
+                port.rsplit(':').next().unwrap().to_owned(),
+            ));
+        }
+    }
+    published.sort();
+    let expected = [
+        ("couchdb", "5984"),
+        ("kz-endpoint", "9090"),
+        ("rabbitmq", "15672"),
+    ]
+    .map(|(s, p)| (s.to_owned(), p.to_owned()));
+    assert_eq!(published, expected, "AMQP (5672) is not published");
+    // The worker gets a range, so that `--scale kz-endpoint=N` can publish every replica.
+    assert!(text.contains("${PUBLISH_HTTP_PORTS:-9090-9099}:9090"));
+}
+
+#[test]
 fn dockerfile_builds_in_two_stages_and_runs_unprivileged() {
     let d = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
     let from: Vec<&str> = d.lines().filter(|l| l.starts_with("FROM ")).collect();
     assert_eq!(from.len(), 2, "a build stage and a runtime stage");
+    assert_eq!(from[1], "FROM scratch", "a static binary, nothing else");
     assert!(d.contains("cargo build --release --locked"));
     assert!(d.contains("USER kz-endpoint"));
-    assert!(d.contains("ENTRYPOINT [\"kz-endpoint\"]") && d.contains("CMD [\"serve\"]"));
+    assert!(
+        d.contains("ENTRYPOINT [\"/usr/local/bin/kz-endpoint\"]")
+            && d.contains("CMD [\"replay\", \"/usr/share/kz-endpoint/fixtures/amqp\"]")
+    );
     assert!(d.contains("HEALTHCHECK") && d.contains("\"healthcheck\""));
-    // What the runtime stage copies out of the build exists in the repository.
-    assert!(root().join("fixtures/db").is_dir());
+    assert!(d.contains("KZ_FIXTUREDB=/usr/share/kz-endpoint/fixtures/db"));
+    // Dependencies are built from the manifest and lockfile before the sources are copied.
+    let line = |needle: &str| {
+        d.lines()
+            .position(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("no line starting with {needle}"))
+    };
+    let manifests = line("COPY Cargo.toml Cargo.lock");
+    let sources = line("COPY src src");
+    let first_build = d.lines().position(|l| l.contains("cargo build")).unwrap();
+    assert!(manifests < first_build && first_build < sources);
+    assert!(!d.contains("COPY . ."));
+    // What the stages copy from the build context exists and is not excluded from it.
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    for l in d
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let parts: Vec<&str> = l.split_whitespace().collect();
+        for src in &parts[1..parts.len() - 1] {
+            assert!(root().join(src).exists(), "{src} exists");
+            assert!(
+                ignore.lines().any(|i| i == format!("!{src}")),
+                "{src} is let into the build context by .dockerignore"
+            );
+        }
+    }
     // The build command of the Dockerfile is the one `make deploy-check` runs.
     let make = std::fs::read_to_string(root().join("Makefile")).unwrap();
     assert!(
         make.contains("cargo build --release --locked --bin kz-endpoint")
             || make.contains("$(CARGO) build --release --locked --bin kz-endpoint")
     );
+}
+
+#[test]
+fn the_deploy_test_script_parses_and_is_wired_to_make() {
+    let script = root().join("deploy/deploy-test.sh");
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success(), "deploy-test.sh parses");
+    let make = std::fs::read_to_string(root().join("Makefile")).unwrap();
+    assert!(make.contains("deploy-test:") && make.contains("deploy/deploy-test.sh"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
