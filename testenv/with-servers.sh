@@ -3,7 +3,8 @@
 # - RabbitMQ on 127.0.0.1:5672 (guest/guest): the running one, else an installed one started,
 #   else the Debian package installed and started;
 # - a CouchDB-API server (testenv/couchdb, PouchDB Server's parts, in memory) on a free
-#   loopback port, stopped again when the command ends.
+#   loopback port, stopped again when the command ends; or, when KZ_TEST_COUCH_URL is given
+#   (e.g. http://admin:pw@127.0.0.1:5984, an Apache CouchDB 3 admin), that server instead.
 # The command sees KZ_TEST_AMQP_URL and KZ_TEST_COUCH_URL.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -61,9 +62,14 @@ stop_couch() {
 }
 
 ensure_rabbitmq
-trap stop_couch EXIT
-start_couch
 export KZ_TEST_AMQP_URL="${KZ_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
-export KZ_TEST_COUCH_URL="http://127.0.0.1:${couch_port}"
-echo "with-servers: RabbitMQ at 127.0.0.1:5672, CouchDB-API server at $KZ_TEST_COUCH_URL" >&2
+if [ -n "${KZ_TEST_COUCH_URL:-}" ]; then
+    # The credentials stay out of the log line.
+    echo "with-servers: RabbitMQ at 127.0.0.1:5672, the given CouchDB at $(printf %s "$KZ_TEST_COUCH_URL" | sed -E 's#//[^@/]*@#//#')" >&2
+else
+    trap stop_couch EXIT
+    start_couch
+    export KZ_TEST_COUCH_URL="http://127.0.0.1:${couch_port}"
+    echo "with-servers: RabbitMQ at 127.0.0.1:5672, CouchDB-API server at $KZ_TEST_COUCH_URL" >&2
+fi
 "$@"
