@@ -44,7 +44,15 @@ deploy-check:
 	target/release/kz-endpoint serve --help >/dev/null
 	target/release/kz-endpoint healthcheck --help >/dev/null
 	@if docker compose version >/dev/null 2>&1; then \
-		docker compose -f deploy/docker-compose.yml config -q && echo "compose file valid"; \
+		docker compose -f deploy/docker-compose.yml config -q && echo "compose file valid (compose v2)"; \
+	elif docker-compose version >/dev/null 2>&1; then \
+		docker-compose -f deploy/docker-compose.yml config -q && echo "compose file valid (compose v1)"; \
 	else \
-		echo "docker compose plugin not installed: compose file checked by tests/deploy.rs"; \
+		echo "compose not installed: compose file checked by tests/deploy.rs"; \
 	fi
+
+# The container test, on a machine with a Docker engine: build the image, bring the stack up on
+# free loopback ports, send the README's request, check the reply, tear it down.
+.PHONY: deploy-test
+deploy-test:
+	deploy/deploy-test.sh
