@@ -24,7 +24,7 @@ use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::ids::account_db;
 use kz_endpoint::kz_json::{Object, merge_right_wins};
 use kz_endpoint::shutdown::{self, Trigger};
-use kz_endpoint::worker::{Store, Worker, WorkerConfig};
+use kz_endpoint::worker::{ServingStore, Store, Worker, WorkerConfig};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use serde_json::{Value, json};
@@ -61,9 +61,14 @@ impl Account {
     /// A new account with its database, the `attributes` design document and the account
     /// document.
     pub async fn create() -> Self {
-        let id = random_hex(32);
+        Self::create_at(&couch_url(), &random_hex(32)).await
+    }
+
+    /// [`Account::create`] with account id `id`, on the CouchDB-API server at `url`.
+    pub async fn create_at(url: &str, id: &str) -> Self {
+        let id = id.to_owned();
         let realm = format!("{}.test.example.com", &id[..8]);
-        let client = couch_rs::Client::new_with_timeout(&couch_url(), None, None, Some(5)).unwrap();
+        let client = couch_rs::Client::new_with_timeout(url, None, None, Some(5)).unwrap();
         let acct = Self {
             db: account_db(&id),
             id,
@@ -75,8 +80,7 @@ impl Account {
             .req(Method::PUT, &format!("/{}", acct.db), None)
             .send()
             .await;
-        let r = r
-            .unwrap_or_else(|e| panic!("CouchDB-API server not reachable at {}: {e}", couch_url()));
+        let r = r.unwrap_or_else(|e| panic!("CouchDB-API server not reachable at {url}: {e}"));
         assert!(
             r.status().is_success(),
             "creating {}: {}",
@@ -367,14 +371,14 @@ impl Drop for Ecallmgr {
 }
 
 /// A worker running in this process.
-pub struct Running {
-    pub worker: Arc<Worker>,
+pub struct Running<S = Store> {
+    pub worker: Arc<Worker<S>>,
     pub trigger: Trigger,
     pub handle: JoinHandle<anyhow::Result<()>>,
     pub queue: String,
 }
 
-impl Running {
+impl<S: ServingStore> Running<S> {
     /// Stops the worker the way SIGTERM does and waits for it.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.trigger.fire();
@@ -399,13 +403,13 @@ pub async fn start_worker(account: &Account, store: Store, queue: Option<&str>) 
     start_worker_with(account, store, queue, |_| {}).await
 }
 
-/// [`start_worker`], with the configuration adjusted by `tweak`.
-pub async fn start_worker_with(
+/// [`start_worker`], with the configuration adjusted by `tweak`, over any store.
+pub async fn start_worker_with<S: ServingStore>(
     account: &Account,
-    store: Store,
+    store: S,
     queue: Option<&str>,
     tweak: impl FnOnce(&mut WorkerConfig),
-) -> Running {
+) -> Running<S> {
     let queue = queue
         .map(str::to_owned)
         .unwrap_or_else(|| format!("kz-test-builder-{}", random_hex(8)));
