@@ -34,12 +34,15 @@ ensure_rabbitmq() {
     return 1
 }
 
-start_couch() {
+install_couch() {
     if [ ! -d "$here/couchdb/node_modules" ] || [ "$here/couchdb/package-lock.json" -nt "$here/couchdb/node_modules" ]; then
         echo "with-servers: installing the CouchDB-API test server (npm ci)" >&2
         (cd "$here/couchdb" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
         touch "$here/couchdb/node_modules"
     fi
+}
+
+start_couch() {
     couch_log="$(mktemp)"
     node "$here/couchdb/server.js" 0 >"$couch_log" 2>&1 &
     couch_pid=$!
@@ -62,6 +65,8 @@ stop_couch() {
 }
 
 ensure_rabbitmq
+# Installed even when KZ_TEST_COUCH_URL is given: some tests start servers of their own from it.
+install_couch
 export KZ_TEST_AMQP_URL="${KZ_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 if [ -n "${KZ_TEST_COUCH_URL:-}" ]; then
     # The credentials stay out of the log line.
