@@ -193,14 +193,18 @@ fn custom_headers(doc: &Value, direction: &str, into: &mut Object) {
     let Some(Value::Object(h)) = crate::kz_json::path(doc, &["sip", "custom_sip_headers"]) else {
         return;
     };
+    // A null header (a key cleared in Crossbar) is no header: ecallmgr's validation would
+    // refuse the whole leg for it.
     for (k, v) in h {
-        if k != "in" && k != "out" && !v.is_object() {
+        if k != "in" && k != "out" && !v.is_object() && !v.is_null() {
             into.insert(k.clone(), v.clone());
         }
     }
     if let Some(Value::Object(dir)) = h.get(direction) {
         for (k, v) in dir {
-            into.insert(k.clone(), v.clone());
+            if !v.is_null() {
+                into.insert(k.clone(), v.clone());
+            }
         }
     }
 }
