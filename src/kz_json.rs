@@ -88,6 +88,23 @@ pub fn as_integer(v: Option<&Value>) -> Option<i64> {
     }
 }
 
+/// Removes every `null` inside `v` (object members and array elements); false when `v` is
+/// itself `null` (for `retain`).
+pub fn strip_nulls(v: &mut Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Array(a) => {
+            a.retain_mut(strip_nulls);
+            true
+        }
+        Value::Object(o) => {
+            o.retain(|_, v| strip_nulls(v));
+            true
+        }
+        _ => true,
+    }
+}
+
 /// `kz_json:merge/2`: a recursive object merge where `right` wins per leaf, and a `null` in
 /// `right` deletes the key.
 pub fn merge_right_wins(left: &Value, right: &Value) -> Value {

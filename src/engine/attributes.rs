@@ -159,7 +159,12 @@ impl<'a> Endpoint<'a> {
 
     /// Merged `metaflows` (generic; always written).
     pub fn metaflows(&self) -> &Object {
-        self.metaflows.get_or_init(|| self.generic("metaflows"))
+        self.metaflows.get_or_init(|| {
+            let mut m = self.generic("metaflows");
+            // A null anywhere in it (a cleared key) is no setting; a leg carries none.
+            m.retain(|_, v| crate::kz_json::strip_nulls(v));
+            m
+        })
     }
 
     /// Merged `name` (owner's full name, else the document's, else the account's).
@@ -427,15 +432,24 @@ fn merge_caller_id(doc: &Value, account: &Value, owner: Option<&Value>) -> Objec
 fn merge_flags(sources: [Option<&Value>; 3]) -> Value {
     let mut stat = Vec::new();
     let mut dynamic = Vec::new();
+    // Flags are strings (flag names, or the names of the fields dynamic flags are read
+    // from); anything else in the list (a null, a nested list) is no flag, and would make
+    // the leg fail validation.
+    let strings = |a: &Vec<Value>| {
+        a.iter()
+            .filter(|v| v.is_string())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     for src in sources.iter().flatten() {
         match src.get("outbound_flags") {
-            Some(Value::Array(a)) => stat.extend(a.iter().cloned()),
+            Some(Value::Array(a)) => stat.extend(strings(a)),
             Some(Value::Object(o)) => {
                 if let Some(Value::Array(a)) = o.get("static") {
-                    stat.extend(a.iter().cloned());
+                    stat.extend(strings(a));
                 }
                 if let Some(Value::Array(a)) = o.get("dynamic") {
-                    dynamic.extend(a.iter().cloned());
+                    dynamic.extend(strings(a));
                 }
             }
             _ => {}
