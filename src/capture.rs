@@ -215,7 +215,11 @@ pub async fn run(c: &Capture, dir: &Path, identity: &Identity) -> Result<Handled
     let ct = c.message.properties.content_type.as_deref();
     Ok(match (&c.fixturedb, c.documents.is_empty()) {
         (Some(folder), true) => {
-            let store = FixtureDb::new(dir.join(folder));
+            let store = FixtureDb::open(dir.join(folder)).map_err(|e| {
+                format!(
+                    "{e} (the capture's \"fixturedb\": {folder:?}, relative to the capture file)"
+                )
+            })?;
             handle_message(&bytes, ct, &store, &registrar, identity).await
         }
         _ => {
@@ -397,10 +401,11 @@ pub async fn replay_file(path: &Path, identity: &Identity) -> Replayed {
                 capture: Some((capture, reply)),
             }
         }
+        // Not run (its fixture folder is missing, …): nothing to compare, nothing to update.
         Err(e) => Replayed {
             path: path.into(),
             differences: vec![e],
-            capture: Some((capture, None)),
+            capture: None,
         },
     }
 }

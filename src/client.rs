@@ -12,9 +12,12 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use lapin::Confirmation;
+use lapin::options::BasicPublishOptions;
+
 use crate::amqp::{
     KAPPS, TARGETED, declare_exchanges, encode, json_properties, private_queue, publish_json,
-    queue_args, random_hex,
+    queue_args, random_hex, short_string,
 };
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
@@ -22,6 +25,9 @@ type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
 /// A connected client.
 pub struct Client {
     _conn: Connection,
+    /// Requests are published mandatory, with publisher confirms: a request no queue is
+    /// bound for comes back at once as [`ClientError::NoRoute`].
+    checked: bool,
     channel: Channel,
     queue: String,
     waiters: Waiters,
@@ -37,9 +43,17 @@ pub enum ClientError {
     /// The request could not be published (a routing key AMQP cannot carry, or the broker).
     #[error("publishing the request: {0}")]
     Publish(#[from] crate::amqp::PublishError),
-    /// No reply within the timeout.
-    #[error("no reply within {0:?}")]
+    /// No reply within the timeout (a worker took the request but did not answer in time).
+    #[error("no reply within {} ms: a worker is bound for this request but did not answer in time", .0.as_millis())]
     Timeout(Duration),
+    /// The broker returned the request: no queue is bound to its routing key on `kapps`.
+    #[error(
+        "no worker is bound to routing key {0} on the kapps exchange: the broker returned the request (is a worker running, and does one of its --binding keys match?)"
+    )]
+    NoRoute(String),
+    /// The broker refused the request (a negative publisher confirm).
+    #[error("the broker refused the request (nack) for routing key {0}")]
+    Refused(String),
     /// The request is not usable.
     #[error("{0}")]
     Request(String),
@@ -48,8 +62,24 @@ pub enum ClientError {
 impl Client {
     /// Connects to the broker and sets up the reply queue.
     pub async fn connect(amqp_url: &str) -> Result<Self, ClientError> {
+        Self::connect_with(amqp_url, false).await
+    }
+
+    /// Like [`Client::connect`], and every request is published mandatory with publisher
+    /// confirms, so that one no worker is bound for fails at once ([`ClientError::NoRoute`])
+    /// instead of timing out (`kz-endpoint request`; one more round trip per request).
+    pub async fn connect_checked(amqp_url: &str) -> Result<Self, ClientError> {
+        Self::connect_with(amqp_url, true).await
+    }
+
+    async fn connect_with(amqp_url: &str, checked: bool) -> Result<Self, ClientError> {
         let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
         let channel = conn.create_channel().await?;
+        if checked {
+            channel
+                .confirm_select(lapin::options::ConfirmSelectOptions::default())
+                .await?;
+        }
         declare_exchanges(&channel).await?;
         let queue = format!("kz-endpoint-client-{}", random_hex(12));
         let mut consumer = private_queue(
@@ -77,6 +107,7 @@ impl Client {
         });
         Ok(Self {
             _conn: conn,
+            checked,
             channel,
             queue,
             waiters,
@@ -147,13 +178,19 @@ impl Client {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(msg_id.clone(), tx);
-        let sent = publish_json(&self.channel, KAPPS, routing_key, &req, json_properties()).await;
+        let sent = if self.checked {
+            self.publish_mandatory(routing_key, &req).await
+        } else {
+            publish_json(&self.channel, KAPPS, routing_key, &req, json_properties())
+                .await
+                .map_err(ClientError::from)
+        };
         if let Err(e) = sent {
             self.waiters
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&msg_id);
-            return Err(e.into());
+            return Err(e);
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => Ok(reply),
@@ -164,6 +201,36 @@ impl Client {
                     .remove(&msg_id);
                 Err(ClientError::Timeout(timeout))
             }
+        }
+    }
+}
+
+impl Client {
+    /// Publishes mandatory and waits for the broker's confirm; a returned message means no
+    /// queue is bound to `routing_key`.
+    async fn publish_mandatory(&self, routing_key: &str, req: &Value) -> Result<(), ClientError> {
+        let key = short_string("the routing key", routing_key)?;
+        let payload = serde_json::to_vec(req).unwrap_or_default();
+        let confirm = self
+            .channel
+            .basic_publish(
+                KAPPS.into(),
+                key,
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &payload,
+                json_properties(),
+            )
+            .await?
+            .await?;
+        match confirm {
+            Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
+                Err(ClientError::NoRoute(routing_key.to_owned()))
+            }
+            Confirmation::Nack(None) => Err(ClientError::Refused(routing_key.to_owned())),
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
         }
     }
 }

@@ -24,6 +24,17 @@ struct Database {
     owned_devices: HashMap<String, Vec<String>>,
 }
 
+/// A fixture folder that cannot serve: it is not there.
+#[derive(Debug, thiserror::Error)]
+pub enum MissingFolder {
+    /// Nothing at that path.
+    #[error("fixture folder {} does not exist", .0.display())]
+    Missing(PathBuf),
+    /// A file, not a folder.
+    #[error("fixture folder {} is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+}
+
 /// A fixture folder serving as a document store.
 #[derive(Debug)]
 pub struct FixtureDb {
@@ -38,6 +49,23 @@ impl FixtureDb {
             root: root.into(),
             loaded: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A store over the folder `root`, which must exist: a missing folder is an error here,
+    /// where a missing database inside it is only an absent account.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, MissingFolder> {
+        let root = root.into();
+        match std::fs::metadata(&root) {
+            Ok(m) if m.is_dir() => Ok(Self::new(root)),
+            Ok(_) => Err(MissingFolder::NotAFolder(root)),
+            Err(_) => Err(MissingFolder::Missing(root)),
+        }
+    }
+
+    /// Whether the folder holds database `db` (Kazoo's encoded name, e.g.
+    /// `account%2Fab%2Fcd%2Fef…`).
+    pub fn has_database(&self, db: &str) -> bool {
+        !db.is_empty() && !db.contains('/') && !db.contains("..") && self.root.join(db).is_dir()
     }
 
     /// The folder.

@@ -26,7 +26,8 @@
 //! - [`capture`]: captured requests: the format, recording, replay.
 //! - [`client`]: a client that sends build requests as Kazoo's callflow does;
 //!   [`synthetic`]: synthetic accounts for the benchmarks and the load tool.
-//! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names.
+//! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names;
+//!   [`report`]: error chains and URLs as operators read them (never a password).
 
 pub mod amqp;
 pub mod build_api;
@@ -45,6 +46,7 @@ pub mod nodes;
 pub mod ops;
 pub mod progress;
 pub mod registrar;
+pub mod report;
 pub mod resolver;
 pub mod settlement;
 pub mod shutdown;

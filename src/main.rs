@@ -29,7 +29,7 @@ use kz_endpoint::{ops, shutdown};
 /// Kazoo endpoint builder: decides which call legs to start when a device, user or group is
 /// dialled, and answers in Kazoo's wire format.
 #[derive(Debug, Parser)]
-#[command(name = "kz-endpoint", version, about, long_about = None)]
+#[command(name = "kz-endpoint", version, about, long_about = None, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,17 +50,23 @@ enum Command {
     /// A request that is JSON but invalid (missing Account-ID, an id that is not 32 lowercase
     /// letters or digits, neither Endpoint-ID nor Properties.endpoints, …) gets a
     /// `build_error` with Error-Code `invalid_request` naming the field; an unknown id gets
-    /// `not_found`. Input that is not a JSON object: a one-line message on stderr, exit 2.
-    #[command(verbatim_doc_comment)]
+    /// `not_found` (an account that is not in the folder: `not_found` naming its database).
+    ///
+    /// Exit status: 0 with a reply; 2 when the input is not a JSON object or the fixture
+    /// folder does not exist (a one-line message on stderr).
     Build(OfflineArgs),
     /// Explain one request offline: why each endpoint rang or did not.
     ///
     /// The same inputs as `build`. Prints one line per endpoint considered (device, user,
     /// group member) with the facts that decided (enabled, DND, registered / unregistered /
     /// unknown, forward active or not and why, substitute, failover source) and the rule that
-    /// produced or withheld each leg, then a `result:` line. Exit status 0; 2 for input that
-    /// is not a JSON object. (The live worker adds the same lines as an `Explain` list to the
-    /// reply of a request carrying `"Explain": true`.)
+    /// produced or withheld each leg, then a `result:` line and a `registrations:` line
+    /// naming every USERNAME@REALM the build looked up (what --registered takes). The live
+    /// worker adds the same lines as an `Explain` list to the reply of a request carrying
+    /// `"Explain": true`.
+    ///
+    /// Exit status: 0; 2 when the input is not a JSON object or the fixture folder does not
+    /// exist.
     Explain(OfflineArgs),
     /// Replay captured requests and compare the replies with the captured ones.
     ///
@@ -68,8 +74,11 @@ enum Command {
     /// runs through the same request handler the live worker uses, with its documents and
     /// registrar answers served in place of CouchDB and RabbitMQ. Prints one line per capture
     /// (PASS or FAIL, with a readable diff of the legs) and a summary `N passed, M failed`.
-    /// Exit status 1 when any capture does not match. Node, App-Name, App-Version,
-    /// Error-Message and Explain are not compared. The format is in docs/fixtures.md.
+    /// Node, App-Name, App-Version, Error-Message and Explain are not compared. The format is
+    /// in docs/fixtures.md.
+    ///
+    /// Exit status: 0 when every capture matches; 1 when one does not, or cannot be read
+    /// (its FAIL line says why: not a capture, its fixture folder missing, …).
     Replay {
         /// Capture files or folders.
         #[arg(required = true, value_name = "PATH")]
@@ -83,29 +92,45 @@ enum Command {
     ///
     /// Every flag has an environment fallback (shown with each). SIGTERM or SIGINT stops
     /// consuming, finishes and acknowledges the requests in flight, and exits 0.
+    ///
+    /// Exit status: 0 after a signal; 2 for a bad setting (no store, a missing fixture
+    /// folder, a name AMQP cannot carry); 1 when the operations listener cannot start.
     Serve(ServeArgs),
     /// Send one build request to running workers and print the reply.
     ///
     /// Reads a `build_req` JSON object on stdin, publishes it on the kapps exchange with
     /// routing key endpoint.build.<Account-ID>, exactly as Kazoo's callflow does, with this
-    /// command's own reply queue as Server-ID, and prints the reply. Exit status 1 when no
-    /// reply comes in time.
+    /// command's own reply queue as Server-ID, and prints the reply. The publish is
+    /// mandatory: when no queue is bound to that routing key (no worker running), the broker
+    /// returns it and the command says so at once.
+    ///
+    /// Exit status: 0 with a reply; 1 when no worker is bound, no reply comes in time, or the
+    /// broker is not reachable; 2 when the input is not a JSON object.
     Request {
         /// The broker.
         #[arg(
             long,
             env = "KZ_AMQP_URL",
-            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        hide_env_values = true,
+            default_value = DEFAULT_AMQP_URL
         )]
         amqp_url: String,
         /// How long to wait for the reply, in milliseconds.
-        #[arg(long, default_value_t = 3000)]
+        #[arg(
+            long,
+            env = "KZ_REQUEST_TIMEOUT_MS",
+            hide_env_values = true,
+            default_value_t = 3000
+        )]
         timeout_ms: u64,
     },
-    /// Check a running worker's /healthz (for container health checks): exit 0 when alive.
+    /// Check a running worker's /healthz, for container health checks.
+    ///
+    /// Exit status: 0 when the worker answers 200; 1 otherwise (the reason on stderr).
     Healthcheck {
         /// The worker's operations listener.
-        #[arg(long, env = "KZ_HTTP_LISTEN", default_value = "127.0.0.1:9090")]
+        #[arg(long, env = "KZ_HTTP_LISTEN",
+        hide_env_values = true, default_value = DEFAULT_HTTP_LISTEN)]
         http_listen: String,
         /// Check /readyz instead of /healthz.
         #[arg(long)]
@@ -113,11 +138,16 @@ enum Command {
     },
 }
 
+/// The broker every command uses unless told otherwise (RabbitMQ's own default account).
+const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// Where the worker's operations listener serves.
+const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9090";
+
 /// The inputs of an offline build.
 #[derive(Debug, clap::Args)]
 struct OfflineArgs {
-    /// The fixture database folder.
-    #[arg(long, value_name = "DIR", env = "KZ_FIXTUREDB")]
+    /// The fixture database folder (Kazoo's fixturedb layout).
+    #[arg(long, value_name = "DIR", env = "KZ_FIXTUREDB", hide_env_values = true)]
     fixturedb: PathBuf,
     /// A registered device, as SIP USERNAME@REALM (repeatable).
     #[arg(long = "registered", value_name = "USERNAME@REALM", value_parser = parse_reg_key)]
@@ -126,124 +156,193 @@ struct OfflineArgs {
     /// answered) instead of unregistered.
     #[arg(long)]
     registration_unknown: bool,
-    /// The `Node` to put on replies.
-    #[arg(long, env = "KZ_NODE", default_value_t = default_node())]
+    /// The `Node` to put on replies [default: kz-endpoint@<hostname>].
+    #[arg(long, env = "KZ_NODE",
+        hide_env_values = true, default_value_t = default_node(), hide_default_value = true)]
     node: String,
 }
 
 /// The `serve` flags (each with an environment fallback).
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("store").required(true).multiple(true)))]
 struct ServeArgs {
     /// The RabbitMQ broker of the Kazoo cluster.
     #[arg(
         long,
         env = "KZ_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        hide_env_values = true,
+        hide_env_values = true,
+        default_value = DEFAULT_AMQP_URL
     )]
     amqp_url: String,
-    /// CouchDB (Apache CouchDB 3), with credentials: http://user:pass@host:5984.
-    /// Without it, documents come from --fixturedb.
-    #[arg(long, env = "KZ_COUCH_URL", hide_env_values = true)]
+    /// CouchDB (Apache CouchDB 3), with credentials: http://user:pass@host:5984. One of
+    /// --couch-url and --fixturedb is required; with both, CouchDB serves.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KZ_COUCH_URL",
+        hide_env_values = true,
+        group = "store"
+    )]
     couch_url: Option<String>,
     /// A fixture database folder, the embedded store used when no CouchDB URL is given.
     #[arg(
         long,
         value_name = "DIR",
         env = "KZ_FIXTUREDB",
-        required_unless_present = "couch_url"
+        hide_env_values = true,
+        group = "store"
     )]
     fixturedb: Option<PathBuf>,
     /// The shared request queue (workers on the same queue compete for requests).
-    #[arg(long, env = "KZ_QUEUE", default_value = "endpoint_builder")]
+    #[arg(long, env = "KZ_QUEUE",
+        hide_env_values = true, default_value = WorkerConfig::DEFAULT_QUEUE)]
     queue: String,
-    /// Routing key binding the request queue to the kapps exchange (repeatable; e.g.
-    /// endpoint.build.<account id> to shard by account).
+    /// A routing key binding the request queue to the kapps exchange (repeatable, or
+    /// comma-separated; e.g. endpoint.build.<account id> to shard by account).
     #[arg(
         long = "binding",
         env = "KZ_BINDINGS",
+        hide_env_values = true,
         value_delimiter = ',',
-        default_value = "endpoint.build.*"
+        default_value = WorkerConfig::DEFAULT_BINDING
     )]
     bindings: Vec<String>,
     /// Requests in flight at most (AMQP prefetch).
-    #[arg(long, env = "KZ_PREFETCH", default_value_t = 10)]
+    #[arg(long, env = "KZ_PREFETCH",
+        hide_env_values = true, default_value_t = WorkerConfig::DEFAULT_PREFETCH)]
     prefetch: u16,
     /// How long a build waits for registrars, in milliseconds.
-    #[arg(long, env = "KZ_REGISTRAR_DEADLINE_MS", default_value_t = 500)]
+    #[arg(long, env = "KZ_REGISTRAR_DEADLINE_MS",
+        hide_env_values = true, default_value_t = WorkerConfig::DEFAULT_REGISTRAR_DEADLINE_MS)]
     registrar_deadline_ms: u64,
     /// How long the request window may stay full with no request finished before /readyz
     /// reports the worker stalled, in milliseconds [default: 4 x the registrar deadline,
     /// at least 2000].
-    #[arg(long, env = "KZ_STALL_AFTER_MS")]
+    #[arg(long, env = "KZ_STALL_AFTER_MS", hide_env_values = true)]
     stall_after_ms: Option<u64>,
     /// Documents one build may read (every nesting level of groups and users counts its
     /// documents); a build that needs more gets Error-Code internal naming this limit.
-    #[arg(long, env = "KZ_MAX_DOCUMENTS", default_value_t = Limits::DEFAULT_MAX_DOCUMENTS)]
+    #[arg(long, env = "KZ_MAX_DOCUMENTS",
+        hide_env_values = true, default_value_t = Limits::DEFAULT_MAX_DOCUMENTS)]
     max_documents: usize,
     /// Legs one build may return; a build that would return more gets Error-Code internal
     /// naming this limit.
-    #[arg(long, env = "KZ_MAX_LEGS", default_value_t = Limits::DEFAULT_MAX_LEGS)]
+    #[arg(long, env = "KZ_MAX_LEGS",
+        hide_env_values = true, default_value_t = Limits::DEFAULT_MAX_LEGS)]
     max_legs: usize,
     /// CouchDB request timeout, in milliseconds (rounded up to whole seconds).
-    #[arg(long, env = "KZ_COUCH_TIMEOUT_MS", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "KZ_COUCH_TIMEOUT_MS",
+        hide_env_values = true,
+        default_value_t = 1000
+    )]
     couch_timeout_ms: u64,
     /// Documents kept in the cache at most.
-    #[arg(long, env = "KZ_CACHE_CAPACITY", default_value_t = 100_000)]
+    #[arg(
+        long,
+        env = "KZ_CACHE_CAPACITY",
+        hide_env_values = true,
+        default_value_t = 100_000
+    )]
     cache_capacity: usize,
     /// Seconds a cached document is trusted without a change event.
-    #[arg(long, env = "KZ_CACHE_TTL_SECS", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "KZ_CACHE_TTL_SECS",
+        hide_env_values = true,
+        default_value_t = 300
+    )]
     cache_ttl_secs: u64,
-    /// Our node name on the wire (`Node`).
-    #[arg(long, env = "KZ_NODE", default_value_t = default_node())]
+    /// Our node name on the wire (`Node`) [default: kz-endpoint@<hostname>].
+    #[arg(long, env = "KZ_NODE",
+        hide_env_values = true, default_value_t = default_node(), hide_default_value = true)]
     node: String,
-    /// Log format.
-    #[arg(long, env = "KZ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    /// The log format (logs go to stderr, filtered by RUST_LOG, default `info`).
+    #[arg(long, env = "KZ_LOG_FORMAT",
+        hide_env_values = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Where the operations listener serves /healthz, /readyz and /metrics.
-    #[arg(long, env = "KZ_HTTP_LISTEN", default_value = "127.0.0.1:9090")]
+    #[arg(long, env = "KZ_HTTP_LISTEN",
+        hide_env_values = true, default_value = DEFAULT_HTTP_LISTEN)]
     http_listen: String,
     /// Write a capture of every request answered into this folder (secrets redacted);
     /// `kz-endpoint replay` replays them.
-    #[arg(long, value_name = "DIR", env = "KZ_RECORD_DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KZ_RECORD_DIR",
+        hide_env_values = true
+    )]
     record: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines (coloured only on a terminal).
     Text,
     /// One JSON object per line.
     Json,
 }
 
-/// Logging to stderr; the level comes from RUST_LOG (default `info`).
+/// A mistake in what the command was given (a missing folder, a bad setting): exit status 2,
+/// like the usage errors clap reports.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(e.to_string()).into()
+}
+
+/// Logging to stderr; the level comes from RUST_LOG (default `info`). Colour only when
+/// stderr is a terminal and NO_COLOR is not set (a file, a pipe or journald get plain text).
+/// JSON lines carry the request's context once, as `span`.
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+/// What `serve` says about its store in its start-up line (never a password).
+fn store_description(args: &ServeArgs) -> String {
+    match (&args.couch_url, &args.fixturedb) {
+        (Some(url), _) => format!("couchdb {}", kz_endpoint::report::redact_url(url)),
+        (None, Some(dir)) => format!("fixture folder {}", dir.display()),
+        (None, None) => "none".into(),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store = match &args.couch_url {
-        Some(url) => Store::Couch(CachedStore {
-            store: CouchStore::new(url, Duration::from_millis(args.couch_timeout_ms))?,
+    let store = match (&args.couch_url, &args.fixturedb) {
+        (Some(url), _) => Store::Couch(CachedStore {
+            store: CouchStore::new(url, Duration::from_millis(args.couch_timeout_ms))
+                .map_err(usage)?,
             cache: Arc::new(DocCache::new(
                 args.cache_capacity,
                 Duration::from_secs(args.cache_ttl_secs),
             )),
         }),
-        None => Store::Fixture(FixtureDb::new(
-            args.fixturedb
-                .clone()
-                .context("--fixturedb or --couch-url is required")?,
-        )),
+        (None, Some(dir)) => Store::Fixture(FixtureDb::open(dir).map_err(usage)?),
+        // clap's `store` group makes one of them required.
+        (None, None) => return Err(usage("one of --couch-url and --fixturedb is required")),
     };
+    let store_text = store_description(&args);
     let mut config = WorkerConfig::new(args.amqp_url.clone(), args.node.clone());
     config.queue = args.queue;
     config.bindings = args.bindings;
@@ -257,20 +356,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_documents: args.max_documents,
         max_legs: args.max_legs,
     };
-    config.validate()?;
+    config.validate().map_err(usage)?;
     let worker = match &args.record {
         Some(dir) => {
             let recorder = Recorder::new(dir)
                 .with_context(|| format!("creating the capture folder {}", dir.display()))?;
-            Worker::with_recorder(config, store, recorder)
+            Worker::with_recorder(config.clone(), store, recorder)
         }
-        None => Worker::new(config, store),
+        None => Worker::new(config.clone(), store),
     };
     let (trigger, shutdown) = shutdown::channel();
     let listener = tokio::net::TcpListener::bind(&args.http_listen)
         .await
         .with_context(|| format!("binding the operations listener on {}", args.http_listen))?;
-    tracing::info!(address = %args.http_listen, "operations listener: /healthz /readyz /metrics");
+    let http = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| args.http_listen.clone());
+    tracing::info!(
+        version = %env!("CARGO_PKG_VERSION"),
+        broker = %kz_endpoint::report::redact_url(&config.amqp_url),
+        store = %store_text,
+        queue = %config.queue,
+        bindings = %config.bindings.join(","),
+        prefetch = config.prefetch,
+        registrar_deadline_ms = config.registrar_deadline.as_millis() as u64,
+        node = %config.node,
+        http = %http,
+        record = args.record.as_ref().map(|d| d.display().to_string()),
+        "starting"
+    );
     let ops = tokio::spawn(ops::serve(listener, worker.clone(), shutdown.clone()));
     tokio::spawn(shutdown::on_signals(trigger));
     worker.run(shutdown).await?;
@@ -291,13 +406,27 @@ fn default_node() -> String {
     format!("kz-endpoint@{host}")
 }
 
+/// True when `e` comes from writing to a closed pipe (`... | head`): the reader has all it
+/// wanted, and the command ends quietly.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kz-endpoint: {e:#}");
-            ExitCode::from(1)
+            eprintln!("kz-endpoint: {}", kz_endpoint::report::anyhow_chain(&e));
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }
@@ -331,26 +460,53 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-/// `build` and `explain`: one request from stdin, against a fixture folder.
-fn offline(args: OfflineArgs, explain: bool) -> anyhow::Result<ExitCode> {
+/// Reads one request object from stdin; `Err(code)`: it is not one (said on stderr).
+fn read_request() -> anyhow::Result<Result<kz_endpoint::kz_json::Object, ExitCode>> {
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)
         .context("reading stdin")?;
-    let mut body = match parse_body(&input) {
-        Ok(body) => body,
+    Ok(match parse_body(&input) {
+        Ok(body) => Ok(body),
         Err(e) => {
             eprintln!("kz-endpoint: {}", e.message);
-            return Ok(ExitCode::from(2));
+            Err(ExitCode::from(2))
         }
+    })
+}
+
+/// `build` and `explain`: one request from stdin, against a fixture folder.
+fn offline(args: OfflineArgs, explain: bool) -> anyhow::Result<ExitCode> {
+    let store = FixtureDb::open(&args.fixturedb).map_err(usage)?;
+    let mut body = match read_request()? {
+        Ok(body) => body,
+        Err(code) => return Ok(code),
     };
     if explain {
         body.insert("Explain".into(), serde_json::Value::Bool(true));
     }
-    let store = FixtureDb::new(args.fixturedb);
-    let registrar = GivenRegistrations::new(args.registered, args.registration_unknown);
+    let registrar = GivenRegistrations::new(args.registered.clone(), args.registration_unknown);
     let identity = Identity::new(args.node);
-    let handled = runtime()?.block_on(handle(&body, &store, &registrar, &identity));
+    let handled = match missing_account(&store, &body) {
+        Some(db) => {
+            let envelope = kz_endpoint::build_api::Envelope::of(&body);
+            let result = Err(kz_endpoint::build_api::BuildError::new(
+                kz_endpoint::build_api::ErrorCode::NotFound,
+                format!(
+                    "no database {db} in the fixture folder {} (the account is not in it)",
+                    store.root().display()
+                ),
+            ));
+            let reply = kz_endpoint::build_api::reply_body(&identity, &envelope, &result, &[]);
+            kz_endpoint::handler::Handled {
+                envelope,
+                result,
+                reply,
+                resolution: None,
+            }
+        }
+        None => runtime()?.block_on(handle(&body, &store, &registrar, &identity)),
+    };
     let mut out = std::io::stdout().lock();
     if explain {
         let lines = handled.reply.get("Explain").and_then(|v| v.as_array());
@@ -362,18 +518,69 @@ fn offline(args: OfflineArgs, explain: bool) -> anyhow::Result<ExitCode> {
         {
             writeln!(out, "result: {} ({})", e.code, e.message)?;
         }
+        if let Some(r) = &handled.resolution {
+            writeln!(
+                out,
+                "{}",
+                registrations_line(r, &args.registered, args.registration_unknown)
+            )?;
+        }
     } else {
         serde_json::to_writer(&mut out, &handled.reply)?;
         writeln!(out)?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The account database a valid request names, when the fixture folder does not hold it.
+fn missing_account(store: &FixtureDb, body: &kz_endpoint::kz_json::Object) -> Option<String> {
+    let req = kz_endpoint::build_api::parse_request(body).ok()?;
+    let db = kz_endpoint::ids::account_db(&req.account_id);
+    (!store.has_database(&db)).then_some(db)
+}
+
+/// The offline explanation's last line: every registration the build looked up, and the
+/// state it was given, so that the engineer knows what `--registered` takes.
+fn registrations_line(
+    r: &kz_endpoint::resolver::Resolution,
+    registered: &[RegKey],
+    unknown: bool,
+) -> String {
+    use kz_endpoint::registrar::Registration;
+    let others = if unknown {
+        "unknown (--registration-unknown)"
+    } else {
+        "unregistered"
+    };
+    if r.inputs.registrations.is_empty() {
+        return "registrations: none looked up".into();
+    }
+    let mut keys: Vec<_> = r.inputs.registrations.iter().collect();
+    keys.sort_by_key(|(k, _)| k.to_string());
+    let listed = keys
+        .iter()
+        .map(|(k, state)| {
+            let why = match state {
+                Registration::Registered => "registered (--registered)",
+                _ if registered.contains(k) => "registered (--registered)",
+                Registration::Unregistered => "unregistered (not named with --registered)",
+                Registration::Unknown => "unknown (--registration-unknown)",
+            };
+            format!("{k} {why}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "registrations: {listed}; every device not named with --registered USERNAME@REALM is {others}"
+    )
 }
 
 /// `replay`: every capture under `paths`.
 fn replay(paths: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
     let mut files = Vec::new();
     for p in paths {
-        files.extend(capture::files(p)?);
+        files.extend(capture::files(p).map_err(usage)?);
     }
     let identity = Identity::new(default_node());
     let rt = runtime()?;
@@ -400,6 +607,7 @@ fn replay(paths: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
         }
     }
     writeln!(out, "{passed} passed, {failed} failed")?;
+    out.flush()?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -409,19 +617,12 @@ fn replay(paths: &[PathBuf], update: bool) -> anyhow::Result<ExitCode> {
 
 /// `request`: one build request through the broker.
 fn request(amqp_url: &str, timeout_ms: u64) -> anyhow::Result<ExitCode> {
-    let mut input = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut input)
-        .context("reading stdin")?;
-    let body = match parse_body(&input) {
+    let body = match read_request()? {
         Ok(body) => body,
-        Err(e) => {
-            eprintln!("kz-endpoint: {}", e.message);
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
     let reply = runtime()?.block_on(async {
-        let client = Client::connect(amqp_url).await?;
+        let client = Client::connect_checked(amqp_url).await?;
         client
             .request(
                 serde_json::Value::Object(body),
@@ -431,11 +632,17 @@ fn request(amqp_url: &str, timeout_ms: u64) -> anyhow::Result<ExitCode> {
     });
     match reply {
         Ok(r) => {
-            println!("{r}");
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{r}")?;
+            out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("kz-endpoint: {e}");
+            eprintln!(
+                "kz-endpoint: broker {}: {}",
+                kz_endpoint::report::url_host(amqp_url),
+                kz_endpoint::report::error_chain(&e)
+            );
             Ok(ExitCode::from(1))
         }
     }
@@ -448,9 +655,7 @@ fn healthcheck(listen: &str, ready: bool) -> anyhow::Result<ExitCode> {
         .replace("0.0.0.0", "127.0.0.1")
         .replace("[::]", "[::1]");
     let path = if ready { "/readyz" } else { "/healthz" };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let result = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(3), ops::http_get(&addr, path)).await
     });

@@ -139,14 +139,23 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// The shared request queue's default name.
+    pub const DEFAULT_QUEUE: &str = "endpoint_builder";
+    /// The default binding: every account's build requests.
+    pub const DEFAULT_BINDING: &str = "endpoint.build.*";
+    /// The default prefetch.
+    pub const DEFAULT_PREFETCH: u16 = 10;
+    /// The default registrar deadline, in milliseconds.
+    pub const DEFAULT_REGISTRAR_DEADLINE_MS: u64 = 500;
+
     /// The defaults for `amqp_url` and `node`.
     pub fn new(amqp_url: impl Into<String>, node: impl Into<String>) -> Self {
         Self {
             amqp_url: amqp_url.into(),
-            queue: "endpoint_builder".into(),
-            bindings: vec!["endpoint.build.*".into()],
-            prefetch: 10,
-            registrar_deadline: Duration::from_millis(500),
+            queue: Self::DEFAULT_QUEUE.into(),
+            bindings: vec![Self::DEFAULT_BINDING.into()],
+            prefetch: Self::DEFAULT_PREFETCH,
+            registrar_deadline: Duration::from_millis(Self::DEFAULT_REGISTRAR_DEADLINE_MS),
             node: node.into(),
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
             stall_after: Duration::from_secs(2),
@@ -187,6 +196,12 @@ pub struct Worker<S = Store> {
 /// How a connection's session ended.
 enum SessionEnd {
     Shutdown,
+    /// The broker could not be reached, or refused the connection.
+    Unreachable(String),
+    /// Connected, but declaring or consuming the queues failed (the connection or a channel
+    /// went, or the broker refused a declaration).
+    SetupFailed(String),
+    /// The connection was up and consuming, and went.
     Lost(String),
 }
 
@@ -270,18 +285,26 @@ impl<S: ServingStore> Worker<S> {
             let started = Instant::now();
             let end = self.session(&shutdown).await;
             self.consuming.store(false, Ordering::Relaxed);
-            let reason = match end {
-                Ok(SessionEnd::Shutdown) => return Ok(()),
-                Ok(SessionEnd::Lost(why)) => why,
-                Err(e) => format!("{e:#}"),
-            };
+            let broker = crate::report::url_host(&self.config.amqp_url);
+            let retry_in_ms = backoff.as_millis() as u64;
+            match end {
+                SessionEnd::Shutdown => return Ok(()),
+                SessionEnd::Unreachable(why) => {
+                    tracing::warn!(%broker, error = %why, retry_in_ms, "broker not reachable")
+                }
+                SessionEnd::SetupFailed(why) => {
+                    tracing::warn!(%broker, error = %why, retry_in_ms, "broker set-up failed")
+                }
+                SessionEnd::Lost(why) => {
+                    tracing::warn!(%broker, error = %why, retry_in_ms, "broker connection lost")
+                }
+            }
             if let Some(cache) = self.store.cache() {
                 cache.clear();
             }
             if started.elapsed() > max * 2 {
                 backoff = min;
             }
-            tracing::warn!(reason = %reason, retry_in_ms = backoff.as_millis() as u64, "broker connection lost");
             tokio::select! {
                 _ = shutdown.wait() => return Ok(()),
                 _ = tokio::time::sleep(backoff) => {}
@@ -291,15 +314,32 @@ impl<S: ServingStore> Worker<S> {
         }
     }
 
-    async fn session(self: &Arc<Self>, shutdown: &Shutdown) -> anyhow::Result<SessionEnd> {
-        let mut shutdown = shutdown.clone();
-        self.progress.reset();
+    /// One connection: connect, declare, consume until the connection goes or `shutdown`.
+    async fn session(self: &Arc<Self>, shutdown: &Shutdown) -> SessionEnd {
         let name = format!("{}-{}", self.config.node, random_hex(8));
-        let conn = Connection::connect(
+        let conn = match Connection::connect(
             &self.config.amqp_url,
             ConnectionProperties::default().with_connection_name(name.clone().into()),
         )
-        .await?;
+        .await
+        {
+            Ok(conn) => conn,
+            Err(e) => return SessionEnd::Unreachable(crate::report::error_chain(&e)),
+        };
+        match self.consume(conn, name, shutdown).await {
+            Ok(end) => end,
+            Err(e) => SessionEnd::SetupFailed(crate::report::error_chain(&e)),
+        }
+    }
+
+    async fn consume(
+        self: &Arc<Self>,
+        conn: Connection,
+        name: String,
+        shutdown: &Shutdown,
+    ) -> Result<SessionEnd, lapin::Error> {
+        let mut shutdown = shutdown.clone();
+        self.progress.reset();
         let publish = conn.create_channel().await?;
         declare_exchanges(&publish).await?;
 
@@ -356,7 +396,14 @@ impl<S: ServingStore> Worker<S> {
             )
             .await?;
         self.consuming.store(true, Ordering::Relaxed);
-        tracing::info!(queue = %self.config.queue, node = %self.config.node, "consuming build requests");
+        tracing::info!(
+            broker = %crate::report::url_host(&self.config.amqp_url),
+            queue = %self.config.queue,
+            bindings = %self.config.bindings.join(","),
+            prefetch = self.config.prefetch,
+            node = %self.config.node,
+            "consuming build requests"
+        );
 
         let pending = Arc::new(PendingQueries::default());
         let registrar = AmqpRegistrar {
@@ -376,12 +423,12 @@ impl<S: ServingStore> Worker<S> {
                         let (me, registrar, publish) = (self.clone(), registrar.clone(), publish.clone());
                         inflight.spawn(async move { me.on_request(delivery, &registrar, &publish).await });
                     }
-                    Some(Err(e)) => break SessionEnd::Lost(e.to_string()),
+                    Some(Err(e)) => break SessionEnd::Lost(crate::report::error_chain(&e)),
                     None => break SessionEnd::Lost("the request consumer was cancelled".into()),
                 },
                 e = own_consumer.next() => match e {
                     Some(Ok(delivery)) => self.on_event(&delivery, &pending),
-                    Some(Err(e)) => break SessionEnd::Lost(e.to_string()),
+                    Some(Err(e)) => break SessionEnd::Lost(crate::report::error_chain(&e)),
                     None => break SessionEnd::Lost("the event consumer was cancelled".into()),
                 },
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => self.joined(done),
@@ -476,13 +523,25 @@ impl<S: ServingStore> Worker<S> {
             Ok(body) => crate::build_api::Envelope::of(body),
             Err(refused) => refused.envelope.clone(),
         };
+        // The request's context, for every line logged while it is handled (the registrar's
+        // warnings included). A field the message does not carry is left out, not "".
         let span = tracing::info_span!(
             "build",
-            msg_id = envelope.msg_id.as_deref().unwrap_or(""),
-            account = envelope.account_id.as_deref().unwrap_or(""),
-            endpoint = envelope.endpoint_id.as_deref().unwrap_or(""),
-            call_id = envelope.call_id.as_deref().unwrap_or(""),
+            msg_id = tracing::field::Empty,
+            account = tracing::field::Empty,
+            endpoint = tracing::field::Empty,
+            call_id = tracing::field::Empty,
         );
+        for (field, value) in [
+            ("msg_id", &envelope.msg_id),
+            ("account", &envelope.account_id),
+            ("endpoint", &envelope.endpoint_id),
+            ("call_id", &envelope.call_id),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                span.record(field, v);
+            }
+        }
         async move {
             let props = &delivery.properties;
             let reply_to = props.reply_to().as_ref().map(|s| s.as_str());

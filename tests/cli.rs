@@ -200,13 +200,14 @@ fn help_explains_the_contract() {
         .output()
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
     for needle in [
         "--fixturedb",
         "--registered",
         "--registration-unknown",
         "invalid_request",
         "not_found",
-        "exit 2",
+        "Exit status: 0 with a reply; 2 when the input is not a JSON object or the fixture folder does not exist",
     ] {
         assert!(
             help.contains(needle),
@@ -215,4 +216,227 @@ fn help_explains_the_contract() {
     }
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(String::from_utf8(out.stdout).unwrap().contains("build"));
+}
+
+/// Runs the binary with `args` and `stdin`, no KZ_* variables from the caller's environment.
+fn run_bin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KZ_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn a_missing_fixture_folder_is_an_error_not_an_unknown_id() {
+    let req = fixture("04-user-bob");
+    for cmd in ["build", "explain"] {
+        let (code, out, err) = run_bin(&[cmd, "--fixturedb", "/nonexistent/kz"], &[], &req);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (
+                2,
+                "",
+                "kz-endpoint: fixture folder /nonexistent/kz does not exist\n"
+            ),
+            "{cmd}"
+        );
+    }
+    // The same from the environment fallback.
+    let (code, _, err) = run_bin(&["build"], &[("KZ_FIXTUREDB", "/nonexistent/kz")], &req);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            2,
+            "kz-endpoint: fixture folder /nonexistent/kz does not exist\n"
+        )
+    );
+    // A file is not a folder.
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let (code, _, err) = run_bin(&["build", "--fixturedb", file], &[], &req);
+    assert_eq!(
+        (code, err),
+        (
+            2,
+            format!("kz-endpoint: fixture folder {file} is not a folder\n")
+        )
+    );
+}
+
+#[test]
+fn an_account_missing_from_the_folder_names_its_database() {
+    let dir = std::env::temp_dir().join(format!("kz-cli-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, out, err) = run_bin(
+        &["build", "--fixturedb", dir.to_str().unwrap()],
+        &[],
+        &fixture("04-user-bob"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["Error-Code"], "not_found");
+    assert_eq!(
+        r["Error-Message"],
+        format!(
+            "no database account%2F4a%2F68%2F6300000000000000000000000001 in the fixture folder {} (the account is not in it)",
+            dir.display()
+        )
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn serve_refuses_a_missing_fixture_folder_before_connecting() {
+    let (code, out, err) = run_bin(
+        &[
+            "serve",
+            "--fixturedb",
+            "/nonexistent/kz",
+            "--amqp-url",
+            "amqp://guest:guest@127.0.0.1:1/%2f",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            2,
+            "",
+            "kz-endpoint: fixture folder /nonexistent/kz does not exist\n"
+        )
+    );
+}
+
+#[test]
+fn serve_without_a_store_names_both_store_flags() {
+    let (code, _, err) = run_bin(&["serve"], &[], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(
+            "error: the following required arguments were not provided:\n  <--couch-url <URL>|--fixturedb <DIR>>\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_never_shows_a_credential_from_the_environment() {
+    let env = [
+        ("KZ_AMQP_URL", "amqp://u:topsecret@h/"),
+        ("KZ_COUCH_URL", "http://admin:topsecret@couch:5984"),
+    ];
+    for cmd in ["serve", "request"] {
+        let (code, out, err) = run_bin(&[cmd, "--help"], &env, "");
+        assert_eq!(code, 0, "{cmd}: {err}");
+        assert!(
+            !out.contains("topsecret"),
+            "{cmd} --help shows a secret:\n{out}"
+        );
+        assert!(
+            out.contains("KZ_AMQP_URL") || cmd == "check",
+            "{cmd}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn help_pages_are_wrapped_and_punctuated_alike() {
+    for cmd in [
+        "build",
+        "explain",
+        "replay",
+        "serve",
+        "request",
+        "healthcheck",
+    ] {
+        let (code, out, _) = run_bin(&[cmd, "--help"], &[], "");
+        assert_eq!(code, 0, "{cmd}");
+        for line in out.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{cmd} --help: a line over 100 columns: {line}"
+            );
+        }
+        assert!(
+            out.contains("Exit status: 0"),
+            "{cmd} --help names its exit statuses:\n{out}"
+        );
+        // clap's style, kept by every flag: a description without a final period.
+        let mut flag = None;
+        let options = out
+            .split_once("\nOptions:\n")
+            .map(|(_, o)| o)
+            .unwrap_or_else(|| panic!("{cmd} --help has an Options section:\n{out}"));
+        for line in options.lines().chain(std::iter::once("")) {
+            let t = line.trim_start();
+            if t.starts_with("--") || (t.starts_with('-') && t.len() > 1 && !t.starts_with("- ")) {
+                flag = Some(String::new());
+            } else if t.is_empty() || t.starts_with('[') {
+                if let Some(f) = flag.take()
+                    && !f.is_empty()
+                {
+                    let f = f.trim_end();
+                    assert!(
+                        !f.ends_with('.'),
+                        "{cmd} --help: a flag description ends with a period: {f:?}"
+                    );
+                }
+            } else if let Some(f) = &mut flag {
+                f.push_str(t);
+                f.push(' ');
+            }
+        }
+    }
+}
+
+#[test]
+fn replay_of_a_capture_copied_away_from_its_folder_says_so() {
+    let dir = std::env::temp_dir().join(format!("kz-cli-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/amqp/03-row3-registered.json"
+    );
+    let file = dir.join("03.json");
+    std::fs::copy(src, &file).unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    for args in [vec!["replay"], vec!["replay", "--update"]] {
+        let mut args = args.clone();
+        args.push(file.to_str().unwrap());
+        let (code, out, _) = run_bin(&args, &[], "");
+        assert_eq!(code, 1, "{out}");
+        assert_eq!(
+            out,
+            format!(
+                "FAIL {f}\n    fixture folder {d}/../db does not exist (the capture's \"fixturedb\": \"../db\", relative to the capture file)\n0 passed, 1 failed\n",
+                f = file.display(),
+                d = dir.display()
+            )
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "--update left it alone"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }
