@@ -458,12 +458,31 @@ pub type BuildResult = Result<Vec<Object>, BuildError>;
 pub struct Identity {
     /// Our `Node` (for example `kz-endpoint@host`).
     pub node: String,
+    /// Our zone, for zone-level `system_config` values (Kazoo's default zone: `local`).
+    pub zone: String,
 }
 
 impl Identity {
-    /// An identity with the given node name.
+    /// An identity with the given node name, in zone `local`.
     pub fn new(node: impl Into<String>) -> Self {
-        Self { node: node.into() }
+        Self {
+            node: node.into(),
+            zone: "local".into(),
+        }
+    }
+
+    /// The same identity in zone `zone`.
+    pub fn with_zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = zone.into();
+        self
+    }
+
+    /// Where this worker's `system_config` values are looked up.
+    pub fn config_scope(&self) -> crate::engine::config::Scope {
+        crate::engine::config::Scope {
+            node: self.node.clone(),
+            zone: self.zone.clone(),
+        }
     }
 }
 

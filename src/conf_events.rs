@@ -23,11 +23,15 @@ pub enum Change {
 }
 
 /// The routing keys to bind on `configuration` for the documents the builder reads.
-pub const BINDINGS: [&str; 5] = [
+pub const BINDINGS: [&str; 7] = [
     "*.*.device.*",
     "*.*.user.*",
     "*.*.account.*",
     "*.*.group.*",
+    // An account's `configs_<category>` documents (`kazoo_endpoint`, `privacy`, ...).
+    "*.*.account_config.*",
+    // Every `system_config` document, whatever its type.
+    "*.system_config.#",
     "db_deleted.#",
 ];
 

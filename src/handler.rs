@@ -12,7 +12,7 @@ use crate::build_api::{
 use crate::documents::DocumentStore;
 use crate::kz_json::Object;
 use crate::registrar::Registrar;
-use crate::resolver::{Limits, Resolution, resolve};
+use crate::resolver::{Limits, Resolution, resolve_scoped};
 
 /// Requests larger than this are refused unread.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -67,7 +67,7 @@ where
     let envelope = Envelope::of(body);
     let (result, resolution) = match parse_request(body) {
         Ok(req) => {
-            let r = resolve(&req, store, registrar, limits).await;
+            let r = resolve_scoped(&req, store, registrar, limits, &identity.config_scope()).await;
             (r.result.clone(), Some(r))
         }
         Err(e) => (Err(e), None),

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::build_api::{BuildError, BuildRequest, BuildResult, ErrorCode};
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
+use crate::engine::config::{SYSTEM_CONFIG_DB, Scope};
 use crate::engine::{self, Inputs, Outcome};
 use crate::ids::account_db;
 use crate::registrar::{RegKey, Registrar, Registration};
@@ -82,8 +83,28 @@ impl From<StoreError> for BuildError {
     }
 }
 
+/// An account configuration document (`configs_<category>`): read by every build, not
+/// counted against [`Limits::max_documents`].
+fn is_config_doc(id: &str) -> bool {
+    id.starts_with("configs_")
+}
+
+/// The documents read that count against [`Limits::max_documents`].
+fn counted_docs(inputs: &Inputs) -> usize {
+    let config = crate::engine::config::ACCOUNT_CATEGORIES
+        .iter()
+        .filter(|c| {
+            inputs
+                .docs
+                .contains_key(&crate::engine::config::account_doc_id(c))
+        })
+        .count();
+    inputs.docs.len() - config
+}
+
 /// Builds the legs for `req`, reading documents from `store` and registrations from
-/// `registrar`, within `limits`.
+/// `registrar`, within `limits`, with system configuration looked up in the default scope
+/// (no node section, zone `local`).
 pub async fn resolve<S, R>(
     req: &BuildRequest,
     store: &S,
@@ -94,12 +115,30 @@ where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
 {
+    resolve_scoped(req, store, registrar, limits, &Scope::default()).await
+}
+
+/// [`resolve`], with system configuration values looked up for `scope`'s node and zone.
+pub async fn resolve_scoped<S, R>(
+    req: &BuildRequest,
+    store: &S,
+    registrar: &R,
+    limits: &Limits,
+    scope: &Scope,
+) -> Resolution
+where
+    S: DocumentStore + Sync,
+    R: Registrar + Sync,
+{
     let db = account_db(&req.account_id);
     let mut res = Resolution {
         result: Ok(Vec::new()),
         store_reads: 0,
         registrar_lookups: 0,
-        inputs: Inputs::default(),
+        inputs: Inputs {
+            scope: scope.clone(),
+            ..Inputs::default()
+        },
         explain: Vec::new(),
         registrar_time: std::time::Duration::ZERO,
     };
@@ -127,20 +166,26 @@ where
             res.inputs.docs.len(),
             res.inputs.owned.len(),
             res.inputs.registrations.len(),
+            res.inputs.system_config.len(),
         );
-        if !needs.docs.is_empty() || !needs.owned.is_empty() {
+        if !needs.docs.is_empty() || !needs.owned.is_empty() || !needs.system_config.is_empty() {
             let mut ids: Vec<String> = needs.docs.into_iter().collect();
             let mut owners: Vec<String> = needs.owned.into_iter().collect();
+            // The configuration categories are read beside the first batch of documents.
+            let mut cats: Vec<String> = needs.system_config.into_iter().collect();
             // A group's members are read as soon as the group is, without an engine pass in
             // between: a chain of N nested groups is N reads and a few passes, not N passes
             // over an ever deeper chain.
-            while !ids.is_empty() || !owners.is_empty() {
-                let wanted = res.inputs.docs.len() + ids.len();
+            while !ids.is_empty() || !owners.is_empty() || !cats.is_empty() {
+                let config_ids = ids.iter().filter(|i| is_config_doc(i)).count();
+                let wanted = counted_docs(&res.inputs) + ids.len() - config_ids;
                 if wanted > limits.max_documents {
-                    res.result = Err(too_many_documents(limits, res.inputs.docs.len()));
+                    res.result = Err(too_many_documents(limits, counted_docs(&res.inputs)));
                     return res;
                 }
-                res.store_reads += u32::from(!ids.is_empty()) + u32::from(!owners.is_empty());
+                res.store_reads += u32::from(!ids.is_empty())
+                    + u32::from(!owners.is_empty())
+                    + u32::from(!cats.is_empty());
                 let docs = async {
                     if ids.is_empty() {
                         Ok(Docs::new())
@@ -155,14 +200,25 @@ where
                         store.owned_devices(&db, &owners).await
                     }
                 };
-                let (docs, owned) = tokio::join!(docs, owned);
-                let (docs, owned) = match (docs, owned) {
-                    (Ok(d), Ok(o)) => (d, o),
-                    (Err(e), _) | (_, Err(e)) => {
+                let system = async {
+                    if cats.is_empty() {
+                        Ok(Docs::new())
+                    } else {
+                        store.open_docs(SYSTEM_CONFIG_DB, &cats).await
+                    }
+                };
+                let (docs, owned, system) = tokio::join!(docs, owned, system);
+                let (docs, owned, system) = match (docs, owned, system) {
+                    (Ok(d), Ok(o), Ok(c)) => (d, o, c),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                         res.result = Err(e.into());
                         return res;
                     }
                 };
+                for cat in cats.drain(..) {
+                    res.inputs.system_config.entry(cat).or_insert(None);
+                }
+                res.inputs.system_config.extend(system);
                 // Every id asked for is recorded, so the engine never asks twice.
                 for id in ids.drain(..) {
                     res.inputs.docs.entry(id).or_insert(None);
@@ -185,8 +241,8 @@ where
                     }
                     res.inputs.owned.insert(owner, device_ids);
                 }
-                if res.inputs.docs.len() > limits.max_documents {
-                    res.result = Err(too_many_documents(limits, res.inputs.docs.len()));
+                if counted_docs(&res.inputs) > limits.max_documents {
+                    res.result = Err(too_many_documents(limits, counted_docs(&res.inputs)));
                     return res;
                 }
                 ids = members
@@ -194,7 +250,7 @@ where
                     .filter(|id| !res.inputs.docs.contains_key(id))
                     .collect();
             }
-        } else {
+        } else if !needs.registrations.is_empty() {
             let keys: Vec<RegKey> = needs.registrations.into_iter().collect();
             res.registrar_lookups += 1;
             let asked = std::time::Instant::now();
@@ -209,6 +265,7 @@ where
             res.inputs.docs.len(),
             res.inputs.owned.len(),
             res.inputs.registrations.len(),
+            res.inputs.system_config.len(),
         );
         if now == known {
             res.result = Err(BuildError::new(

@@ -187,7 +187,7 @@ impl Account {
         for k in self.registrations() {
             inputs.registrations.insert(k, Registration::Registered);
         }
-        inputs
+        inputs.without_config()
     }
 }
 

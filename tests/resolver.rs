@@ -20,10 +20,19 @@ struct Counting {
 
 impl DocumentStore for Counting {
     async fn open_docs(&self, db: &str, ids: &[String]) -> Result<Docs, StoreError> {
-        self.reads
-            .lock()
-            .unwrap()
-            .push(format!("docs {}", ids.join(",")));
+        // The configuration every build reads is listed apart: `config` for the
+        // `system_config` categories; the account's `configs_*` ride along with its documents.
+        let line = if db == "system_config" {
+            format!("config {}", ids.join(","))
+        } else {
+            let docs: Vec<&str> = ids
+                .iter()
+                .map(String::as_str)
+                .filter(|i| !i.starts_with("configs_"))
+                .collect();
+            format!("docs {}", docs.join(","))
+        };
+        self.reads.lock().unwrap().push(line);
         self.inner.open_docs(db, ids).await
     }
     async fn owned_devices(&self, db: &str, users: &[String]) -> Result<Owned, StoreError> {
@@ -72,7 +81,7 @@ fn run(docs: Vec<Value>, req: Value) -> (Vec<String>, Vec<Vec<RegKey>>, usize) {
 }
 
 #[test]
-fn a_cold_device_build_is_two_reads_and_one_registrar_lookup() {
+fn a_cold_device_build_is_two_reads_one_config_read_and_one_registrar_lookup() {
     let d1 = device(1, json!({"owner_id": usr(1)}));
     let (reads, regs, legs) = run(vec![d1, user(1, json!({}))], request(&dev(1)));
     assert_eq!(legs, 1);
@@ -80,6 +89,7 @@ fn a_cold_device_build_is_two_reads_and_one_registrar_lookup() {
         reads,
         [
             format!("docs {},{},{}", account_id(), caller_id(), dev(1)),
+            "config call_command,kazoo_endpoint,media,privacy".to_owned(),
             format!("docs {}", usr(1)),
         ]
     );
@@ -97,8 +107,9 @@ fn a_user_with_many_devices_is_one_owned_read_and_one_registrar_lookup() {
         legs, 1,
         "only d1 is registered; the others have no failover"
     );
-    assert_eq!(reads.len(), 2, "{reads:?}");
-    assert_eq!(reads[1], format!("owned {}", usr(1)));
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    assert_eq!(reads[1], "config call_command,kazoo_endpoint,media,privacy");
+    assert_eq!(reads[2], format!("owned {}", usr(1)));
     assert_eq!(regs.len(), 1);
     assert_eq!(regs[0].len(), 10);
 }

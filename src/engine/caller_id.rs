@@ -5,14 +5,8 @@ use serde_json::Value;
 
 use super::Ctx;
 use super::attributes::Endpoint;
-use super::legs::presence_id;
+use super::config;
 use crate::kz_json::{Object, is_true, ne_str, path};
-
-/// The anonymous number Kazoo substitutes for an empty caller number
-/// (`privacy.default_privacy_number`).
-pub const ANONYMOUS_NUMBER: &str = "anonymous";
-/// The name Kazoo substitutes for an empty caller name (`call_command.unknown_cid_name`).
-pub const UNKNOWN_NAME: &str = "unknown";
 
 /// A caller or callee ID: number and name, each possibly absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,29 +72,35 @@ fn compute_caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
             number: Some(
                 call.caller_id_number
                     .clone()
-                    .unwrap_or_else(|| ANONYMOUS_NUMBER.into()),
+                    .unwrap_or_else(|| config::anonymous_number(ctx)),
             ),
             name: Some(
                 call.caller_id_name
                     .clone()
-                    .unwrap_or_else(|| UNKNOWN_NAME.into()),
+                    .unwrap_or_else(|| config::unknown_name(ctx)),
             ),
         }
     } else if let Some(dynamic) = dynamic_cid(kvs(ctx, "dynamic_cid")) {
-        dynamic
+        // `maybe_normalize_cid`: what the dynamic caller ID leaves out comes from the call.
+        Clid {
+            number: dynamic.number.or_else(|| call_number(ctx)),
+            name: dynamic.name.or_else(|| call_name(ctx)),
+        }
     } else {
         let mut c = Clid::default();
         if let Some(ep) = &ctx.caller {
             c.number = cid_field(ep, attr, "number");
             c.name = cid_field(ep, attr, "name");
             if attr == "internal" && c.number.is_none() {
-                let p = presence_id(ctx, ep);
-                c.number = p.map(|p| p.split('@').next().unwrap_or_default().to_owned());
+                // `maybe_use_presence_number`: an explicit presence id only, never the SIP
+                // username (product rules 8).
+                c.number = explicit_presence_id(ctx, ep)
+                    .map(|p| p.split('@').next().unwrap_or_default().to_owned());
             }
         }
         Clid {
-            number: c.number.or_else(|| call.caller_id_number.clone()),
-            name: c.name.or_else(|| call.caller_id_name.clone()),
+            number: c.number.or_else(|| call_number(ctx)),
+            name: c.name.or_else(|| call_name(ctx)),
         }
     };
     if let Some(prefix) = ne_str(kvs(ctx, "prepend_cid_number")) {
@@ -116,6 +116,42 @@ fn compute_caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
         clid.name = Some(n.to_owned());
     }
     clid
+}
+
+/// `kapps_call:caller_id_number/1`: the call's number, else the anonymous number.
+fn call_number(ctx: &Ctx<'_>) -> Option<String> {
+    Some(
+        ctx.req
+            .call
+            .caller_id_number
+            .clone()
+            .unwrap_or_else(|| config::anonymous_number(ctx)),
+    )
+}
+
+/// `kapps_call:caller_id_name/1`: the call's name, else the unknown name.
+fn call_name(ctx: &Ctx<'_>) -> Option<String> {
+    Some(
+        ctx.req
+            .call
+            .caller_id_name
+            .clone()
+            .unwrap_or_else(|| config::unknown_name(ctx)),
+    )
+}
+
+/// The caller's explicit presence id (owner, hotdesk user, device, account), without the
+/// SIP-username and dialled-user fallbacks of `Presence-ID`.
+fn explicit_presence_id<'e>(ctx: &'e Ctx<'_>, ep: &'e Endpoint<'_>) -> Option<&'e str> {
+    ep.owner_doc()
+        .and_then(|o| ne_str(o.get("presence_id")))
+        .or_else(|| {
+            ep.hotdesk_users()
+                .iter()
+                .find_map(|u| ne_str(u.get("presence_id")))
+        })
+        .or_else(|| ne_str(ep.get("presence_id")))
+        .or_else(|| ne_str(ctx.account.get("presence_id")))
 }
 
 /// The KVS `dynamic_cid`: `{number, name}`, `[number, name]` or a bare number.
@@ -145,7 +181,7 @@ pub fn callee(ctx: &Ctx<'_>, ep: &Endpoint<'_>, attr: &str) -> Clid {
         name: Some(
             cid_field(ep, attr, "name")
                 .or_else(|| ep.name().map(str::to_owned))
-                .unwrap_or_else(|| UNKNOWN_NAME.into()),
+                .unwrap_or_else(|| config::default_callee_name(ctx)),
         ),
     }
 }
@@ -201,7 +237,7 @@ pub fn privacy(ctx: &Ctx<'_>, keep_caller_id: bool) -> (bool, bool) {
 
 /// `Privacy-Method`: the first defined of the endpoint's privacy-method keys when it is
 /// `sip`, `none` or `kazoo`, else `kazoo`.
-pub fn privacy_method(ep: &Endpoint<'_>) -> &'static str {
+pub fn privacy_method<'c>(ctx: &'c Ctx<'_>, ep: &Endpoint<'_>) -> &'c str {
     let v = ep
         .generic_leaf("caller_id_options", "privacy_method")
         .or_else(|| ep.at(&["privacy", "method"]))
@@ -210,7 +246,8 @@ pub fn privacy_method(ep: &Endpoint<'_>) -> &'static str {
     match v.and_then(Value::as_str) {
         Some("sip") => "sip",
         Some("none") => "none",
-        _ => "kazoo",
+        Some("kazoo") => "kazoo",
+        _ => config::privacy_method(ctx),
     }
 }
 

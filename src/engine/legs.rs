@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::attributes::Endpoint;
 use super::caller_id::{self, Clid};
+use super::config;
 use crate::kz_json::{
     Object, ObjectBuilder, as_integer, bool_or, get as kz_get, is_true, ne_str, ne_value_str,
 };
@@ -351,16 +352,24 @@ fn set_privacy(ctx: &Ctx<'_>, b: &mut ObjectBuilder, ep: &Endpoint<'_>, keep_cal
     if hide_number {
         b.set("Privacy-Hide-Number", true);
     }
-    b.set("Privacy-Method", caller_id::privacy_method(ep));
+    b.set("Privacy-Method", caller_id::privacy_method(ctx, ep));
 }
 
-fn ignore_completed_elsewhere(ep: &Endpoint<'_>) -> bool {
+fn ignore_completed_elsewhere(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> bool {
     ep.generic_leaf("caller_id_options", "ignore_completed_elsewhere")
         .or_else(|| ep.sip_at(&["ignore_completed_elsewhere"]))
         .or_else(|| ep.get("ignore_completed_elsewhere"))
         .filter(|v| !v.is_null())
         .map(|v| is_true(Some(v)))
-        .unwrap_or(true)
+        .unwrap_or_else(|| config::default_ignore_completed_elsewhere(ctx))
+}
+
+/// `SIP-Transport`: the device's `sip.transport`, else `kazoo_endpoint.sip_transport`, each
+/// only when it is one of Kazoo's four transports.
+fn sip_transport<'c>(ctx: &'c Ctx<'_>, ep: &Endpoint<'c>) -> Option<&'c str> {
+    ne_str(ep.sip_at(&["transport"]))
+        .filter(|t| config::valid_transport(t))
+        .or_else(|| config::sip_transport(ctx))
 }
 
 /// The `Invite-Format` of a SIP leg: `sip.invite_format`, default `username`. A value a 4.3
@@ -394,11 +403,11 @@ pub fn sip_leg(
     b.opt("To-Realm", sip("realm").or(account_realm(ctx)));
     b.opt("To-DID", sip("number").or(call.request_user.as_deref()));
     b.opt("To-IP", sip("ip"));
+    b.opt("SIP-Transport", sip_transport(ctx, ep));
     b.opt(
-        "SIP-Transport",
-        sip("transport").filter(|t| matches!(*t, "udp" | "tcp" | "tls" | "sctp")),
+        "SIP-Interface",
+        sip("custom_sip_interface").or_else(|| config::custom_sip_interface(ctx)),
     );
-    b.opt("SIP-Interface", sip("custom_sip_interface"));
     b.opt("Route", sip("route"));
     b.opt("Proxy-IP", sip("proxy"));
     b.opt("Forward-IP", sip("forward"));
@@ -431,7 +440,10 @@ pub fn sip_leg(
     b.set("Custom-SIP-Headers", sip_headers(ctx, ep, false));
     b.set("Custom-Channel-Vars", ccvs(ctx, ep, None));
     b.set("Flags", ep.outbound_flags().clone());
-    b.set("Ignore-Completed-Elsewhere", ignore_completed_elsewhere(ep));
+    b.set(
+        "Ignore-Completed-Elsewhere",
+        ignore_completed_elsewhere(ctx, ep),
+    );
     if let Some(f) = failover {
         b.set("Failover", forward_leg(ctx, ep, &props.without_timers(), f));
     }

@@ -12,6 +12,7 @@
 
 pub mod attributes;
 pub mod caller_id;
+pub mod config;
 pub mod explain;
 pub mod legs;
 
@@ -38,6 +39,24 @@ pub struct Inputs {
     pub owned: HashMap<String, Vec<String>>,
     /// Registration state by username and realm.
     pub registrations: HashMap<RegKey, Registration>,
+    /// `system_config` documents by category; `None`: known not to exist.
+    pub system_config: HashMap<String, Option<Doc>>,
+    /// Where system configuration values are looked up (node, zone).
+    pub scope: config::Scope,
+}
+
+impl Inputs {
+    /// Records that no configuration document exists (neither the `system_config`
+    /// categories nor the account's `configs_*`): every setting takes Kazoo's default.
+    pub fn without_config(mut self) -> Self {
+        for cat in config::ACCOUNT_CATEGORIES {
+            self.docs.entry(config::account_doc_id(cat)).or_insert(None);
+        }
+        for cat in config::SYSTEM_CATEGORIES {
+            self.system_config.entry(cat.to_owned()).or_insert(None);
+        }
+        self
+    }
 }
 
 /// What the engine still needs before it can answer.
@@ -49,12 +68,17 @@ pub struct Needs {
     pub owned: BTreeSet<String>,
     /// Registrations to look up.
     pub registrations: BTreeSet<RegKey>,
+    /// `system_config` categories to open.
+    pub system_config: BTreeSet<String>,
 }
 
 impl Needs {
     /// Nothing is needed.
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty() && self.owned.is_empty() && self.registrations.is_empty()
+        self.docs.is_empty()
+            && self.owned.is_empty()
+            && self.registrations.is_empty()
+            && self.system_config.is_empty()
     }
 }
 
@@ -245,6 +269,15 @@ impl<'a> Ctx<'a> {
             Target::Endpoint(id) => vec![self.doc(id)],
             Target::Members(ms) => ms.iter().map(|m| self.doc(&m.id)).collect(),
         };
+        // The configuration the builder reads, in the same batch.
+        for cat in config::ACCOUNT_CATEGORIES {
+            let _ = self.doc(&config::account_doc_id(cat));
+        }
+        for cat in config::SYSTEM_CATEGORIES {
+            if !self.inputs.system_config.contains_key(cat) {
+                self.needs.system_config.insert(cat.to_owned());
+            }
+        }
         if !self.needs.is_empty() {
             return Err(Halt::Pending);
         }
@@ -424,7 +457,9 @@ impl<'a> Ctx<'a> {
         };
         let can_self = match rt {
             "audio" => props.can_call_self,
-            "sms" => props.can_text_self.unwrap_or(true),
+            "sms" => props
+                .can_text_self
+                .unwrap_or_else(|| config::default_can_text_self(self)),
             other => {
                 return Err(BuildError::new(
                     ErrorCode::Exception,
