@@ -254,8 +254,18 @@ pub fn compare(expected: Option<&Value>, actual: Option<&Value>) -> Vec<String> 
                 }
                 v
             };
-            let (e, a) = (strip(e), strip(a));
-            diff_reply(&e, &a, &mut out);
+            let (stripped_e, stripped_a) = (strip(e), strip(a));
+            diff_reply(&stripped_e, &stripped_a, &mut out);
+            // The error message is not compared (its wording may change), but when the replies
+            // differ it says why the new one failed.
+            let message = |v: &Value| v.get("Error-Message").cloned();
+            if !out.is_empty() && message(e) != message(a) {
+                out.push(format!(
+                    "Error-Message (not compared): expected {}, got {}",
+                    show(message(e).as_ref()),
+                    show(message(a).as_ref())
+                ));
+            }
         }
     }
     out
@@ -280,13 +290,31 @@ fn diff_reply(e: &Value, a: &Value, out: &mut Vec<String>) {
         if ev == av {
             continue;
         }
-        if key == "Endpoints"
-            && let (Some(Value::Array(el)), Some(Value::Array(al))) = (ev, av)
-        {
-            diff_legs(el, al, out);
+        if key == "Endpoints" {
+            match (ev, av) {
+                (Some(Value::Array(el)), Some(Value::Array(al))) => diff_legs(el, al, out),
+                _ => out.push(format!(
+                    "Endpoints: expected {}, got {}",
+                    show_legs(ev),
+                    show_legs(av)
+                )),
+            }
             continue;
         }
         out.push(format!("{key}: expected {}, got {}", show(ev), show(av)));
+    }
+}
+
+/// A leg list in words (`2 leg(s): SIP leg to … + forward leg to …`), not as JSON.
+fn show_legs(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Array(legs)) if legs.is_empty() => "no leg".into(),
+        Some(Value::Array(legs)) => format!(
+            "{} leg(s): {}",
+            legs.len(),
+            legs.iter().map(leg_name).collect::<Vec<_>>().join(" + ")
+        ),
+        other => show(other),
     }
 }
 
@@ -535,6 +563,24 @@ mod tests {
         assert_eq!(v["hotdesk"]["pin"], "[redacted]");
         assert_eq!(v["list"][0]["Password"], "[redacted]");
         assert_eq!(v["pvt_api_key"], "[redacted]");
+    }
+
+    #[test]
+    fn a_reply_turned_error_shows_the_legs_in_words_and_the_message() {
+        let e = json!({"Event-Name": "build_resp", "Msg-ID": "m", "Endpoints": [
+            {"Invite-Format": "username", "To-Username": "d1", "To-Realm": "r"},
+            {"Invite-Format": "loopback", "Route": "+1555", "Custom-Channel-Vars": {}}]});
+        let a = json!({"Event-Name": "build_error", "Msg-ID": "m", "Error-Code": "not_found",
+                       "Error-Message": "no document d1 in account a"});
+        assert_eq!(
+            compare(Some(&e), Some(&a)),
+            [
+                "Event-Name: expected \"build_resp\", got \"build_error\"",
+                "Endpoints: expected 2 leg(s): SIP leg to d1@r + forward leg to +1555, got (absent)",
+                "Error-Code: expected (absent), got \"not_found\"",
+                "Error-Message (not compared): expected (absent), got \"no document d1 in account a\"",
+            ]
+        );
     }
 
     #[test]

@@ -440,3 +440,32 @@ fn replay_of_a_capture_copied_away_from_its_folder_says_so() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn explain_names_what_was_looked_up_and_what_to_pass() {
+    let (code, out, err) = run_bin(
+        &[
+            "explain",
+            "--fixturedb",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/db"),
+        ],
+        &[],
+        &fixture("04-user-bob"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[1],
+        "device 5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b \"Sales\": not registered (user_1002@acme.sip.example.com has no registration); no forward; failover to +14155550123 (call_failover) -> failover leg to +14155550123 (docs/device-table.md row 4)"
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &"registrations: user_1002@acme.sip.example.com unregistered (not named with --registered); every device not named with --registered USERNAME@REALM is unregistered"
+    );
+    assert!(!out.contains("registrar error"), "{out}");
+    let cited = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/device-table.md");
+    assert!(
+        std::path::Path::new(cited).is_file(),
+        "the cited table is in the repository"
+    );
+}

@@ -32,7 +32,7 @@ fn failover(number: &str) -> Value {
 
 fn line(n: u32, facts: &str, legs: &str, row: u32) -> String {
     format!(
-        "device {} \"Desk {n}\": {facts} -> {legs} (device table row {row})",
+        "device {} \"Desk {n}\": {facts} -> {legs} (docs/device-table.md row {row})",
         dev(n)
     )
 }
@@ -48,32 +48,32 @@ fn every_row_of_the_device_table() {
         ),
         (
             World::new(vec![device(1, fwd("+1552", false))]).registered(&["d1"]),
-            line(1, "registered; forward to +1552 active, ringing alongside; no failover", &format!("SIP leg to d1{r} + forward leg to +1552"), 2),
+            line(1, &format!("registered as d1{r}; forward to +1552 active, ringing alongside; no failover"), &format!("SIP leg to d1{r} + forward leg to +1552"), 2),
             format!("result: 2 leg(s): SIP leg to d1{r} + forward leg to +1552"),
         ),
         (
             World::new(vec![device(1, failover("+1553"))]).registered(&["d1"]),
-            line(1, "registered; no forward; failover to +1553 (call_failover)", &format!("SIP leg to d1{r}"), 3),
+            line(1, &format!("registered as d1{r}; no forward; failover to +1553 (call_failover)"), &format!("SIP leg to d1{r}"), 3),
             format!("result: 1 leg(s): SIP leg to d1{r}"),
         ),
         (
             World::new(vec![device(1, failover("+1554"))]),
-            line(1, "unregistered (registrar error); no forward; failover to +1554 (call_failover)", "failover leg to +1554", 4),
+            line(1, &format!("not registered (d1{r} has no registration); no forward; failover to +1554 (call_failover)"), "failover leg to +1554", 4),
             "result: 1 leg(s): failover leg to +1554".into(),
         ),
         (
             World::new(vec![device(1, json!({"call_forward": cf("+1555", json!({"substitute": false})), "call_failover": {"enabled": true, "number": "+1565"}}))]),
-            line(1, "unregistered (registrar error); forward to +1555 active, ringing alongside; failover to +1565 (call_failover)", "failover leg to +1565 + forward leg to +1555", 5),
+            line(1, &format!("not registered (d1{r} has no registration); forward to +1555 active, ringing alongside; failover to +1565 (call_failover)"), "failover leg to +1565 + forward leg to +1555", 5),
             "result: 2 leg(s): failover leg to +1565 + forward leg to +1555".into(),
         ),
         (
             World::new(vec![device(1, json!({"call_forward": cf("2000", json!({"enabled": false, "failover": true}))}))]).unknown(),
-            line(1, "registration unknown (no registrar answered); forward to 2000 disabled; failover to 2000 (call_forward.failover)", &format!("SIP leg to d1{r} with failover to 2000"), 6),
+            line(1, &format!("registration of d1{r} unknown (no registrar answered); forward to 2000 disabled; failover to 2000 (call_forward.failover)"), &format!("SIP leg to d1{r} with failover to 2000"), 6),
             format!("result: 1 leg(s): SIP leg to d1{r} with failover to 2000"),
         ),
         (
             World::new(vec![device(1, json!({"call_forward": cf("+1557", json!({"substitute": false})), "call_failover": {"enabled": true, "number": "+1567"}}))]).unknown(),
-            line(1, "registration unknown (no registrar answered); forward to +1557 active, ringing alongside; failover to +1567 (call_failover)", &format!("SIP leg to d1{r} with failover to +1567 + forward leg to +1557"), 7),
+            line(1, &format!("registration of d1{r} unknown (no registrar answered); forward to +1557 active, ringing alongside; failover to +1567 (call_failover)"), &format!("SIP leg to d1{r} with failover to +1567 + forward leg to +1557"), 7),
             format!("result: 2 leg(s): SIP leg to d1{r} with failover to +1567 + forward leg to +1557"),
         ),
         (
@@ -132,12 +132,11 @@ fn gating_says_why_nothing_was_built() {
         explain(&w, request(&dev(1))),
         [
             format!(
-                "{}: not built: do_not_disturb (device {} has do_not_disturb enabled)",
-                dev(1),
+                "device {} \"Desk 1\": not built: do_not_disturb (has do_not_disturb enabled, set on the device)",
                 dev(1)
             ),
             format!(
-                "result: do_not_disturb (device {} has do_not_disturb enabled)",
+                "result: do_not_disturb (device {} has do_not_disturb enabled, set on the device)",
                 dev(1)
             ),
         ]
@@ -170,13 +169,14 @@ fn users_say_how_their_failover_was_decided() {
             ),
             line(
                 1,
-                "unregistered (registrar error); no forward; no failover",
+                &format!(
+                    "not registered (d1@{REALM} has no registration); no forward; no failover"
+                ),
                 "no leg",
                 4
             ),
             format!(
-                "device {}: skipped: do_not_disturb (device {} has do_not_disturb enabled)",
-                dev(2),
+                "device {} \"Desk 2\": skipped: do_not_disturb (has do_not_disturb enabled, set on the device)",
                 dev(2)
             ),
             format!(
@@ -212,7 +212,10 @@ fn groups_list_their_members_and_duplicates() {
         )
     );
     assert!(
-        lines.contains(&format!("group {}: already expanded, skipped", grp(1))),
+        lines.contains(&format!(
+            "group {} \"Group 1\": already expanded, skipped",
+            grp(1)
+        )),
         "{lines:?}"
     );
     assert!(
@@ -234,4 +237,35 @@ fn no_explanation_unless_asked() {
     let registrar = GivenRegistrations::new(w.registered.clone(), false);
     let handled = run(&store, &registrar, &request(&dev(1)));
     assert!(handled.reply.get("Explain").is_none());
+}
+
+#[test]
+fn do_not_disturb_says_where_it_was_set() {
+    let owner = user(1, json!({"do_not_disturb": {"enabled": true}}));
+    let d = device(1, json!({"owner_id": usr(1)}));
+    let lines = explain(&World::new(vec![owner, d]), request(&dev(1)));
+    assert_eq!(
+        lines[0],
+        format!(
+            "device {} \"Desk 1\": not built: do_not_disturb (has do_not_disturb enabled, set on its owner user {} \"User 1\")",
+            dev(1),
+            usr(1)
+        )
+    );
+    let mut w = World::new(vec![device(
+        1,
+        json!({"do_not_disturb": {"enabled": true}}),
+    )]);
+    for d in &mut w.docs {
+        if d["_id"] == account_id() {
+            d["do_not_disturb"] = json!({"enabled": true});
+        }
+    }
+    assert_eq!(
+        explain(&w, request(&dev(1)))[0],
+        format!(
+            "device {} \"Desk 1\": not built: do_not_disturb (has do_not_disturb enabled, set on the device and the account)",
+            dev(1)
+        )
+    );
 }

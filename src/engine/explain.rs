@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use super::attributes::{Endpoint, Kind, full_name};
 use super::legs::{Forward, Props};
+use crate::build_api::BuildError;
 use crate::kz_json::{Object, is_true, ne_str, ne_value_str};
-use crate::registrar::Registration;
+use crate::registrar::{RegKey, Registration};
 
 /// `kind id "name"` of an endpoint.
 pub fn label(kind: Kind, id: &str, doc: &Value) -> String {
@@ -53,12 +54,35 @@ pub fn failover_fact(target: Option<&Forward<'_>>) -> String {
     }
 }
 
-/// A registration state in words.
-pub fn registration_fact(r: Registration) -> &'static str {
-    match r {
-        Registration::Registered => "registered",
-        Registration::Unregistered => "unregistered (registrar error)",
-        Registration::Unknown => "registration unknown (no registrar answered)",
+/// A registration state in words, with the `username@realm` that was looked up (what
+/// `--registered` takes offline).
+pub fn registration_fact(r: Registration, key: Option<&RegKey>) -> String {
+    match (r, key) {
+        (Registration::Registered, Some(k)) => format!("registered as {k}"),
+        (Registration::Registered, None) => "registered".into(),
+        (Registration::Unregistered, Some(k)) => format!("not registered ({k} has no registration)"),
+        (Registration::Unregistered, None) => "not registered".into(),
+        (Registration::Unknown, Some(k)) => {
+            format!("registration of {k} unknown (no registrar answered)")
+        }
+        (Registration::Unknown, None) => {
+            "registration unknown (no realm to look it up: neither sip.realm nor the account's realm)".into()
+        }
+    }
+}
+
+/// Why an endpoint was not built, without repeating its id (the line starts with its label):
+/// `device <id> has do_not_disturb enabled, set on the account` reads as `do_not_disturb (has
+/// do_not_disturb enabled, set on the account)`.
+pub fn why(e: &BuildError, id: &str) -> String {
+    let message = e.message.as_str();
+    let rest = message
+        .split_once(' ')
+        .and_then(|(_kind, rest)| rest.strip_prefix(id))
+        .map(str::trim_start);
+    match rest {
+        Some(rest) if !rest.is_empty() => format!("{} ({rest})", e.code),
+        _ => format!("{} ({message})", e.code),
     }
 }
 

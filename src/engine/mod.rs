@@ -186,6 +186,8 @@ struct DeviceLegs<'a, 'p> {
     props: Props<'p>,
     /// The registration state, for a device that needs a registration.
     registration: Option<Registration>,
+    /// The `username@realm` that was looked up (none without a realm).
+    reg_key: Option<RegKey>,
     /// Index of the SIP leg of an unknown-state device that has no failover of its own.
     bare_sip: Option<usize>,
     /// The device's active forward number.
@@ -223,6 +225,17 @@ impl<'a> Ctx<'a> {
             out.push(leg);
         }
         out
+    }
+
+    /// `kind id "name"` of a document that was read, or the bare id.
+    fn label_of(&self, id: &str) -> String {
+        match self.inputs.docs.get(id) {
+            Some(Some(doc)) => match Kind::of(doc) {
+                Some(kind) => explain::label(kind, id, doc),
+                None => id.to_owned(),
+            },
+            _ => id.to_owned(),
+        }
     }
 
     /// Looks a document up; records it as needed when it has not been fetched.
@@ -335,8 +348,11 @@ impl<'a> Ctx<'a> {
         let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
             self.entity_inner(id, props)
         });
-        if let Err(Halt::Fail(e)) = &r {
-            self.note(|| format!("{id}: not built: {} ({})", e.code, e.message));
+        if let Err(Halt::Fail(e)) = &r
+            && self.explain.is_some()
+        {
+            let line = format!("{}: not built: {}", self.label_of(id), explain::why(e, id));
+            self.note(|| line);
         }
         r
     }
@@ -489,9 +505,30 @@ impl<'a> Ctx<'a> {
             ));
         }
         if ep.dnd {
+            let on = |d: &Value| is_true(path(d, &["do_not_disturb", "enabled"]));
+            let mut set_on = Vec::new();
+            if on(ep.doc) {
+                set_on.push(format!("the {what}"));
+            }
+            if ep.kind != Kind::User
+                && let Owner::Doc(owner) = ep.owner
+                && on(owner)
+            {
+                let owner_id = owner.get("_id").and_then(Value::as_str).unwrap_or("?");
+                set_on.push(format!(
+                    "its owner {}",
+                    explain::label(Kind::User, owner_id, owner)
+                ));
+            }
+            if on(ep.account) {
+                set_on.push("the account".into());
+            }
             return Err(BuildError::new(
                 ErrorCode::DoNotDisturb,
-                format!("{what} {id} has do_not_disturb enabled"),
+                format!(
+                    "{what} {id} has do_not_disturb enabled, set on {}",
+                    set_on.join(" and ")
+                ),
             ));
         }
         if call.ccvs.get("Queue-ID").is_some_and(Value::is_string)
@@ -521,6 +558,7 @@ impl<'a> Ctx<'a> {
         let mut out = DeviceLegs {
             legs: Vec::new(),
             registration: None,
+            reg_key: None,
             bare_sip: None,
             forward_number: fwd.as_ref().map(|f| f.number),
             props: props.clone(),
@@ -543,7 +581,12 @@ impl<'a> Ctx<'a> {
         {
             let realm = ne_str(ep.sip_at(&["realm"])).or(self.account_realm);
             out.registration = Some(match realm {
-                Some(realm) => self.registration(RegKey::new(user, realm))?,
+                Some(realm) => {
+                    let key = RegKey::new(user, realm);
+                    let state = self.registration(key.clone())?;
+                    out.reg_key = Some(key);
+                    state
+                }
                 None => Registration::Unknown,
             });
         }
@@ -552,20 +595,23 @@ impl<'a> Ctx<'a> {
             // Row 1: the forward replaces the device. Rows 8-9: no SIP destination at all.
             out.legs.extend(fwd_leg(self));
             let (row, reg) = match (substitute, out.registration) {
-                (true, Some(r)) => (1, explain::registration_fact(r)),
-                (true, None) => (1, "registration not needed (the forward substitutes)"),
-                (false, _) => (if cf_active { 8 } else { 9 }, "no SIP credentials"),
+                (true, Some(r)) => (1, explain::registration_fact(r, out.reg_key.as_ref())),
+                (true, None) => (
+                    1,
+                    "registration not needed (the forward substitutes)".into(),
+                ),
+                (false, _) => (if cf_active { 8 } else { 9 }, "no SIP credentials".into()),
             };
-            self.note_device(&out, reg, row);
+            self.note_device(&out, &reg, row);
             return Ok(out);
         }
         let registration = out.registration.unwrap_or(Registration::Registered);
         let reg_fact = match out.registration {
-            Some(r) => explain::registration_fact(r),
+            Some(r) => explain::registration_fact(r, out.reg_key.as_ref()),
             None if ne_str(ep.sip_at(&["ip"])).is_some() => {
-                "IP-authenticated (sip.ip): no registration needed"
+                "IP-authenticated (sip.ip): no registration needed".into()
             }
-            None => "dialled by route: no registration needed",
+            None => "dialled by route: no registration needed".into(),
         };
         let row = match (registration, cf_active) {
             (Registration::Registered, true) => 2,
@@ -595,7 +641,7 @@ impl<'a> Ctx<'a> {
             }
         }
         out.legs.extend(fwd_leg(self));
-        self.note_device(&out, reg_fact, row);
+        self.note_device(&out, &reg_fact, row);
         Ok(out)
     }
 
@@ -604,7 +650,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         let line = format!(
-            "{}: {registration}; {}; {} -> {} (device table row {row})",
+            "{}: {registration}; {}; {} -> {} (docs/device-table.md row {row})",
             explain::label(Kind::Device, d.ep.id, d.ep.doc),
             explain::forward_fact(&d.ep, &d.props),
             explain::failover_fact(Forward::failover_target(&d.ep).as_ref()),
@@ -619,7 +665,12 @@ impl<'a> Ctx<'a> {
             // Expanded already: its devices are rung and its forward leg would be the same
             // route, which the loopback de-duplication drops. Skipping it keeps a member list
             // that names one user thousands of times from costing thousands of expansions.
-            self.note(|| format!("user {id}: already expanded, skipped"));
+            self.note(|| {
+                format!(
+                    "{}: already expanded, skipped",
+                    explain::label(Kind::User, id, doc)
+                )
+            });
             return Ok(Vec::new());
         }
         let ep = self.endpoint(id, doc)?;
@@ -675,7 +726,7 @@ impl<'a> Ctx<'a> {
                 None
             };
             if let Some(why) = skip {
-                self.note(|| format!("device {did}: skipped: {why}"));
+                self.note(|| format!("{}: skipped: {why}", explain::label(Kind::Device, did, doc)));
                 continue;
             }
             match self.device(did, doc, props, user_target.is_some()) {
@@ -683,7 +734,13 @@ impl<'a> Ctx<'a> {
                 Err(Halt::Pending) => pending = true,
                 // A device that fails gating is skipped.
                 Err(Halt::Fail(e)) => {
-                    self.note(|| format!("device {did}: skipped: {} ({})", e.code, e.message));
+                    self.note(|| {
+                        format!(
+                            "{}: skipped: {}",
+                            explain::label(Kind::Device, did, doc),
+                            explain::why(&e, did)
+                        )
+                    });
                 }
             }
         }
@@ -744,7 +801,12 @@ impl<'a> Ctx<'a> {
     fn group(&mut self, id: &'a str, doc: &'a Value, props: &Props<'_>) -> Step<Vec<Object>> {
         if !self.seen_groups.insert(id) {
             // Reached twice (a cycle, or a diamond): its members were expanded already.
-            self.note(|| format!("group {id}: already expanded, skipped"));
+            self.note(|| {
+                format!(
+                    "{}: already expanded, skipped",
+                    explain::label(Kind::Group, id, doc)
+                )
+            });
             return Ok(Vec::new());
         }
         let ep = self.endpoint(id, doc)?;
