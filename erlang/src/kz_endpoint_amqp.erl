@@ -44,7 +44,7 @@
 -export([by_owner_id/3]).
 
 %% the worker alone, and the settings
--export([remote_build/3
+-export([remote_build/3, remote_build/4
         ,build_request/3
         ,mode/0
         ,timeout_ms/0
@@ -198,12 +198,28 @@ by_owner_id(OwnerId, Data, Call, 'on') ->
 %%------------------------------------------------------------------------------
 -spec remote_build(kz_term:ne_binary(), kz_term:api_object(), kapps_call:call()) -> remote_return().
 remote_build(EndpointId, Properties, Call) ->
+    case remote_build(EndpointId, Properties, Call, []) of
+        {'ok', Legs, _Explain} -> {'ok', Legs};
+        {'error', Code, _Explain} -> {'error', Code};
+        Fallback -> Fallback
+    end.
+
+%%------------------------------------------------------------------------------
+%% @doc `remote_build/3' with extra request headers (shadow mode adds
+%% `{<<"Explain">>, true}'), keeping the reply's `Explain' lines:
+%% `{ok, Legs, Explain}', `{error, Code, Explain}' or `{fallback, Why}'.
+%% @end
+%%------------------------------------------------------------------------------
+-spec remote_build(kz_term:ne_binary(), kz_term:api_object(), kapps_call:call(), kz_term:proplist()) ->
+          {'ok', kz_json:objects(), kz_term:ne_binaries()} | {'error', atom(), kz_term:ne_binaries()}
+              | {'fallback', atom() | tuple()}.
+remote_build(EndpointId, Properties, Call, Extra) ->
     case build_request(EndpointId, Properties, Call) of
         {'error', Why} -> {'fallback', Why};
         {'ok', Req} ->
             kz_endpoint_amqp_stats:bump('remote_requests'),
             Start = erlang:monotonic_time('microsecond'),
-            Result = kz_amqp_worker:call(Req
+            Result = kz_amqp_worker:call(Extra ++ Req
                                         ,fun kapi_endpoint:publish_build_req/1
                                         ,fun is_build_reply/1
                                         ,timeout_ms()
@@ -240,7 +256,7 @@ handle_result({'ok', Reply}, Micros) ->
     case kz_json:get_ne_binary_value(<<"Event-Name">>, Reply) of
         <<"build_resp">> ->
             kz_endpoint_amqp_stats:bump('remote_ok'),
-            {'ok', kz_json:get_list_value(<<"Endpoints">>, Reply)};
+            {'ok', kz_json:get_list_value(<<"Endpoints">>, Reply), explain(Reply)};
         <<"build_error">> ->
             Code = kz_json:get_ne_binary_value(<<"Error-Code">>, Reply),
             ?KZE_INFO("endpoint worker answered ~s for ~s: ~s"
@@ -248,7 +264,10 @@ handle_result({'ok', Reply}, Micros) ->
                       ,kz_json:get_ne_binary_value(<<"Endpoint-ID">>, Reply, <<"?">>)
                       ,kz_json:get_ne_binary_value(<<"Error-Message">>, Reply, <<>>)
                       ]),
-            handle_error_code(error_code(Code))
+            case handle_error_code(error_code(Code)) of
+                {'error', Atom} -> {'error', Atom, explain(Reply)};
+                Fallback -> Fallback
+            end
     end;
 handle_result({'returned', _JObj, _Return}, _Micros) ->
     {'fallback', 'returned'};
@@ -260,6 +279,9 @@ handle_result({'error', Reason}, _Micros) ->
     {'fallback', {'pool', Reason}};
 handle_result(Other, _Micros) ->
     {'fallback', {'pool', Other}}.
+
+explain(Reply) ->
+    [Line || Line <- kz_json:get_list_value(<<"Explain">>, Reply, []), is_binary(Line)].
 
 handle_error_code(Code) ->
     case lists:member(atom_to_binary(Code, 'utf8'), fallback_error_codes()) of
@@ -356,7 +378,9 @@ start_shadow(What, Id, Properties, Call) ->
     'ok'.
 
 shadow(What, Id, Properties, Call, Compare, Ignore) ->
-    Remote = try remote_build(Id, Properties, Call)
+    %% with the worker's Explain lines: they say which device-table row built
+    %% each device (kz_endpoint_amqp_shadow classifies differences with them)
+    Remote = try remote_build(Id, Properties, Call, [{<<"Explain">>, 'true'}])
              catch _E:_R -> {'fallback', {'exception', _R}}
              end,
     %% no second metaflow start from the compare build
@@ -364,7 +388,7 @@ shadow(What, Id, Properties, Call, Compare, Ignore) ->
     Local = try compare_build(What, Compare, Id, Properties, QuietCall)
             catch _E2:_R2 -> {'error', 'exception'}
             end,
-    kz_endpoint_amqp_shadow:report(kapps_call:call_id_direct(Call), Id, Compare, Local, Remote, Ignore).
+    kz_endpoint_amqp_shadow:report(kapps_call:call_id_direct(Call), Id, What, Compare, Local, Remote, Ignore).
 
 compare_build('build', Module, Id, Properties, Call) ->
     local_build(Module, Id, Properties, Call);

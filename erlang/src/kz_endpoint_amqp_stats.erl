@@ -26,9 +26,10 @@
                ,'local_builds'          %% built locally without asking (off, inline JSON, no id)
                ,'remote_us'             %% total round-trip time of answered requests, microseconds
                ,'shadow_requests'       %% shadow comparisons started
-               ,'shadow_match'          %% worker and compare module agree (beyond known differences)
-               ,'shadow_different'      %% comparisons with at least one difference
-               ,'shadow_fields_different' %% differing fields (and missing or extra legs), summed
+               ,'shadow_match'          %% no difference beyond those docs/compatibility.md lists
+               ,'shadow_different'      %% comparisons with at least one unlisted difference
+               ,'shadow_fields_different' %% unlisted differences (fields, missing or extra legs, outcomes), summed
+               ,'shadow_listed'         %% differences docs/compatibility.md lists, summed (logged at debug)
                ,'shadow_unanswered'     %% worker did not answer in shadow (timeout, returned, pool)
                ]).
 

@@ -46,6 +46,9 @@ cases() ->
     ,{"shadow: local answer returned, a difference logged field by field and counted", fun shadow_difference/1}
     ,{"shadow: agreeing builds count as a match, known differences ignored", fun shadow_match/1}
     ,{"shadow: users compared through by_owner_id", fun shadow_user/1}
+    ,{"shadow: differences docs/compatibility.md lists are counted as listed, others reported", fun shadow_listed/1}
+    ,{"shadow: a user's listed differences (forward substitutes, gating) are not reported", fun shadow_listed_user/1}
+    ,{"shadow: each class needs its facts (Explain rows, leg shapes)", fun shadow_classes/1}
     ,{"the 4.3 variant of kapi_endpoint talks to the same worker", fun variant_43/1}
     ,{"a reply's Msg-ID is the request's (kz_amqp_worker correlation)", fun msg_id_correlation/1}
     ,{"pool error: no kz_amqp_worker pool falls back", fun pool_fallback/1}
@@ -440,6 +443,142 @@ shadow_user(#{account := AccountId}) ->
     wait_until(fun() -> stat('shadow_different') =:= 1 end),
     ?assertEqual(1, stat('shadow_fields_different')),
     ?assertMatch([_], logged(<<"field Codecs: local [\"G722\"]">>)).
+
+-define(FWD_DEVICE, <<"10bb0000000000000000000000000006">>).   %% forward +14155550106, substitute missing
+-define(FWD_USER, <<"ca401000ca401000ca401000ca401003">>).     %% forward +14155550333, substitute
+
+sip_leg_of(DeviceId, User) ->
+    kz_json:from_list([{<<"Invite-Format">>, <<"username">>}
+                      ,{<<"To-User">>, User}
+                      ,{<<"To-Realm">>, <<"acme.sip.example.com">>}
+                      ,{<<"Endpoint-ID">>, DeviceId}
+                      ,{<<"Custom-Channel-Vars">>, kz_json:from_list([{<<"Authorizing-ID">>, DeviceId}
+                                                                     ,{<<"Authorizing-Type">>, <<"device">>}
+                                                                     ])}
+                      ]).
+
+listed_lines() -> [T || {'debug', T} <- lager:messages(), binary:match(T, <<"shadow listed difference">>) =/= 'nomatch'].
+warnings() -> [T || {'warning', T} <- lager:messages()].
+
+shadow_listed(#{account := AccountId}) ->
+    %% row 1 (the device's forward, substitute missing): the worker gives only
+    %% the forward leg, v4 the SIP leg and the forward leg
+    %% one call for the worker's legs and the shadow build: forward legs carry
+    %% call-specific values (Call-Forward-For-UUID)
+    FwdCall = call(AccountId, []),
+    {'ok', [Fwd]} = kz_endpoint_amqp:remote_build(?FWD_DEVICE, props(), FwdCall),
+    kz_endpoint_amqp_stats:reset(),
+    ?assertEqual(<<"loopback">>, kz_json:get_value(<<"Invite-Format">>, Fwd)),
+    V4 = [sip_leg_of(?FWD_DEVICE, <<"user_1006">>), Fwd],
+    ?LOCAL:set_result(?FWD_DEVICE, {'ok', V4}),
+    %% and a SIP leg whose Invite-Format 4.3 does not know: the worker's is username
+    [DeskLeg] = worker_legs(AccountId, ?DEVICE),
+    StripPlus = kz_json:set_value(<<"Invite-Format">>, <<"strip_plus">>, DeskLeg),
+    ?LOCAL:set_result(?DEVICE, {'ok', [StripPlus]}),
+    kapps_config:set(?CAT, <<"amqp_mode">>, <<"shadow">>),
+    ?assertEqual({'ok', V4}, build(?FWD_DEVICE, props(), FwdCall)),
+    wait_until(fun() -> stat('shadow_match') =:= 1 end),
+    ?assertEqual({'ok', [StripPlus]}, build(?DEVICE, props(), call(AccountId, []))),
+    wait_until(fun() -> stat('shadow_match') =:= 2 end),
+    ?assertEqual(0, stat('shadow_different')),
+    ?assertEqual(0, stat('shadow_fields_different')),
+    ?assertEqual([], logged(<<"shadow difference">>)),
+    ?assertEqual([], [W || W <- warnings(), binary:match(W, <<"shadow">>) =/= 'nomatch']),
+    %% counted and logged (debug) as listed, with the row
+    ?assert(stat('shadow_listed') >= 2),
+    ?assertMatch([_], [L || L <- listed_lines(), binary:match(L, <<"Missing call_forward.substitute">>) =/= 'nomatch']),
+    [Listed] = [L || L <- listed_lines(), binary:match(L, <<"only in the local build">>) =/= 'nomatch'],
+    ?assertNotEqual('nomatch', binary:match(Listed, ?FWD_DEVICE)),
+    ?assertMatch([_], [L || L <- listed_lines(), binary:match(L, <<"field Invite-Format: local \"strip_plus\" worker \"username\"">>) =/= 'nomatch']),
+    %% the same builds with one unlisted difference each: only that is reported
+    kz_endpoint_amqp_stats:reset(),
+    lager:clear(),
+    Slow = kz_json:set_value(<<"Endpoint-Timeout">>, <<"45">>, Fwd),
+    ?LOCAL:set_result(?FWD_DEVICE, {'ok', [sip_leg_of(?FWD_DEVICE, <<"user_1006">>), Slow, ?LOCAL:marker_leg(<<"extra">>)]}),
+    Call = FwdCall,
+    _ = build(?FWD_DEVICE, props(), Call),
+    wait_until(fun() -> stat('shadow_different') =:= 1 end),
+    ?assertEqual(2, stat('shadow_fields_different')),
+    ?assertEqual(0, stat('shadow_match')),
+    ?assertEqual(1, stat('shadow_listed')),
+    [Timeout] = [W || W <- warnings(), binary:match(W, <<"field Endpoint-Timeout">>) =/= 'nomatch'],
+    ?assertNotEqual('nomatch', binary:match(Timeout, kapps_call:call_id_direct(Call))),
+    ?assertNotEqual('nomatch', binary:match(Timeout, ?FWD_DEVICE)),
+    ?assertNotEqual('nomatch', binary:match(Timeout, <<"local \"45\" worker \"20\"">>)),
+    ?assertMatch([_], [W || W <- warnings(), binary:match(W, <<"leg username:local-extra: only in the local build">>) =/= 'nomatch']),
+    ?assertEqual([], [W || W <- warnings(), binary:match(W, <<"user_1006">>) =/= 'nomatch']),
+    ?assertMatch([_], listed_lines()).
+
+shadow_listed_user(#{account := AccountId}) ->
+    %% the user's forward substitutes: the worker gives the user's forward leg
+    %% only; v4 builds the user's devices
+    kz_attributes:set_owned(?FWD_USER, [<<"dev-u1">>, <<"dev-u2">>]),
+    ?LOCAL:set_result(<<"dev-u1">>, {'ok', [sip_leg_of(<<"dev-u1">>, <<"u1">>)]}),
+    ?LOCAL:set_result(<<"dev-u2">>, {'ok', [sip_leg_of(<<"dev-u2">>, <<"u2">>)]}),
+    kapps_config:set(?CAT, <<"amqp_mode">>, <<"shadow">>),
+    ?assertEqual(2, length(by_owner(?FWD_USER, kz_json:new(), call(AccountId, [])))),
+    wait_until(fun() -> stat('shadow_match') =:= 1 end),
+    ?assertEqual(0, stat('shadow_different')),
+    ?assertEqual(3, stat('shadow_listed')),
+    ?assertEqual(3, length([L || L <- listed_lines(), binary:match(L, <<"Users: User forward">>) =/= 'nomatch'])),
+    %% a disabled user: v4 still rings its devices, the worker gates the user
+    Disabled = <<"e4140000000000000000000000000020">>,
+    {'error', 'endpoint_disabled'} = kz_endpoint_amqp:remote_build(Disabled, kz_json:new(), call(AccountId, [])),
+    kz_endpoint_amqp_stats:reset(),
+    kz_attributes:set_owned(Disabled, [<<"dev-d1">>]),
+    _ = by_owner(Disabled, kz_json:new(), call(AccountId, [])),
+    wait_until(fun() -> stat('shadow_match') =:= 1 end),
+    ?assertEqual(1, stat('shadow_listed')),
+    %% the same outcome for a device build is not listed
+    kz_endpoint_amqp_stats:reset(),
+    _ = build(Disabled, props(), call(AccountId, [])),
+    wait_until(fun() -> stat('shadow_different') =:= 1 end),
+    ?assertMatch([_], [W || W <- warnings(), binary:match(W, <<"outcome: local {legs,">>) =/= 'nomatch']).
+
+shadow_classes(_Env) ->
+    D = <<"0000000000000000000000000000d001">>,
+    Failover = kz_json:from_list([{<<"Invite-Format">>, <<"loopback">>}
+                                 ,{<<"Route">>, <<"+15550001">>}
+                                 ,{<<"Custom-Channel-Vars">>, kz_json:from_list([{<<"Is-Failover">>, 'true'}
+                                                                                ,{<<"Call-Forward">>, <<"true">>}
+                                                                                ,{<<"Authorizing-Type">>, <<"device">>}
+                                                                                ,{<<"Authorizing-ID">>, D}
+                                                                                ])}
+                                 ]),
+    Sip = sip_leg_of(D, <<"d1">>),
+    Row = fun(N) -> [<<"device ", D/binary, ": unregistered (registrar error); no forward; x -> y (device table row ", (integer_to_binary(N))/binary, ")">>] end,
+    Classes = fun(Local, Remote) -> [C || {C, _} <- kz_endpoint_amqp_shadow:compare('build', Local, Remote, [])] end,
+    %% unregistered (row 4): the FAILOVER leg instead of the SIP leg is listed
+    ?assertEqual([{'listed', 'unregistered_device'}, {'listed', 'unregistered_device'}]
+                ,Classes({'ok', [Sip]}, {'ok', [Failover], Row(4)})),
+    %% the same legs when the worker says the device is registered (row 3): unlisted
+    ?assertEqual(['unlisted', 'unlisted'], Classes({'ok', [Sip]}, {'ok', [Failover], Row(3)})),
+    %% without Explain lines nothing about registration is assumed
+    ?assertEqual(['unlisted', 'unlisted'], Classes({'ok', [Sip]}, {'ok', [Failover]})),
+    %% unregistered without failover: no leg (no_endpoints)
+    ?assertEqual([{'listed', 'unregistered_device'}], Classes({'ok', [Sip]}, {'error', 'no_endpoints', Row(4)})),
+    %% a forward leg v4 merged from the owner onto a device without its own (row 3)
+    Fwd = kz_json:set_value([<<"Custom-Channel-Vars">>, <<"Is-Failover">>], 'false', Failover),
+    ?assertEqual([{'listed', 'owner_forward'}], Classes({'ok', [Sip, Fwd]}, {'ok', [Sip], Row(3)})),
+    %% ... but not when the device's own forward is active (row 2)
+    ?assertEqual(['unlisted'], Classes({'ok', [Sip, Fwd]}, {'ok', [Sip], Row(2)})),
+    %% a user's FAILOVER leg: listed only when the user's devices are unregistered
+    UserFailover = kz_json:set_value([<<"Custom-Channel-Vars">>, <<"Authorizing-Type">>], <<"user">>, Failover),
+    ?assertEqual([{'listed', 'user_failover'}], Classes({'ok', []}, {'ok', [UserFailover], Row(4)})),
+    ?assertEqual(['unlisted'], Classes({'ok', []}, {'ok', [UserFailover], Row(3) ++ Row(4)})),
+    %% a group's forward leg
+    Group = kz_json:set_value([<<"Custom-Channel-Vars">>, <<"Authorizing-Type">>], <<"group">>, Fwd),
+    ?assertEqual([{'listed', 'group_forward'}], Classes({'ok', [Sip]}, {'ok', [Sip, Group]})),
+    %% the same route twice: v4 keeps both, the worker one
+    ?assertEqual([{'listed', 'same_route'}], Classes({'ok', [Fwd, Fwd]}, {'ok', [Fwd]})),
+    %% an Invite-Format 4.3 knows is not the listed fallback
+    ?assertEqual(['unlisted'], Classes({'ok', [kz_json:set_value(<<"Invite-Format">>, <<"npan">>, Sip)]}, {'ok', [Sip]})),
+    %% an extra SIP leg, a device forward leg the local build lacks: unlisted
+    ?assertEqual(['unlisted'], Classes({'ok', []}, {'ok', [Sip], Row(3)})),
+    ?assertEqual(['unlisted'], Classes({'ok', [Sip]}, {'ok', [Sip, Fwd], Row(2)})),
+    %% the ignored fields are listed
+    ?assertEqual([{'listed', 'ignored_field'}]
+                ,[C || {C, _} <- kz_endpoint_amqp_shadow:compare('build', {'ok', [kz_json:set_value(<<"Endpoint-Actions">>, kz_json:from_list([{<<"a">>, 1}]), Sip)]}, {'ok', [Sip]}, [<<"Endpoint-Actions">>])]).
 
 variant_43(#{account := AccountId}) ->
     Master = code:which('kapi_endpoint'),
