@@ -211,6 +211,9 @@ pub struct BuildRequest {
     /// `Explain: true`: the reply carries an `Explain` list saying why each leg was or was
     /// not produced.
     pub explain: bool,
+    /// `Timestamp`: when the request was sent, Unix seconds (a value past 62167219200 is
+    /// read as Kazoo's Gregorian seconds). It dates an endpoint recording.
+    pub timestamp: Option<i64>,
 }
 
 impl BuildRequest {
@@ -306,6 +309,9 @@ fn opt_seconds(o: &Object, key: &str, what: &str) -> Result<Option<i64>, BuildEr
     }
 }
 
+/// Seconds from year 0 (Kazoo's Gregorian seconds) to 1970.
+const GREGORIAN_UNIX_OFFSET: i64 = 62_167_219_200;
+
 /// Validates and parses a `build_req` body.
 pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
     let category = req_str(body, "Event-Category", "Event-Category")?;
@@ -363,8 +369,16 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
         }
         Some(_) => return Err(BuildError::invalid("Explain must be a boolean")),
     };
+    let timestamp = crate::kz_json::as_integer(body.get("Timestamp")).map(|t| {
+        if t > GREGORIAN_UNIX_OFFSET {
+            t - GREGORIAN_UNIX_OFFSET
+        } else {
+            t
+        }
+    });
     Ok(BuildRequest {
         explain,
+        timestamp,
         msg_id,
         server_id,
         app_name,

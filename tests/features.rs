@@ -151,3 +151,84 @@ fn privacy_config() {
     let leg = leg0(&w, &req);
     assert_eq!(s(&leg, "Outbound-Caller-ID-Number"), Some("1111111111"));
 }
+
+fn record_endpoint(leg: &serde_json::Map<String, Value>) -> Option<&Value> {
+    leg.get("Endpoint-Actions")?
+        .get("Execute-On-Answer")?
+        .get("Record-Endpoint")
+}
+
+/// `call_recording.endpoint.inbound.<network>` on the device (account < owner < device):
+/// Kazoo's `record_call` command, every key with Kazoo's type, ids derived from the request.
+#[test]
+fn device_call_recording_becomes_a_record_endpoint_action() {
+    let rec = json!({"inbound": {"onnet": {"enabled": true, "format": "wav",
+        "time_limit": 600, "record_min_sec": 2, "record_sample_rate": 8000,
+        "url": "https://rec.example.com/store"}}});
+    let w = World::new(vec![device(1, json!({"call_recording": rec}))]).registered(&["d1"]);
+    let req = with(request(&dev(1)), json!({"Timestamp": 1_767_225_600}));
+    let leg = leg0(&w, &req);
+    let cmd = record_endpoint(&leg).expect("a Record-Endpoint action");
+    assert_eq!(cmd["Application-Name"], "record_call");
+    assert_eq!(cmd["Record-Action"], "start");
+    assert_eq!(cmd["Time-Limit"], json!(600));
+    assert_eq!(cmd["Record-Min-Sec"], json!("2"));
+    assert_eq!(cmd["Record-Sample-Rate"], json!(8000));
+    assert_eq!(cmd["Follow-Transfer"], json!(false));
+    assert_eq!(cmd["Media-Recorder"], "kz_media_recording");
+    assert_eq!(cmd["Call-ID"], "call-1");
+    let id = cmd["Media-Recording-ID"].as_str().unwrap();
+    assert!(id.starts_with("202601-") && id.len() == 39, "{id}");
+    assert!(cmd["Media-Name"].as_str().unwrap().ends_with(".wav"));
+    assert_eq!(cmd["Recording-Variables"]["ID"], cmd["Media-Recording-ID"]);
+    assert!(
+        cmd["Recording-Variables"]["Data"]
+            .as_str()
+            .unwrap()
+            .starts_with("g2gB")
+    );
+    // The same request gives the same reply.
+    assert_eq!(record_endpoint(&leg0(&w, &req)), Some(cmd));
+    // An offnet call does not record: only inbound.onnet is enabled.
+    let ext = with(
+        req.clone(),
+        json!({"Call": {"Inception": "+15551112222@x"}}),
+    );
+    assert_eq!(leg0(&w, &ext)["Endpoint-Actions"], json!({}));
+}
+
+/// Without a storage `url` the command has no `Media-Recorder`; the time limit is capped by
+/// `media.max_recording_time_limit`; the legacy `record_call` records every direction.
+#[test]
+fn legacy_record_call_and_limits() {
+    let w = World::new(vec![
+        device(1, json!({"record_call": true})),
+        system("media", json!({"max_recording_time_limit": 300})),
+    ])
+    .registered(&["d1"]);
+    let leg = leg0(&w, &request(&dev(1)));
+    let cmd = record_endpoint(&leg).expect("a Record-Endpoint action");
+    assert!(cmd.get("Media-Recorder").is_none());
+    assert!(cmd["Recording-Variables"].get("Recorder").is_none());
+    assert_eq!(cmd["Time-Limit"], json!(300));
+    assert_eq!(cmd["Record-Min-Sec"], json!("0"));
+    assert!(cmd["Media-Name"].as_str().unwrap().ends_with(".mp3"));
+}
+
+/// The owner's settings apply to the device; a forward leg gets none.
+#[test]
+fn owner_recording_applies_and_forward_legs_get_none() {
+    let owner = user(
+        1,
+        json!({"call_recording": {"any": {"any": {"enabled": true}}}}),
+    );
+    let d = device(
+        1,
+        json!({"owner_id": usr(1), "call_forward": cf("+15550001111", json!({}))}),
+    );
+    let w = World::new(vec![owner, d]).registered(&["d1"]);
+    let legs = w.legs(&request(&dev(1)));
+    assert_eq!(legs.len(), 2);
+    assert!(record_endpoint(&legs[0]).is_some());
+    assert!(!legs[1].contains_key("Endpoint-Actions"));
+}

@@ -448,7 +448,10 @@ pub fn sip_leg(
         b.set("Failover", forward_leg(ctx, ep, &props.without_timers(), f));
     }
     b.set("Metaflows", ep.metaflows().clone());
-    b.set("Endpoint-Actions", json!({}));
+    b.set(
+        "Endpoint-Actions",
+        super::recording::endpoint_actions(ctx, ep),
+    );
     if ep.get("device_type").and_then(Value::as_str) == Some("fax") {
         t38(ctx, ep, &mut b);
     }

@@ -15,6 +15,7 @@ pub mod caller_id;
 pub mod config;
 pub mod explain;
 pub mod legs;
+pub mod recording;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
