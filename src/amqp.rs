@@ -151,10 +151,22 @@ pub enum PublishError {
         /// Its length in bytes.
         len: usize,
     },
+    /// The body is larger than [`MAX_MESSAGE`]: RabbitMQ would close the channel for it
+    /// (its `max_message_size` is 16 MiB by default since 4.0), taking every later reply
+    /// with it. Nothing was sent.
+    #[error("the message is {len} bytes, over the {MAX_MESSAGE}-byte limit")]
+    TooLarge {
+        /// Its length in bytes.
+        len: usize,
+    },
     /// The broker refused the publish, or the connection failed.
     #[error(transparent)]
     Broker(#[from] lapin::Error),
 }
+
+/// The largest message the worker publishes: half of RabbitMQ 4's default
+/// `max_message_size`, so a reply never costs the channel.
+pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
 
 /// `s` as an AMQP short string, or [`PublishError::TooLong`]. lapin's own conversion panics
 /// on a string over 255 bytes, so every value that can come from a message or a document
@@ -175,6 +187,9 @@ pub async fn publish_json(
     let routing_key = short_string("the routing key", routing_key)?;
     // Serialising a `Value` cannot fail: its keys are strings and its numbers finite.
     let payload = serde_json::to_vec(body).unwrap_or_default();
+    if payload.len() > MAX_MESSAGE {
+        return Err(PublishError::TooLarge { len: payload.len() });
+    }
     channel
         .basic_publish(
             exchange,

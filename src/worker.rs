@@ -188,6 +188,8 @@ pub struct Worker<S = Store> {
     nodes: Arc<NodeTracker>,
     consuming: AtomicBool,
     progress: Progress,
+    /// Signalled by a request task whose reply channel turned out to be closed.
+    channel_lost: tokio::sync::Notify,
     recorder: Option<Recorder>,
     /// Counters.
     pub stats: Stats,
@@ -215,6 +217,7 @@ impl<S: ServingStore> Worker<S> {
             nodes: Arc::new(NodeTracker::new()),
             consuming: AtomicBool::new(false),
             progress: Progress::default(),
+            channel_lost: tokio::sync::Notify::new(),
             recorder: None,
             stats: Stats::default(),
         })
@@ -340,6 +343,8 @@ impl<S: ServingStore> Worker<S> {
     ) -> Result<SessionEnd, lapin::Error> {
         let mut shutdown = shutdown.clone();
         self.progress.reset();
+        // A loss signalled by a task of the previous session is not this session's.
+        let _ = self.channel_lost.notified().now_or_never();
         let publish = conn.create_channel().await?;
         declare_exchanges(&publish).await?;
 
@@ -418,6 +423,7 @@ impl<S: ServingStore> Worker<S> {
         let end = loop {
             tokio::select! {
                 _ = shutdown.wait() => break SessionEnd::Shutdown,
+                _ = self.channel_lost.notified() => break SessionEnd::Lost("the reply channel was closed".into()),
                 d = request_consumer.next() => match d {
                     Some(Ok(delivery)) => {
                         let (me, registrar, publish) = (self.clone(), registrar.clone(), publish.clone());
@@ -597,9 +603,24 @@ impl<S: ServingStore> Worker<S> {
             if invalid {
                 self.stats.invalid_inputs.fetch_add(1, Ordering::Relaxed);
             }
-            let settled = match address.publish(publish, &handled.reply).await {
+            let mut published = address.publish(publish, &handled.reply).await;
+            if let Err(PublishError::TooLarge { len }) = &published {
+                // Too big to send: say so in a reply that fits.
+                tracing::warn!(bytes = len, "reply too large; answered with internal");
+                let result = Err(BuildError::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "the reply would be {len} bytes, over the {}-byte limit of a message",
+                        crate::amqp::MAX_MESSAGE
+                    ),
+                ));
+                // (Counted as built already; the log line above tells this rare case apart.)
+                let reply = reply_body(&self.identity, &handled.envelope, &result, &[]);
+                published = address.publish(publish, &reply).await;
+            }
+            let settled = match published {
                 Ok(()) => settlement.ack().await,
-                Err(e @ PublishError::TooLong { .. }) => {
+                Err(e @ (PublishError::TooLong { .. } | PublishError::TooLarge { .. })) => {
                     // The address was checked on arrival; nothing else in a reply is a short
                     // string. Should it happen anyway, retrying cannot help.
                     tracing::error!(error = %e, "reply not publishable; acknowledged");
@@ -607,6 +628,11 @@ impl<S: ServingStore> Worker<S> {
                 }
                 Err(PublishError::Broker(e)) => {
                     tracing::warn!(error = %e, redelivered = delivery.redelivered, "reply not published");
+                    if !publish.status().connected() {
+                        // A closed reply channel fails every later reply too: start a new
+                        // broker session rather than reject request after request.
+                        self.channel_lost.notify_one();
+                    }
                     settlement.retry_once(delivery.redelivered).await
                 }
             };

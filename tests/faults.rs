@@ -1203,3 +1203,44 @@ async fn a_corpus_of_bad_input_is_answered_or_settled_and_the_queue_drains() {
     w.stop().await.unwrap();
     acct.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_too_large_for_a_message_is_answered_with_internal() {
+    let acct = Account::create().await;
+    // 100 kB of metaflows on the account, copied onto each of 90 legs: a 9 MB reply, which
+    // RabbitMQ 4 would take the channel for.
+    let numbers: serde_json::Map<String, Value> = (0..1000)
+        .map(|i| (format!("{i:04}"), json!({"module": "x".repeat(80)})))
+        .collect();
+    acct.put(json!({
+        "_id": acct.id, "pvt_type": "account", "name": "Test account", "realm": acct.realm,
+        "metaflows": {"numbers": numbers}
+    }))
+    .await;
+    let mut members = serde_json::Map::new();
+    for n in 1..=90 {
+        acct.put(acct.device(n, json!({"sip": {"ip": "10.0.0.1"}})))
+            .await;
+        members.insert(tid("device", n), json!({"type": "device"}));
+    }
+    acct.put(
+        json!({"_id": tid("group", 1), "pvt_type": "group", "name": "All", "endpoints": members}),
+    )
+    .await;
+    let w = start_worker(&acct, couch_store(None), None).await;
+    let mut cf = Callflow::new().await;
+    let r = cf.request(&acct, acct.request(&tid("group", 1))).await;
+    assert_eq!(r["Error-Code"], "internal", "{}", r["Event-Name"]);
+    let msg = r["Error-Message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("the reply would be ")
+            && msg.ends_with("over the 8388608-byte limit of a message"),
+        "{msg}"
+    );
+    // The channel is intact: the next reply goes out.
+    let r = cf.request(&acct, acct.request(&tid("device", 1))).await;
+    assert_eq!(summary(&r), ["SIP:d1"]);
+    assert_eq!(w.worker.stats.reconnects.load(Ordering::Relaxed), 0);
+    w.stop().await.unwrap();
+    acct.drop_db().await;
+}
