@@ -73,7 +73,12 @@ pub fn validate_leg(leg: &Object) -> Result<(), String> {
         "Endpoint-Delay",
         "Endpoint-Progress-Timeout",
     ] {
-        if leg.get(key).is_some_and(|v| !v.is_string()) {
+        // Kazoo's push leg carries the integer `Endpoint-Delay` 5; ecallmgr's validator
+        // checks no type for it (kazoo-wire-format.md 3.2).
+        let push_delay = key == "Endpoint-Delay"
+            && leg.get("Invite-Format").and_then(Value::as_str) == Some("route")
+            && leg.get(key).is_some_and(Value::is_u64);
+        if !push_delay && leg.get(key).is_some_and(|v| !v.is_string()) {
             return Err(format!("{key} must be a string of seconds"));
         }
     }

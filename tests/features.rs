@@ -232,3 +232,38 @@ fn owner_recording_applies_and_forward_legs_get_none() {
     assert!(record_endpoint(&legs[0]).is_some());
     assert!(!legs[1].contains_key("Endpoint-Actions"));
 }
+
+/// A device with a `push` object is reached through its `Token-Proxy`, needs no
+/// registration, and carries the pusher headers (`Endpoint-ID`/`Account-ID` only with a
+/// `Token-Type`).
+#[test]
+fn push_device_gets_the_push_leg() {
+    let push = json!({"Token-App": "com.example.app", "Token-ID": "tok",
+                      "Token-Proxy": "sip:10.0.0.9:5070", "Token-Type": "apns"});
+    let w = World::new(vec![device(1, json!({"push": push}))]);
+    let leg = leg0(&w, &request(&dev(1)));
+    assert_eq!(s(&leg, "Invite-Format"), Some("route"));
+    assert_eq!(s(&leg, "To-User"), Some(&*format!("d1@{REALM}")));
+    assert_eq!(
+        s(&leg, "Route"),
+        Some(&*format!("sip:d1@{REALM};fs_path='sip:10.0.0.9:5070'"))
+    );
+    assert_eq!(leg["Endpoint-Delay"], json!(5));
+    let h = &leg["Custom-SIP-Headers"];
+    assert_eq!(h["X-KAZOO-PUSHER-Token-ID"], "tok");
+    assert_eq!(h["X-KAZOO-PUSHER-Endpoint-ID"], json!(dev(1)));
+    assert_eq!(h["X-KAZOO-PUSHER-Account-ID"], json!(account_id()));
+    assert!(
+        !leg.contains_key("Endpoint-Actions"),
+        "an empty action set is left out"
+    );
+
+    let no_type = json!({"Token-ID": "tok", "Token-Proxy": "sip:10.0.0.9:5070"});
+    let w = World::new(vec![device(1, json!({"push": no_type}))]);
+    let h = leg0(&w, &request(&dev(1)))["Custom-SIP-Headers"].clone();
+    assert!(h.get("X-KAZOO-PUSHER-Endpoint-ID").is_none());
+
+    let no_proxy = json!({"Token-ID": "tok"});
+    let w = World::new(vec![device(1, json!({"push": no_proxy}))]);
+    assert_eq!(w.error(&request(&dev(1))), "no_endpoints");
+}

@@ -529,3 +529,94 @@ pub fn forward_leg(
     b.set("Custom-Channel-Vars", ccvs(ctx, ep, Some(fwd)));
     b.build()
 }
+
+/// The push object of a device (`push`), when it is a non-empty object.
+pub fn push_object<'e>(ep: &Endpoint<'e>) -> Option<&'e Object> {
+    ep.doc
+        .get("push")
+        .and_then(Value::as_object)
+        .filter(|o| !o.is_empty())
+}
+
+/// The push leg of a device (`create_push_endpoint`): a `route` leg to the device through
+/// its `Token-Proxy`, with the `X-KAZOO-PUSHER-*` headers. `None` when the device has no
+/// `Token-Proxy`, SIP username or realm (Kazoo's builder fails on it and skips the leg).
+pub fn push_leg(
+    ctx: &Ctx<'_>,
+    ep: &Endpoint<'_>,
+    props: &Props<'_>,
+    failover: Option<&Forward<'_>>,
+) -> Option<Object> {
+    let push = push_object(ep)?;
+    let proxy = push.get("Token-Proxy").and_then(Value::as_str)?;
+    let username = ne_str(ep.sip_at(&["username"]))?;
+    let realm = ne_str(ep.sip_at(&["realm"])).or(account_realm(ctx))?;
+    let call = &ctx.req.call;
+    let to_user = format!("{username}@{realm}");
+    let mut b = ObjectBuilder::with_capacity(32);
+    b.set("Invite-Format", "route");
+    b.set("To-User", to_user.as_str());
+    b.set("To-Username", username);
+    b.set("To-Realm", realm);
+    b.opt(
+        "To-DID",
+        ne_str(ep.sip_at(&["number"])).or(call.request_user.as_deref()),
+    );
+    b.opt("SIP-Transport", sip_transport(ctx, ep));
+    b.set("Route", format!("sip:{to_user};fs_path='{proxy}'"));
+    if !props.suppress_clid {
+        let attr = caller_id::attribute(ctx);
+        set_caller(&mut b, caller_id::caller(ctx, attr));
+        set_callee(&mut b, caller_id::callee(ctx, ep, attr));
+    }
+    set_privacy(
+        ctx,
+        &mut b,
+        ep,
+        is_true(ep.at(&["call_forward", "keep_caller_id"])),
+    );
+    b.flag_str(
+        "Ignore-Early-Media",
+        is_true(ep.media_at(&["ignore_early_media"])),
+    );
+    b.flag_str("Bypass-Media", is_true(ep.media_at(&["bypass_media"])));
+    b.opt(
+        "Endpoint-Progress-Timeout",
+        secs(as_integer(ep.media_at(&["progress_timeout"]))),
+    );
+    b.set("Endpoint-ID", ep.id);
+    b.set("Endpoint-Delay", 5);
+    b.opt("Codecs", codecs(ep));
+    b.opt("Hold-Media", hold_media(ctx, ep));
+    b.opt("Presence-ID", presence_id(ctx, ep));
+    let mut headers = sip_headers(ctx, ep, false);
+    let mut props_obj = push.clone();
+    if ne_str(push.get("Token-Type")).is_some() {
+        props_obj.insert("Endpoint-ID".into(), json!(ep.id));
+        props_obj.insert("Account-ID".into(), json!(ctx.req.account_id));
+    }
+    props_obj.shift_remove("Invite-Format");
+    for (k, v) in props_obj {
+        headers.insert(format!("X-KAZOO-PUSHER-{k}"), v);
+    }
+    b.set("Custom-SIP-Headers", headers);
+    b.set("Custom-Channel-Vars", ccvs(ctx, ep, None));
+    b.set("Flags", ep.outbound_flags().clone());
+    b.set(
+        "Ignore-Completed-Elsewhere",
+        ignore_completed_elsewhere(ctx, ep),
+    );
+    if let Some(Value::Object(m)) = ep.doc.get("metaflows")
+        && !m.is_empty()
+    {
+        b.set("Metaflows", Value::Object(m.clone()));
+    }
+    let actions = super::recording::endpoint_actions(ctx, ep);
+    if actions.as_object().is_some_and(|a| !a.is_empty()) {
+        b.set("Endpoint-Actions", actions);
+    }
+    if let Some(f) = failover {
+        b.set("Failover", forward_leg(ctx, ep, &props.without_timers(), f));
+    }
+    Some(b.build())
+}

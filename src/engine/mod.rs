@@ -573,7 +573,9 @@ impl<'a> Ctx<'a> {
         let routed = raw_format == "route" && ne_str(ep.sip_at(&["route"])).is_some();
         // Product rule 2: a device needs a registration when it has a username, is not
         // dialled by route or loopback, and is not IP-authenticated.
+        let push = legs::push_object(ep).is_some();
         let needs_registration = username.is_some()
+            && !push
             && !matches!(raw_format, "route" | "loopback")
             && ne_str(ep.sip_at(&["ip"])).is_none();
         if let Some(user) = username
@@ -592,6 +594,24 @@ impl<'a> Ctx<'a> {
             });
         }
         let cf_active = fwd.is_some();
+        if push && !substitute {
+            // Product rules 8: a push device needs no registration; its failover target
+            // travels as the push leg's nested Failover.
+            let target = Forward::failover_target(ep);
+            let nested = target
+                .as_ref()
+                .filter(|t| fwd.as_ref().is_none_or(|f| f.number != t.number));
+            let leg = legs::push_leg(self, ep, props, nested);
+            let fact = if leg.is_some() {
+                "push device (no registration needed)"
+            } else {
+                "push device without a Token-Proxy, SIP username or realm: no push leg"
+            };
+            out.legs.extend(leg);
+            out.legs.extend(fwd_leg(self));
+            self.note_device(&out, fact, if cf_active { 2 } else { 3 });
+            return Ok(out);
+        }
         if substitute || (username.is_none() && !routed) {
             // Row 1: the forward replaces the device. Rows 8-9: no SIP destination at all.
             out.legs.extend(fwd_leg(self));
