@@ -50,9 +50,12 @@ if ! grep -q '"_admin"' "$body"; then
     exit 1
 fi
 
-# CouchDB 3 wants its system databases on a single node.
+# CouchDB 3 wants its system databases on a single node. Kazoo's `system_config` (empty here:
+# Kazoo's defaults apply) also makes the worker's readiness check a real authenticated read:
+# CouchDB answers 404 for a missing database even to a request without credentials.
 put _users
 put _replicator
+put system_config
 for dir in "$FIXTURES"/db/*/; do
     db=$(basename "$dir")
     put "$db"

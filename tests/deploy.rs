@@ -209,6 +209,15 @@ fn the_deploy_test_script_parses_and_is_wired_to_make() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn couchdb_setup_loads_the_example_account() {
+    let client = couch_rs::Client::new_with_timeout(&couch_url(), None, None, Some(5)).unwrap();
+    // The script creates `system_config` when it is missing; this test removes it again then.
+    let had_system_config = client
+        .req(couch_rs::http::Method::GET, "/system_config", None)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success();
     let script = root().join("deploy/couchdb-setup.sh");
     let status = std::process::Command::new("sh")
         .arg("-n")
@@ -264,9 +273,14 @@ async fn couchdb_setup_loads_the_example_account() {
         .collect();
     assert_eq!(routes, ["user_1002", "+14155550199", "2000"]);
     // Clean up what the script created.
-    let client = couch_rs::Client::new_with_timeout(&couch_url(), None, None, Some(5)).unwrap();
-    for db in std::fs::read_dir(root().join("fixtures/db")).unwrap() {
-        let name = db.unwrap().file_name().to_string_lossy().into_owned();
+    let mut created: Vec<String> = std::fs::read_dir(root().join("fixtures/db"))
+        .unwrap()
+        .map(|db| db.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    if !had_system_config {
+        created.push("system_config".into());
+    }
+    for name in created {
         let _ = client
             .req(couch_rs::http::Method::DELETE, &format!("/{name}"), None)
             .send()
