@@ -58,6 +58,24 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code (a closed set: the metrics start each one at zero).
+    pub const ALL: [ErrorCode; 14] = [
+        Self::InvalidRequest,
+        Self::NotFound,
+        Self::EndpointDeleted,
+        Self::EndpointDisabled,
+        Self::NotDeviceNorUser,
+        Self::EndpointCalledSelf,
+        Self::OwnerCalledSelf,
+        Self::DoNotDisturb,
+        Self::ExcludeFromQueues,
+        Self::NoResourceType,
+        Self::NoEndpoints,
+        Self::DbNotReachable,
+        Self::Exception,
+        Self::Internal,
+    ];
+
     /// The wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -41,8 +41,86 @@ pub struct CacheStats {
     pub hits: AtomicU64,
     /// Lookups that went to the store.
     pub misses: AtomicU64,
-    /// Entries removed by change events, expiry or a reset.
+    /// Entries removed by change events, expiry, capacity or a reset (the sum of the
+    /// reasons below).
     pub evictions: AtomicU64,
+    /// Entries removed by Kazoo's document-change events.
+    pub evicted_changed: AtomicU64,
+    /// Entries dropped when read past their time to live.
+    pub evicted_expired: AtomicU64,
+    /// Entries pushed out by newer ones when the cache was full.
+    pub evicted_capacity: AtomicU64,
+    /// Entries dropped by a reset (the broker connection, and with it the change events,
+    /// was lost).
+    pub evicted_reset: AtomicU64,
+}
+
+impl CacheStats {
+    fn evicted(&self, reason: &AtomicU64, n: u64) {
+        reason.fetch_add(n, Ordering::Relaxed);
+        self.evictions.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The cache's metrics for `/metrics`: hits, misses, evictions by reason, size.
+pub struct CacheCollector(pub std::sync::Arc<DocCache>);
+
+impl std::fmt::Debug for CacheCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CacheCollector")
+    }
+}
+
+impl prometheus_client::collector::Collector for CacheCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let s = &self.0.stats;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (name, help, v) in [
+            (
+                "cache_hits",
+                "Document lookups served from the cache",
+                load(&s.hits),
+            ),
+            (
+                "cache_misses",
+                "Document lookups sent to CouchDB",
+                load(&s.misses),
+            ),
+        ] {
+            let c = ConstCounter::new(v);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "cache_evictions",
+            "Cache entries dropped, by reason",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (reason, v) in [
+            ("change_event", load(&s.evicted_changed)),
+            ("expired", load(&s.evicted_expired)),
+            ("capacity", load(&s.evicted_capacity)),
+            ("reset", load(&s.evicted_reset)),
+        ] {
+            let labels = [("reason", reason)];
+            let m: MetricEncoder<'_> = family.encode_family(&labels)?;
+            ConstCounter::new(v).encode(m)?;
+        }
+        let g = ConstGauge::new(self.0.len() as i64);
+        g.encode(encoder.encode_descriptor(
+            "cache_documents",
+            "Documents in the cache",
+            None,
+            g.metric_type(),
+        )?)?;
+        Ok(())
+    }
 }
 
 /// The cache itself.
@@ -101,7 +179,7 @@ impl DocCache {
                 evicted += drop_db(&mut inner.owned, db);
             }
         }
-        self.stats.evictions.fetch_add(evicted, Ordering::Relaxed);
+        self.stats.evicted(&self.stats.evicted_changed, evicted);
     }
 
     /// Forgets everything (the connection that carries change events was lost).
@@ -111,7 +189,7 @@ impl DocCache {
         let n = inner.docs.len() + inner.owned.len();
         inner.docs.clear();
         inner.owned.clear();
-        self.stats.evictions.fetch_add(n as u64, Ordering::Relaxed);
+        self.stats.evicted(&self.stats.evicted_reset, n as u64);
     }
 
     /// Reads the entry under `key` with `read` when it has not expired (an expired one is
@@ -127,7 +205,7 @@ impl DocCache {
             Some((at, v)) if now.duration_since(*at) < self.ttl => read(v),
             Some(_) => {
                 cache.pop(key);
-                self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+                self.stats.evicted(&self.stats.evicted_expired, 1);
                 None
             }
             None => None,
@@ -192,6 +270,15 @@ fn drop_db<V>(cache: &mut LruCache<Key, V>, db: &str) -> u64 {
     keys.len() as u64
 }
 
+/// Puts an entry, counting the one a full cache pushes out.
+fn insert<T>(stats: &CacheStats, cache: &mut LruCache<Key, T>, key: Key, value: T) {
+    if let Some((old, _)) = cache.push(key.clone(), value)
+        && old != key
+    {
+        stats.evicted(&stats.evicted_capacity, 1);
+    }
+}
+
 /// A store with the cache in front of it.
 pub struct CachedStore<S> {
     /// The store behind the cache.
@@ -214,7 +301,13 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let store = inner.epoch == epoch;
         for (id, doc) in fetched {
             if store && let Some(d) = &doc {
-                inner.docs.put((db.to_owned(), id.clone()), (now, pack(d)));
+                let v = (now, pack(d));
+                insert(
+                    &cache.stats,
+                    &mut inner.docs,
+                    (db.to_owned(), id.clone()),
+                    v,
+                );
             }
             out.insert(id, doc);
         }
@@ -243,13 +336,22 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
                 let mut ids = Vec::with_capacity(list.len());
                 for d in &list {
                     if let Some(id) = d.get("_id").and_then(Value::as_str) {
-                        inner
-                            .docs
-                            .put((db.to_owned(), id.to_owned()), (now, pack(d)));
+                        let v = (now, pack(d));
+                        insert(
+                            &cache.stats,
+                            &mut inner.docs,
+                            (db.to_owned(), id.to_owned()),
+                            v,
+                        );
                         ids.push(id.to_owned());
                     }
                 }
-                inner.owned.put((db.to_owned(), u.clone()), (now, ids));
+                insert(
+                    &cache.stats,
+                    &mut inner.owned,
+                    (db.to_owned(), u.clone()),
+                    (now, ids),
+                );
             }
             out.insert(u, list);
         }

@@ -34,10 +34,78 @@ struct Refusal {
     message: String,
 }
 
+/// CouchDB's metrics: every read's latency by kind, and the reads that failed by why.
+#[derive(Debug, Clone)]
+pub struct CouchMetrics {
+    /// Seconds per request, by `op`: `all_docs`, `owned_view`, `check`.
+    pub seconds: prometheus_client::metrics::family::Family<
+        crate::stats::Labels,
+        prometheus_client::metrics::histogram::Histogram,
+        fn() -> prometheus_client::metrics::histogram::Histogram,
+    >,
+    /// Failed requests by `kind`: `not_reachable` (no answer, a timeout, or an answer
+    /// that is not CouchDB's success), `refused` (401/403).
+    pub errors: prometheus_client::metrics::family::Family<
+        crate::stats::Labels,
+        prometheus_client::metrics::counter::Counter,
+    >,
+}
+
+fn couch_histogram() -> prometheus_client::metrics::histogram::Histogram {
+    prometheus_client::metrics::histogram::Histogram::new(crate::stats::LATENCY_BOUNDS)
+}
+
+impl Default for CouchMetrics {
+    fn default() -> Self {
+        let m = Self {
+            seconds: prometheus_client::metrics::family::Family::new_with_constructor(
+                couch_histogram,
+            ),
+            errors: Default::default(),
+        };
+        for op in ["all_docs", "owned_view", "check"] {
+            let _ = m.seconds.get_or_create(&vec![("op", op)]);
+        }
+        for kind in ["not_reachable", "refused"] {
+            let _ = m.errors.get_or_create(&vec![("kind", kind)]);
+        }
+        m
+    }
+}
+
+impl CouchMetrics {
+    /// Registers them (names without the `kz_endpoint_` prefix).
+    pub fn register(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register(
+            "couchdb_request_duration_seconds",
+            "CouchDB request latency, by operation",
+            self.seconds.clone(),
+        );
+        r.register(
+            "couchdb_errors",
+            "CouchDB requests that failed, by kind",
+            self.errors.clone(),
+        );
+    }
+
+    fn record<T>(&self, op: &'static str, started: Instant, r: &Result<T, StoreError>) {
+        self.seconds
+            .get_or_create(&vec![("op", op)])
+            .observe(started.elapsed().as_secs_f64());
+        let kind = match r {
+            Ok(_) => return,
+            Err(StoreError::Refused(_)) => "refused",
+            Err(_) => "not_reachable",
+        };
+        self.errors.get_or_create(&vec![("kind", kind)]).inc();
+    }
+}
+
 /// A CouchDB server.
 #[derive(Clone)]
 pub struct CouchStore {
     client: Client,
+    metrics: CouchMetrics,
     /// Whether the URL carried credentials (only then can a 401 count towards a lockout).
     credentials: bool,
     refused: Arc<Mutex<Option<Refusal>>>,
@@ -77,6 +145,7 @@ impl CouchStore {
             .map_err(|e| anyhow::anyhow!("CouchDB client: {e}"))?;
         Ok(Self {
             client,
+            metrics: CouchMetrics::default(),
             credentials,
             refused: Arc::new(Mutex::new(None)),
         })
@@ -86,6 +155,25 @@ impl CouchStore {
     /// `system_config` database, since CouchDB 3 answers `/_up` to anyone. A missing
     /// `system_config` (404) still shows that the server answers and accepts us.
     pub async fn check(&self) -> Result<(), String> {
+        let started = Instant::now();
+        let r = self.check_untimed().await;
+        let as_store = r.as_ref().map(|_| ()).map_err(|why| {
+            if self
+                .refused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+            {
+                StoreError::Refused(why.clone())
+            } else {
+                StoreError::NotReachable(why.clone())
+            }
+        });
+        self.metrics.record("check", started, &as_store);
+        r
+    }
+
+    async fn check_untimed(&self) -> Result<(), String> {
         self.may_send().map_err(|e| e.to_string())?;
         let resp = self
             .client
@@ -152,9 +240,31 @@ impl CouchStore {
         StoreError::Refused(message)
     }
 
+    /// The store's metrics.
+    pub fn metrics(&self) -> &CouchMetrics {
+        &self.metrics
+    }
+
     /// POSTs `body` to `path` (below the encoded database name); `None` when the database
-    /// does not exist.
+    /// does not exist. Timed and counted in [`CouchMetrics`].
     async fn post(&self, db: &str, path: &str, body: Value) -> Result<Option<Value>, StoreError> {
+        let op = if path.starts_with("_design") {
+            "owned_view"
+        } else {
+            "all_docs"
+        };
+        let started = Instant::now();
+        let r = self.post_untimed(db, path, body).await;
+        self.metrics.record(op, started, &r);
+        r
+    }
+
+    async fn post_untimed(
+        &self,
+        db: &str,
+        path: &str,
+        body: Value,
+    ) -> Result<Option<Value>, StoreError> {
         self.may_send()?;
         let mut opts = HashMap::new();
         opts.insert("include_docs".to_owned(), "true".to_owned());

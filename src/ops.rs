@@ -1,15 +1,15 @@
 //! The operations listener: `/healthz` (the process is alive), `/readyz` (consuming build
-//! requests and the document store reachable) and `/metrics` (Prometheus text format).
+//! requests and the document store reachable) and `/metrics` (OpenMetrics text, which
+//! Prometheus reads; the series are listed in docs/operations.md).
 
-use std::fmt::Write;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::shutdown::Shutdown;
@@ -45,135 +45,51 @@ async fn metrics<S: ServingStore>(State(worker): State<Arc<Worker<S>>>) -> impl 
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         render(&worker),
     )
 }
 
-fn counter(out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-    for (labels, v) in samples {
-        let _ = writeln!(out, "{name}{labels} {v}");
-    }
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-}
-
-/// The metrics of a worker in the Prometheus text format.
+/// The metrics of a worker in the OpenMetrics text format (Prometheus reads it), encoded by
+/// `prometheus-client`: the worker's counters and histograms, its state as gauges, the
+/// store's metrics, the build's version, and the process's.
 pub fn render<S: ServingStore>(worker: &Worker<S>) -> String {
-    let s = &worker.stats;
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::metrics::info::Info;
+    let mut root = Registry::default();
+    root.register_collector(Box::new(crate::stats::ProcessCollector));
+    let r = root.sub_registry_with_prefix("kz_endpoint");
+    r.register(
+        "build",
+        "The running build",
+        Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+    );
+    worker.stats.register(r);
+    let gauge = |v: i64| {
+        let g = Gauge::<i64>::default();
+        g.set(v);
+        g
+    };
+    r.register(
+        "requests_in_flight",
+        "Requests taken and not settled yet",
+        gauge(worker.in_flight() as i64),
+    );
+    r.register(
+        "amqp_consuming",
+        "1 while build requests are being consumed",
+        gauge(i64::from(worker.is_consuming())),
+    );
+    r.register(
+        "ecallmgr_nodes",
+        "Live ecallmgr nodes known from the nodes heartbeats",
+        gauge(worker.ecallmgr_nodes() as i64),
+    );
+    worker.store().register_metrics(r);
     let mut out = String::new();
-    let built = load(&s.built);
-    let errors = s.errors();
-    let mut requests = vec![("{outcome=\"build_resp\"}".to_owned(), built)];
-    for (code, n) in &errors {
-        requests.push((format!("{{outcome=\"build_error\",code=\"{code}\"}}"), *n));
-    }
-    let requests: Vec<(&str, u64)> = requests.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-    counter(
-        &mut out,
-        "kz_endpoint_requests_total",
-        "Build requests answered, by outcome and error code.",
-        &requests,
-    );
-    counter(
-        &mut out,
-        "kz_endpoint_invalid_inputs_total",
-        "Messages that were not a valid build request.",
-        &[("", load(&s.invalid_inputs))],
-    );
-    counter(
-        &mut out,
-        "kz_endpoint_unanswerable_total",
-        "Messages acknowledged without a reply (no reply address).",
-        &[("", load(&s.unanswerable))],
-    );
-    s.build_seconds.render(
-        "kz_endpoint_build_duration_seconds",
-        "Time from a request's arrival to its reply.",
-        &mut out,
-    );
-    s.legs_per_build.render(
-        "kz_endpoint_legs_per_build",
-        "Legs returned per successful build.",
-        &mut out,
-    );
-    counter(
-        &mut out,
-        "kz_endpoint_registrations_total",
-        "Registration lookups by outcome.",
-        &[
-            ("{state=\"registered\"}", load(&s.registered)),
-            ("{state=\"unregistered\"}", load(&s.unregistered)),
-            ("{state=\"unknown\"}", load(&s.unknown)),
-        ],
-    );
-    s.registrar_seconds.render(
-        "kz_endpoint_registrar_duration_seconds",
-        "Time a build waited for the registrars.",
-        &mut out,
-    );
-    counter(
-        &mut out,
-        "kz_endpoint_task_failures_total",
-        "Request tasks that failed unexpectedly (a panic); their deliveries were settled.",
-        &[("", load(&s.task_failures))],
-    );
-    gauge(
-        &mut out,
-        "kz_endpoint_requests_in_flight",
-        "Requests taken and not settled yet.",
-        worker.in_flight() as u64,
-    );
-    counter(
-        &mut out,
-        "kz_endpoint_amqp_reconnects_total",
-        "Broker connections re-established after a loss.",
-        &[("", load(&s.reconnects))],
-    );
-    gauge(
-        &mut out,
-        "kz_endpoint_amqp_consuming",
-        "1 while build requests are being consumed.",
-        u64::from(worker.is_consuming()),
-    );
-    gauge(
-        &mut out,
-        "kz_endpoint_ecallmgr_nodes",
-        "Live ecallmgr nodes known from the nodes heartbeats.",
-        worker.ecallmgr_nodes() as u64,
-    );
-    if let Some(cache) = worker.store().cache() {
-        let c = &cache.stats;
-        counter(
-            &mut out,
-            "kz_endpoint_cache_hits_total",
-            "Document lookups served from the cache.",
-            &[("", load(&c.hits))],
-        );
-        counter(
-            &mut out,
-            "kz_endpoint_cache_misses_total",
-            "Document lookups sent to CouchDB.",
-            &[("", load(&c.misses))],
-        );
-        counter(
-            &mut out,
-            "kz_endpoint_cache_evictions_total",
-            "Cache entries dropped by change events, expiry or a reconnection.",
-            &[("", load(&c.evictions))],
-        );
-        gauge(
-            &mut out,
-            "kz_endpoint_cache_documents",
-            "Documents in the cache.",
-            cache.len() as u64,
-        );
-    }
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &root);
     out
 }
 

@@ -1,165 +1,348 @@
-//! Counters the worker keeps: requests by outcome, bad input, reconnects, registrar outcomes.
-//! They are plain atomics, read by the metrics endpoint and by tests.
+//! The worker's metrics, kept in `prometheus-client` types and served by `/metrics`
+//! ([`crate::ops`]) in the OpenMetrics text format.
+//!
+//! Every series of a closed set (the outcomes and error codes of a request, the registration
+//! states, the reasons a registration was not asked) exists from the start at zero, so that
+//! `increase()` and `rate()` see its first occurrence. The counters tests read are also
+//! reachable as atomics ([`Count`] dereferences to its `AtomicU64`).
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::ops::Deref;
+use std::sync::atomic::AtomicU64;
 
-use crate::build_api::BuildResult;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::build_api::{BuildResult, ErrorCode};
 use crate::registrar::Registration;
 
-/// A Prometheus-style histogram with fixed bucket bounds.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// Per bucket (the last one is +Inf), not cumulative.
-    counts: Vec<AtomicU64>,
-    /// The sum of observations, in millionths.
-    sum_micro: AtomicU64,
-}
+/// Label pairs of a series.
+pub type Labels = Vec<(&'static str, &'static str)>;
 
-impl Histogram {
-    /// A histogram with these upper bounds.
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_micro: AtomicU64::new(0),
-        }
-    }
+/// A counter that is also readable as the atomic it counts in.
+#[derive(Debug, Clone, Default)]
+pub struct Count(pub Counter);
 
-    /// Records one observation.
-    pub fn observe(&self, v: f64) {
-        let i = self
-            .bounds
-            .iter()
-            .position(|b| v <= *b)
-            .unwrap_or(self.bounds.len());
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_micro
-            .fetch_add((v.max(0.0) * 1e6) as u64, Ordering::Relaxed);
-    }
-
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    /// Appends the histogram in the Prometheus text format.
-    pub fn render(&self, name: &str, help: &str, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, bound) in self.bounds.iter().enumerate() {
-            cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += self.counts[self.bounds.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = self.sum_micro.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+impl Deref for Count {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        self.0.inner()
     }
 }
 
 /// Bucket bounds for latencies, in seconds.
-pub const LATENCY_BOUNDS: &[f64] = &[
+pub const LATENCY_BOUNDS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
-/// Bucket bounds for legs per build.
-pub const LEGS_BOUNDS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 50.0];
+/// Bucket bounds for legs per successful build (which has one leg at least; the largest
+/// bound is the default --max-legs).
+pub const LEGS_BOUNDS: [f64; 11] = [
+    1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 50.0, 100.0, 250.0, 1000.0,
+];
 
-/// The worker's counters.
+fn histogram(bounds: &[f64]) -> Histogram {
+    Histogram::new(bounds.iter().copied())
+}
+
+/// What the registrar did, counted by the registrar itself: only the lookups it sent count
+/// as registrations; the ones it could not send are counted apart, by reason.
+#[derive(Debug, Clone)]
+pub struct RegistrarMetrics {
+    /// Lookups asked of the registrars, by the state they gave: `registered`, `unregistered`
+    /// (every live registrar answered without it) and `unknown` (the deadline passed before
+    /// any answer).
+    pub states: Family<Labels, Counter>,
+    /// Lookups that were not sent: `no_ecallmgr` (no live registrar known), `key_too_long`,
+    /// `publish_failed`.
+    pub not_asked: Family<Labels, Counter>,
+    /// Lookups whose deadline passed before every live registrar answered.
+    pub timeouts: Counter,
+    /// Time a build waited for the registrars, in seconds.
+    pub seconds: Histogram,
+}
+
+impl Default for RegistrarMetrics {
+    fn default() -> Self {
+        let m = Self {
+            states: Family::default(),
+            not_asked: Family::default(),
+            timeouts: Counter::default(),
+            seconds: histogram(&LATENCY_BOUNDS),
+        };
+        for s in ["registered", "unregistered", "unknown"] {
+            let _ = m.states.get_or_create(&vec![("state", s)]);
+        }
+        for r in ["no_ecallmgr", "key_too_long", "publish_failed"] {
+            let _ = m.not_asked.get_or_create(&vec![("reason", r)]);
+        }
+        m
+    }
+}
+
+impl RegistrarMetrics {
+    /// Counts one lookup that was sent.
+    pub fn asked(&self, state: Registration) {
+        self.states
+            .get_or_create(&vec![("state", state.as_str())])
+            .inc();
+    }
+
+    /// Counts `n` lookups that were not sent, for `reason`.
+    pub fn not_asked(&self, reason: &'static str, n: u64) {
+        self.not_asked
+            .get_or_create(&vec![("reason", reason)])
+            .inc_by(n);
+    }
+
+    /// The counter of one state.
+    fn state(&self, state: &'static str) -> Count {
+        Count(self.states.get_or_create(&vec![("state", state)]).clone())
+    }
+}
+
+/// The worker's counters and histograms.
 #[derive(Debug)]
 pub struct Stats {
+    /// Requests answered, by outcome and error code.
+    requests: Family<Labels, Counter>,
     /// Requests answered with `build_resp`.
-    pub built: AtomicU64,
-    /// Requests answered with `build_error`, by `Error-Code`.
-    errors: Mutex<BTreeMap<&'static str, u64>>,
-    /// Messages that were not a valid request (subset of the `invalid_request` errors, plus
-    /// bad messages that had no reply address).
-    pub invalid_inputs: AtomicU64,
-    /// Messages acknowledged without a reply because they had no reply address, or one AMQP
+    pub built: Count,
+    /// Messages that were not a valid request (answered ones are also in `requests` with
+    /// code `invalid_request`; not exported on their own, which would count them twice).
+    pub invalid_inputs: Count,
+    /// Messages acknowledged without a reply, because they had no reply address or one AMQP
     /// cannot carry.
-    pub unanswerable: AtomicU64,
+    pub unanswerable: Count,
     /// Request tasks that panicked (their deliveries were settled all the same).
-    pub task_failures: AtomicU64,
+    pub task_failures: Count,
     /// Broker connections re-established after a loss.
-    pub reconnects: AtomicU64,
-    /// Registration outcomes.
-    pub registered: AtomicU64,
-    /// Registration outcomes.
-    pub unregistered: AtomicU64,
-    /// Registration outcomes.
-    pub unknown: AtomicU64,
-    /// Time from a request's arrival to its reply, in seconds.
+    pub reconnects: Count,
+    /// Registrations asked, by state (the same counters as `registrar.states`).
+    pub registered: Count,
+    /// See `registered`.
+    pub unregistered: Count,
+    /// See `registered`.
+    pub unknown: Count,
+    /// What the registrar did.
+    pub registrar: RegistrarMetrics,
+    /// Time from a request's arrival to its reply's publish (and the delivery's settlement).
     pub build_seconds: Histogram,
     /// Legs per successful build.
     pub legs_per_build: Histogram,
-    /// Time builds spent waiting for the registrars, in seconds.
-    pub registrar_seconds: Histogram,
 }
 
 impl Default for Stats {
     fn default() -> Self {
+        let requests = Family::<Labels, Counter>::default();
+        let built = Count(
+            requests
+                .get_or_create(&vec![("outcome", "build_resp")])
+                .clone(),
+        );
+        for code in ErrorCode::ALL {
+            let _ =
+                requests.get_or_create(&vec![("outcome", "build_error"), ("code", code.as_str())]);
+        }
+        let registrar = RegistrarMetrics::default();
         Self {
-            built: AtomicU64::new(0),
-            errors: Mutex::new(BTreeMap::new()),
-            invalid_inputs: AtomicU64::new(0),
-            unanswerable: AtomicU64::new(0),
-            task_failures: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
-            registered: AtomicU64::new(0),
-            unregistered: AtomicU64::new(0),
-            unknown: AtomicU64::new(0),
-            build_seconds: Histogram::new(LATENCY_BOUNDS),
-            legs_per_build: Histogram::new(LEGS_BOUNDS),
-            registrar_seconds: Histogram::new(LATENCY_BOUNDS),
+            requests,
+            built,
+            invalid_inputs: Count::default(),
+            unanswerable: Count::default(),
+            task_failures: Count::default(),
+            reconnects: Count::default(),
+            registered: registrar.state("registered"),
+            unregistered: registrar.state("unregistered"),
+            unknown: registrar.state("unknown"),
+            registrar,
+            build_seconds: histogram(&LATENCY_BOUNDS),
+            legs_per_build: histogram(&LEGS_BOUNDS),
         }
     }
 }
 
 impl Stats {
-    /// Counts one handled request.
+    /// Counts one answered request.
     pub fn record(&self, result: &BuildResult) {
         match result {
             Ok(legs) => {
-                self.built.fetch_add(1, Ordering::Relaxed);
+                self.built.0.inc();
                 self.legs_per_build.observe(legs.len() as f64);
             }
             Err(e) => {
-                *self
-                    .errors
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .entry(e.code.as_str())
-                    .or_default() += 1;
+                self.requests
+                    .get_or_create(&vec![("outcome", "build_error"), ("code", e.code.as_str())])
+                    .inc();
             }
         }
-    }
-
-    /// Counts registration outcomes.
-    pub fn record_registrations<'a>(&self, states: impl IntoIterator<Item = &'a Registration>) {
-        for s in states {
-            let c = match s {
-                Registration::Registered => &self.registered,
-                Registration::Unregistered => &self.unregistered,
-                Registration::Unknown => &self.unknown,
-            };
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Errors answered, by code.
-    pub fn errors(&self) -> BTreeMap<&'static str, u64> {
-        self.errors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 
     /// Errors answered with `code`.
     pub fn error_count(&self, code: &str) -> u64 {
-        self.errors().get(code).copied().unwrap_or(0)
+        ErrorCode::ALL
+            .iter()
+            .find(|c| c.as_str() == code)
+            .map(|c| {
+                self.requests
+                    .get_or_create(&vec![("outcome", "build_error"), ("code", c.as_str())])
+                    .get()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Registers every metric in `r` (names without the `kz_endpoint_` prefix).
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "requests",
+            "Build requests answered, by outcome and error code",
+            self.requests.clone(),
+        );
+        r.register(
+            "unanswerable",
+            "Messages acknowledged without a reply (no reply address, or one AMQP cannot carry)",
+            self.unanswerable.0.clone(),
+        );
+        r.register(
+            "task_failures",
+            "Request tasks that failed unexpectedly (a panic); their deliveries were settled",
+            self.task_failures.0.clone(),
+        );
+        r.register(
+            "amqp_reconnects",
+            "Broker connections re-established after a loss",
+            self.reconnects.0.clone(),
+        );
+        r.register(
+            "build_duration_seconds",
+            "Time from a request's arrival to its reply's publish",
+            self.build_seconds.clone(),
+        );
+        r.register(
+            "legs_per_build",
+            "Legs returned per successful build",
+            self.legs_per_build.clone(),
+        );
+        r.register(
+            "registrations",
+            "Registration lookups asked of the registrars, by the state they gave",
+            self.registrar.states.clone(),
+        );
+        r.register(
+            "registrations_not_asked",
+            "Registration lookups not sent, by reason (the state is unknown)",
+            self.registrar.not_asked.clone(),
+        );
+        r.register(
+            "registrar_timeouts",
+            "Registration lookups whose deadline passed before every live registrar answered",
+            self.registrar.timeouts.clone(),
+        );
+        r.register(
+            "registrar_duration_seconds",
+            "Time a build waited for the registrars",
+            self.registrar.seconds.clone(),
+        );
+    }
+}
+
+/// Process metrics from `/proc/self` (Linux): CPU time, memory, file descriptors, threads and
+/// the start time, under Prometheus's standard `process_*` names.
+#[derive(Debug, Default)]
+pub struct ProcessCollector;
+
+impl ProcessCollector {
+    fn stat() -> Option<(f64, f64, f64, f64, f64)> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The command name is in parentheses and may hold spaces: fields after the last ')'.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // man proc: utime 14, stime 15, num_threads 20, starttime 22, vsize 23, rss 24;
+        // `f[0]` is field 3.
+        let at = |n: usize| f.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+        let ticks = 100.0; // sysconf(_SC_CLK_TCK) on every Linux target
+        let page = 4096.0;
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse::<f64>()
+            .ok()?;
+        Some((
+            (at(14)? + at(15)?) / ticks,
+            at(24)? * page,
+            at(23)?,
+            at(20)?,
+            boot + at(22)? / ticks,
+        ))
+    }
+}
+
+impl prometheus_client::collector::Collector for ProcessCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let Some((cpu, rss, vsize, threads, start)) = Self::stat() else {
+            return Ok(());
+        };
+        let c = ConstCounter::new(cpu);
+        c.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            None,
+            c.metric_type(),
+        )?)?;
+        let fds = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count() as f64)
+            .unwrap_or(0.0);
+        let max_fds = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|l| {
+                l.lines()
+                    .find(|l| l.starts_with("Max open files"))
+                    .and_then(|l| l.split_whitespace().nth(3))
+                    .and_then(|v| v.parse::<f64>().ok())
+            });
+        let mut gauges = vec![
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                rss,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                vsize,
+            ),
+            ("process_open_fds", "Number of open file descriptors", fds),
+            (
+                "process_threads",
+                "Number of OS threads in the process",
+                threads,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch in seconds",
+                start,
+            ),
+        ];
+        if let Some(m) = max_fds {
+            gauges.push((
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                m,
+            ));
+        }
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(v);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        Ok(())
     }
 }
 
@@ -168,17 +351,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histogram_renders_cumulative_buckets() {
-        let h = Histogram::new(&[1.0, 2.0]);
-        h.observe(0.5);
-        h.observe(1.5);
-        h.observe(9.0);
-        let mut out = String::new();
-        h.render("x", "An x.", &mut out);
-        assert_eq!(
-            out,
-            "# HELP x An x.\n# TYPE x histogram\nx_bucket{le=\"1\"} 1\nx_bucket{le=\"2\"} 2\nx_bucket{le=\"+Inf\"} 3\nx_sum 11\nx_count 3\n"
-        );
-        assert_eq!(h.count(), 3);
+    fn closed_sets_start_at_zero_and_counts_read_as_atomics() {
+        let s = Stats::default();
+        let mut r = Registry::with_prefix("kz_endpoint");
+        s.register(&mut r);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        for line in [
+            "kz_endpoint_requests_total{outcome=\"build_resp\"} 0",
+            "kz_endpoint_requests_total{outcome=\"build_error\",code=\"invalid_request\"} 0",
+            "kz_endpoint_requests_total{outcome=\"build_error\",code=\"internal\"} 0",
+            "kz_endpoint_registrations_total{state=\"unknown\"} 0",
+            "kz_endpoint_registrations_not_asked_total{reason=\"no_ecallmgr\"} 0",
+            "kz_endpoint_registrar_timeouts_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        s.record(&Ok(vec![Default::default()]));
+        s.registrar.asked(Registration::Unknown);
+        assert_eq!(s.built.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(s.unknown.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(s.error_count("internal"), 0);
     }
 }

@@ -69,6 +69,9 @@ pub trait ServingStore: DocumentStore + Send + Sync + 'static {
 
     /// Whether the store answers and serves us: `Err` says why not.
     fn check(&self) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Adds the store's own metrics (names without the `kz_endpoint_` prefix).
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 impl Store {
@@ -84,6 +87,13 @@ impl Store {
 impl ServingStore for Store {
     fn cache(&self) -> Option<&Arc<DocCache>> {
         Store::cache(self)
+    }
+
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        if let Store::Couch(c) = self {
+            c.store.metrics().register(registry);
+            registry.register_collector(Box::new(crate::cache::CacheCollector(c.cache.clone())));
+        }
     }
 
     async fn check(&self) -> Result<(), String> {
@@ -313,7 +323,7 @@ impl<S: ServingStore> Worker<S> {
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(max);
-            self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            self.stats.reconnects.0.inc();
         }
     }
 
@@ -418,6 +428,7 @@ impl<S: ServingStore> Worker<S> {
             deadline: self.config.registrar_deadline,
             nodes: self.nodes.clone(),
             pending: pending.clone(),
+            metrics: self.stats.registrar.clone(),
         };
         let mut inflight = JoinSet::new();
         let end = loop {
@@ -495,7 +506,7 @@ impl<S: ServingStore> Worker<S> {
         if let Err(e) = done
             && e.is_panic()
         {
-            self.stats.task_failures.fetch_add(1, Ordering::Relaxed);
+            self.stats.task_failures.0.inc();
             let panic = e.into_panic();
             tracing::error!(error = %panic_text(&*panic), "a request task panicked after handling; its delivery was settled");
         }
@@ -519,7 +530,7 @@ impl<S: ServingStore> Worker<S> {
         let read = match read {
             Ok(read) => read,
             Err(panic) => {
-                self.stats.task_failures.fetch_add(1, Ordering::Relaxed);
+                self.stats.task_failures.0.inc();
                 tracing::error!(error = %panic_text(&*panic), "reading a message panicked; rejected");
                 let _ = settlement.reject().await;
                 return;
@@ -560,9 +571,9 @@ impl<S: ServingStore> Worker<S> {
                 Ok(Some(a)) => a,
                 unusable => {
                     // Nobody to answer: no build either (it would be work for no one).
-                    self.stats.unanswerable.fetch_add(1, Ordering::Relaxed);
+                    self.stats.unanswerable.0.inc();
                     if read.is_err() {
-                        self.stats.invalid_inputs.fetch_add(1, Ordering::Relaxed);
+                        self.stats.invalid_inputs.0.inc();
                     }
                     match unusable {
                         Err(e) => tracing::warn!(error = %e, "not answered: the reply address cannot be published to"),
@@ -581,7 +592,7 @@ impl<S: ServingStore> Worker<S> {
                     match AssertUnwindSafe(build).catch_unwind().await {
                         Ok(handled) => handled,
                         Err(panic) => {
-                            self.stats.task_failures.fetch_add(1, Ordering::Relaxed);
+                            self.stats.task_failures.0.inc();
                             tracing::error!(error = %panic_text(&*panic), "the build panicked; answered with internal");
                             self.failed_build(envelope)
                         }
@@ -591,17 +602,16 @@ impl<S: ServingStore> Worker<S> {
             };
             // Counted before the reply goes out, so whoever reads the reply also sees it
             // counted.
-            if let Some(r) = &handled.resolution {
-                self.stats.record_registrations(r.inputs.registrations.values());
-                if r.registrar_lookups > 0 {
-                    self.stats.registrar_seconds.observe(r.registrar_time.as_secs_f64());
-                }
+            // (Registrations are counted by the registrar, as it asks.)
+            if let Some(r) = &handled.resolution
+                && r.registrar_lookups > 0
+            {
+                self.stats.registrar.seconds.observe(r.registrar_time.as_secs_f64());
             }
             self.stats.record(&handled.result);
-            self.stats.build_seconds.observe(started.elapsed().as_secs_f64());
             let invalid = matches!(&handled.result, Err(e) if e.code == ErrorCode::InvalidRequest);
             if invalid {
-                self.stats.invalid_inputs.fetch_add(1, Ordering::Relaxed);
+                self.stats.invalid_inputs.0.inc();
             }
             let mut published = address.publish(publish, &handled.reply).await;
             if let Err(PublishError::TooLarge { len }) = &published {
@@ -636,6 +646,9 @@ impl<S: ServingStore> Worker<S> {
                     settlement.retry_once(delivery.redelivered).await
                 }
             };
+            // The reply is out (or given up on) and the delivery settled: that is the
+            // request's duration.
+            self.stats.build_seconds.observe(started.elapsed().as_secs_f64());
             if let Err(e) = settled {
                 tracing::warn!(error = %e, "settling the delivery failed");
             }

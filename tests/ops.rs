@@ -94,14 +94,24 @@ async fn metrics_and_readiness_of_a_running_worker() {
         ),
         1.0
     );
-    assert_eq!(metric(&page, "kz_endpoint_invalid_inputs_total"), 1.0);
+    // Answered invalid requests are counted once, as requests_total{code="invalid_request"}.
+    assert!(!page.contains("invalid_inputs"), "{page}");
+    for code in ["not_found", "db_not_reachable", "internal"] {
+        assert_eq!(
+            metric(
+                &page,
+                &format!("kz_endpoint_requests_total{{outcome=\"build_error\",code=\"{code}\"}}")
+            ),
+            0.0
+        );
+    }
     assert_eq!(
         metric(&page, "kz_endpoint_build_duration_seconds_count"),
         5.0
     );
     assert_eq!(metric(&page, "kz_endpoint_legs_per_build_count"), 3.0);
     assert_eq!(
-        metric(&page, "kz_endpoint_legs_per_build_bucket{le=\"1\"}"),
+        metric(&page, "kz_endpoint_legs_per_build_bucket{le=\"1.0\"}"),
         3.0
     );
     assert_eq!(
@@ -122,6 +132,24 @@ async fn metrics_and_readiness_of_a_running_worker() {
     );
     assert!(metric(&page, "kz_endpoint_cache_misses_total") >= 2.0);
     assert_eq!(metric(&page, "kz_endpoint_amqp_reconnects_total"), 0.0);
+    assert_eq!(metric(&page, "kz_endpoint_requests_in_flight"), 0.0);
+    assert!(
+        metric(
+            &page,
+            "kz_endpoint_couchdb_request_duration_seconds_count{op=\"all_docs\"}"
+        ) >= 1.0
+    );
+    assert_eq!(
+        metric(
+            &page,
+            "kz_endpoint_couchdb_errors_total{kind=\"not_reachable\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        metric(&page, "kz_endpoint_registrations_total{state=\"unknown\"}"),
+        0.0
+    );
 
     // The broker connection drops: not ready, until the worker is back.
     assert_eq!(close_connections_named(w.worker.node()), 1);
@@ -148,7 +176,7 @@ async fn metrics_and_readiness_of_a_running_worker() {
     let (_, page) = get(&addr, "/metrics").await;
     assert_eq!(metric(&page, "kz_endpoint_amqp_reconnects_total"), 1.0);
     assert!(
-        metric(&page, "kz_endpoint_cache_evictions_total") >= 1.0,
+        metric(&page, "kz_endpoint_cache_evictions_total{reason=\"reset\"}") >= 1.0,
         "the cache was dropped"
     );
 

@@ -312,3 +312,87 @@ fn request_tells_nobody_bound_from_slow_and_survives_a_closed_pipe() {
     let reply: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(reply["Error-Code"], "not_found");
 }
+
+#[test]
+fn metrics_at_start_hold_every_closed_set_series_at_zero() {
+    let queue = format!("kzt-metrics-{}", random_hex(8));
+    let key = format!("kzt.metrics.{}", random_hex(8));
+    let url = amqp_url();
+    let mut w = Served::start(&[
+        "--fixturedb",
+        FIXTURES,
+        "--amqp-url",
+        &url,
+        "--queue",
+        &queue,
+        "--binding",
+        &key,
+        "--log-format",
+        "json",
+    ]);
+    let http = w.json_line("starting")["fields"]["http"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.json_line("consuming build requests");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (status, page) = rt
+        .block_on(kz_endpoint::ops::http_get(&http, "/metrics"))
+        .unwrap();
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = page.lines().collect();
+    let mut expected = vec![
+        format!(
+            "kz_endpoint_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "kz_endpoint_requests_total{outcome=\"build_resp\"} 0".into(),
+        "kz_endpoint_unanswerable_total 0".into(),
+        "kz_endpoint_task_failures_total 0".into(),
+        "kz_endpoint_amqp_reconnects_total 0".into(),
+        "kz_endpoint_build_duration_seconds_count 0".into(),
+        "kz_endpoint_legs_per_build_count 0".into(),
+        "kz_endpoint_registrar_timeouts_total 0".into(),
+        "kz_endpoint_registrar_duration_seconds_count 0".into(),
+        "kz_endpoint_requests_in_flight 0".into(),
+        "kz_endpoint_amqp_consuming 1".into(),
+        "kz_endpoint_ecallmgr_nodes 0".into(),
+    ];
+    for code in kz_endpoint::build_api::ErrorCode::ALL {
+        expected.push(format!(
+            "kz_endpoint_requests_total{{outcome=\"build_error\",code=\"{}\"}} 0",
+            code.as_str()
+        ));
+    }
+    for s in ["registered", "unregistered", "unknown"] {
+        expected.push(format!(
+            "kz_endpoint_registrations_total{{state=\"{s}\"}} 0"
+        ));
+    }
+    for r in ["no_ecallmgr", "key_too_long", "publish_failed"] {
+        expected.push(format!(
+            "kz_endpoint_registrations_not_asked_total{{reason=\"{r}\"}} 0"
+        ));
+    }
+    for line in &expected {
+        assert!(lines.contains(&line.as_str()), "{line} missing:\n{page}");
+    }
+    // The legs histogram has no bucket a successful build cannot reach.
+    assert!(
+        !page.contains("kz_endpoint_legs_per_build_bucket{le=\"0.0\"}"),
+        "{page}"
+    );
+    for name in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(name)),
+            "{name}missing:\n{page}"
+        );
+    }
+    assert!(!page.contains("invalid_inputs"), "{page}");
+    assert_eq!(lines.last(), Some(&"# EOF"));
+}

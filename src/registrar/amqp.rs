@@ -20,6 +20,7 @@ use super::{RegKey, Registrar, Registration};
 use crate::amqp::{REGISTRAR, encode, json_properties, publish_json, random_hex};
 use crate::build_api::{APP_NAME, APP_VERSION};
 use crate::nodes::NodeTracker;
+use crate::stats::RegistrarMetrics;
 
 /// One registrar's answer to one query.
 #[derive(Debug, Clone)]
@@ -108,6 +109,8 @@ pub struct AmqpRegistrar {
     pub nodes: Arc<NodeTracker>,
     /// Where answers are routed.
     pub pending: Arc<PendingQueries>,
+    /// What was asked, and what was not (shared with the worker's [`crate::stats::Stats`]).
+    pub metrics: RegistrarMetrics,
 }
 
 impl AmqpRegistrar {
@@ -125,6 +128,7 @@ impl AmqpRegistrar {
                 key_bytes = routing_key.len(),
                 "registration not asked: its routing key is over AMQP's 255-byte limit"
             );
+            self.metrics.not_asked("key_too_long", 1);
             return Registration::Unknown;
         }
         let msg_id = random_hex(32);
@@ -146,23 +150,32 @@ impl AmqpRegistrar {
         .await
         {
             tracing::warn!(error = %e, registration = %key, "reg_query publish failed");
+            self.metrics.not_asked("publish_failed", 1);
             return Registration::Unknown;
         }
         let mut answered = HashSet::new();
+        let mut timed_out = true;
         while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, answers.recv()).await {
             if answer.registered {
+                self.metrics.asked(Registration::Registered);
                 return Registration::Registered;
             }
             answered.insert(answer.node);
             if answered.len() >= expected {
+                timed_out = false;
                 break;
             }
         }
-        if answered.is_empty() {
+        if timed_out {
+            self.metrics.timeouts.inc();
+        }
+        let state = if answered.is_empty() {
             Registration::Unknown
         } else {
             Registration::Unregistered
-        }
+        };
+        self.metrics.asked(state);
+        state
     }
 }
 
@@ -170,6 +183,7 @@ impl Registrar for AmqpRegistrar {
     async fn lookup(&self, keys: &[RegKey]) -> HashMap<RegKey, Registration> {
         let expected = self.nodes.ecallmgr_count(std::time::Instant::now());
         if expected == 0 {
+            self.metrics.not_asked("no_ecallmgr", keys.len() as u64);
             return keys
                 .iter()
                 .map(|k| (k.clone(), Registration::Unknown))
