@@ -240,6 +240,49 @@ impl CouchStore {
         StoreError::Refused(message)
     }
 
+    /// Every document of database `db` (for `kz-endpoint check`; design documents left
+    /// out), in id order. A database that does not exist is an error here.
+    pub async fn all_docs(&self, db: &str) -> Result<Vec<Value>, StoreError> {
+        self.may_send()?;
+        let mut opts = HashMap::new();
+        opts.insert("include_docs".to_owned(), "true".to_owned());
+        let url_path = format!("/{}/_all_docs", encode_db(db));
+        let resp = self
+            .client
+            .req(Method::GET, &url_path, Some(&opts))
+            .send()
+            .await
+            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let reason = couch_reason(resp.json().await.ok());
+            return Err(self.refusal(status, "_all_docs", &reason));
+        }
+        if !status.is_success() {
+            let reason = couch_reason(resp.json().await.ok());
+            return Err(StoreError::NotReachable(format!(
+                "CouchDB answered {status} for {db}{reason}"
+            )));
+        }
+        self.accepted();
+        let value: Value = resp
+            .json()
+            .await
+            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
+        Ok(value
+            .get("rows")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("doc").cloned())
+            .filter(|d| {
+                !d.get("_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.starts_with("_design/"))
+            })
+            .collect())
+    }
+
     /// The store's metrics.
     pub fn metrics(&self) -> &CouchMetrics {
         &self.metrics

@@ -68,6 +68,14 @@ impl FixtureDb {
         !db.is_empty() && !db.contains('/') && !db.contains("..") && self.root.join(db).is_dir()
     }
 
+    /// Every document of database `db` (for `kz-endpoint check`), in id order.
+    pub fn all_docs(&self, db: &str) -> Result<Vec<Value>, StoreError> {
+        let d = self.database(db)?;
+        let mut docs: Vec<(&String, &Doc)> = d.docs.iter().collect();
+        docs.sort_by(|a, b| a.0.cmp(b.0));
+        Ok(docs.into_iter().map(|(_, d)| (**d).clone()).collect())
+    }
+
     /// The folder.
     pub fn root(&self) -> &Path {
         &self.root

@@ -23,7 +23,8 @@
 //!   [`nodes`] (live ecallmgr nodes), [`couchdb`] (the CouchDB store), [`cache`] (the
 //!   document cache) and [`conf_events`] (Kazoo's document-change events).
 //! - [`ops`]: the operations listener (`/healthz`, `/readyz`, `/metrics`).
-//! - [`capture`]: captured requests: the format, recording, replay.
+//! - [`capture`]: captured requests: the format, recording, replay; [`check`]: an
+//!   account's configuration checked for what loses calls.
 //! - [`client`]: a client that sends build requests as Kazoo's callflow does;
 //!   [`synthetic`]: synthetic accounts for the benchmarks and the load tool.
 //! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names;
@@ -33,6 +34,7 @@ pub mod amqp;
 pub mod build_api;
 pub mod cache;
 pub mod capture;
+pub mod check;
 pub mod client;
 pub mod conf_events;
 pub mod couchdb;

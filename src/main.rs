@@ -124,6 +124,19 @@ enum Command {
         )]
         timeout_ms: u64,
     },
+    /// Check an account's configuration: what a call to each device, user and group rings
+    /// today, and every setting that loses calls or surprises people.
+    ///
+    /// Reads every document of the account (from CouchDB or a fixture folder), builds each
+    /// device, user and group as a call to it would (with every registration unknown, as
+    /// when no registrar answers), and lists per endpoint what it rings and what is wrong:
+    /// an invite format ecallmgr drops, SIP credentials with no realm, a forward to the
+    /// device's own number, a group that contains itself, a user with no devices and no
+    /// forward, a failover equal to the forward, features kz-endpoint does not apply.
+    ///
+    /// Exit status: 0 when nothing loses calls; 1 when a finding loses calls; 2 when the
+    /// store or the account cannot be read.
+    Check(CheckArgs),
     /// Check a running worker's /healthz, for container health checks.
     ///
     /// Exit status: 0 when the worker answers 200; 1 otherwise (the reason on stderr).
@@ -142,6 +155,50 @@ enum Command {
 const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// Where the worker's operations listener serves.
 const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9090";
+
+/// The `check` flags.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("store").required(true).multiple(true)))]
+struct CheckArgs {
+    /// CouchDB (Apache CouchDB 3), with credentials: http://user:pass@host:5984
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KZ_COUCH_URL",
+        hide_env_values = true,
+        group = "store"
+    )]
+    couch_url: Option<String>,
+    /// A fixture database folder, read when no CouchDB URL is given
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KZ_FIXTUREDB",
+        hide_env_values = true,
+        group = "store"
+    )]
+    fixturedb: Option<PathBuf>,
+    /// The account to check (its 32-character id)
+    #[arg(long, value_name = "ID")]
+    account: String,
+    /// The report's format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+    /// CouchDB request timeout, in milliseconds (rounded up to whole seconds)
+    #[arg(long, env = "KZ_COUCH_TIMEOUT_MS", hide_env_values = true, default_value_t = DEFAULT_COUCH_TIMEOUT_MS)]
+    couch_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    /// A table for people.
+    Table,
+    /// One JSON object.
+    Json,
+}
+
+/// CouchDB's request timeout unless told otherwise.
+const DEFAULT_COUCH_TIMEOUT_MS: u64 = 1000;
 
 /// The inputs of an offline build.
 #[derive(Debug, clap::Args)]
@@ -450,7 +507,61 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timeout_ms,
         } => request(&amqp_url, timeout_ms),
         Command::Healthcheck { http_listen, ready } => healthcheck(&http_listen, ready),
+        Command::Check(args) => check(args),
     }
+}
+
+/// `check`: one account's configuration.
+fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if !kz_endpoint::ids::is_valid_id(&args.account) {
+        return Err(usage(format!(
+            "--account {:?} is not an account id (32 lowercase letters or digits)",
+            args.account
+        )));
+    }
+    let db = kz_endpoint::ids::account_db(&args.account);
+    let rt = runtime()?;
+    let report = match (&args.couch_url, &args.fixturedb) {
+        (Some(url), _) => {
+            let store = CouchStore::new(url, Duration::from_millis(args.couch_timeout_ms))
+                .map_err(usage)?;
+            let docs = rt
+                .block_on(store.all_docs(&db))
+                .map_err(|e| usage(format!("reading {db}: {e}")))?;
+            rt.block_on(kz_endpoint::check::check(&args.account, &docs, &store))
+        }
+        (None, Some(dir)) => {
+            let store = FixtureDb::open(dir).map_err(usage)?;
+            if !store.has_database(&db) {
+                return Err(usage(format!(
+                    "no database {db} in the fixture folder {}",
+                    dir.display()
+                )));
+            }
+            let docs = store.all_docs(&db).map_err(usage)?;
+            rt.block_on(kz_endpoint::check::check(&args.account, &docs, &store))
+        }
+        (None, None) => return Err(usage("one of --couch-url and --fixturedb is required")),
+    };
+    if report.endpoints.is_empty() {
+        return Err(usage(format!(
+            "no device, user or group in {db}: is --account right?"
+        )));
+    }
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        ReportFormat::Table => write!(out, "{}", report.table())?,
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(if report.loses_calls > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -344,7 +344,7 @@ fn help_never_shows_a_credential_from_the_environment() {
         ("KZ_AMQP_URL", "amqp://u:topsecret@h/"),
         ("KZ_COUCH_URL", "http://admin:topsecret@couch:5984"),
     ];
-    for cmd in ["serve", "request"] {
+    for cmd in ["serve", "request", "check"] {
         let (code, out, err) = run_bin(&[cmd, "--help"], &env, "");
         assert_eq!(code, 0, "{cmd}: {err}");
         assert!(
@@ -367,6 +367,7 @@ fn help_pages_are_wrapped_and_punctuated_alike() {
         "serve",
         "request",
         "healthcheck",
+        "check",
     ] {
         let (code, out, _) = run_bin(&[cmd, "--help"], &[], "");
         assert_eq!(code, 0, "{cmd}");
