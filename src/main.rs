@@ -548,15 +548,22 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             "no device, user or group in {db}: is --account right?"
         )));
     }
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        ReportFormat::Table => write!(out, "{}", report.table())?,
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
+    let written = (|| -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        match args.format {
+            ReportFormat::Table => write!(out, "{}", report.table())?,
+            ReportFormat::Json => {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            }
         }
+        out.flush()
+    })();
+    // A reader that stopped early (`| head`) still gets the verdict as the exit status.
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
-    out.flush()?;
     Ok(if report.loses_calls > 0 {
         ExitCode::from(1)
     } else {

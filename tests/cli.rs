@@ -344,6 +344,17 @@ fn help_never_shows_a_credential_from_the_environment() {
         ("KZ_AMQP_URL", "amqp://u:topsecret@h/"),
         ("KZ_COUCH_URL", "http://admin:topsecret@couch:5984"),
     ];
+    let load = env!("CARGO_BIN_EXE_kz-endpoint-load");
+    let out = Command::new(load)
+        .arg("--help")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        help.contains("KZ_COUCH_URL") && !help.contains("topsecret"),
+        "{help}"
+    );
     for cmd in ["serve", "request", "check"] {
         let (code, out, err) = run_bin(&[cmd, "--help"], &env, "");
         assert_eq!(code, 0, "{cmd}: {err}");
@@ -469,4 +480,47 @@ fn explain_names_what_was_looked_up_and_what_to_pass() {
         std::path::Path::new(cited).is_file(),
         "the cited table is in the repository"
     );
+}
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    // check keeps its verdict (1: something loses calls); replay ends with 0.
+    let cases: [(i32, Vec<&str>); 2] = [
+        (
+            0,
+            vec![
+                "replay",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/amqp"),
+            ],
+        ),
+        (
+            1,
+            vec![
+                "check",
+                "--fixturedb",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/db"),
+                "--account",
+                "4a686300000000000000000000000001",
+            ],
+        ),
+    ];
+    for (status, args) in cases {
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(status), ""),
+            "{args:?}"
+        );
+    }
 }

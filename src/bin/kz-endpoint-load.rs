@@ -50,11 +50,12 @@ struct Args {
     #[arg(
         long,
         env = "KZ_AMQP_URL",
+        hide_env_values = true,
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     amqp_url: String,
     /// A CouchDB (or CouchDB-API) server: http://user:pass@host:5984.
-    #[arg(long, env = "KZ_COUCH_URL")]
+    #[arg(long, env = "KZ_COUCH_URL", hide_env_values = true)]
     couch_url: String,
     /// Requests per scenario.
     #[arg(long, default_value_t = 5000)]
