@@ -198,8 +198,6 @@ pub struct Worker<S = Store> {
     nodes: Arc<NodeTracker>,
     consuming: AtomicBool,
     progress: Progress,
-    /// Signalled by a request task whose reply channel turned out to be closed.
-    channel_lost: tokio::sync::Notify,
     recorder: Option<Recorder>,
     /// Counters.
     pub stats: Stats,
@@ -227,7 +225,6 @@ impl<S: ServingStore> Worker<S> {
             nodes: Arc::new(NodeTracker::new()),
             consuming: AtomicBool::new(false),
             progress: Progress::default(),
-            channel_lost: tokio::sync::Notify::new(),
             recorder: None,
             stats: Stats::default(),
         })
@@ -353,8 +350,9 @@ impl<S: ServingStore> Worker<S> {
     ) -> Result<SessionEnd, lapin::Error> {
         let mut shutdown = shutdown.clone();
         self.progress.reset();
-        // A loss signalled by a task of the previous session is not this session's.
-        let _ = self.channel_lost.notified().now_or_never();
+        // Signalled by a request task of this session whose reply channel turned out to be
+        // closed (one per session: a late task of the previous one cannot end this one).
+        let channel_lost = Arc::new(tokio::sync::Notify::new());
         let publish = conn.create_channel().await?;
         declare_exchanges(&publish).await?;
 
@@ -434,11 +432,12 @@ impl<S: ServingStore> Worker<S> {
         let end = loop {
             tokio::select! {
                 _ = shutdown.wait() => break SessionEnd::Shutdown,
-                _ = self.channel_lost.notified() => break SessionEnd::Lost("the reply channel was closed".into()),
+                _ = channel_lost.notified() => break SessionEnd::Lost("the reply channel was closed".into()),
                 d = request_consumer.next() => match d {
                     Some(Ok(delivery)) => {
                         let (me, registrar, publish) = (self.clone(), registrar.clone(), publish.clone());
-                        inflight.spawn(async move { me.on_request(delivery, &registrar, &publish).await });
+                        let lost = channel_lost.clone();
+                        inflight.spawn(async move { me.on_request(delivery, &registrar, &publish, &lost).await });
                     }
                     Some(Err(e)) => break SessionEnd::Lost(crate::report::error_chain(&e)),
                     None => break SessionEnd::Lost("the request consumer was cancelled".into()),
@@ -515,7 +514,13 @@ impl<S: ServingStore> Worker<S> {
     /// One build request: read, build, reply, acknowledge. Every path settles the delivery:
     /// acknowledged after its reply is published (or when it has no usable reply address),
     /// requeued once when the broker fails the reply, rejected when the task dies.
-    async fn on_request(&self, delivery: Delivery, registrar: &AmqpRegistrar, publish: &Channel) {
+    async fn on_request(
+        &self,
+        delivery: Delivery,
+        registrar: &AmqpRegistrar,
+        publish: &Channel,
+        channel_lost: &tokio::sync::Notify,
+    ) {
         let started = Instant::now();
         let _in_flight = InFlight::start(&self.progress, usize::from(self.config.prefetch));
         let settlement = Settlement::new(delivery.acker.clone());
@@ -641,7 +646,7 @@ impl<S: ServingStore> Worker<S> {
                     if !publish.status().connected() {
                         // A closed reply channel fails every later reply too: start a new
                         // broker session rather than reject request after request.
-                        self.channel_lost.notify_one();
+                        channel_lost.notify_one();
                     }
                     settlement.retry_once(delivery.redelivered).await
                 }

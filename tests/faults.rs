@@ -252,6 +252,12 @@ async fn queue_depth(queue: &str) -> u32 {
     }
 }
 
+fn remove_logs(logs: &[String]) {
+    for l in logs {
+        let _ = std::fs::remove_file(l);
+    }
+}
+
 fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -311,10 +317,16 @@ async fn a_broker_connection_closed_under_load_is_reestablished() {
         sent.push(id);
     }
     let after: Vec<String> = sent[first_after..].to_vec();
-    assert!(
-        load.wait_all(&after, Duration::from_secs(20)).await,
-        "a request published after the reconnection was not answered"
-    );
+    if !load.wait_all(&after, Duration::from_secs(20)).await {
+        let by = load.by_msg_id();
+        let missing: Vec<&String> = after.iter().filter(|id| !by.contains_key(*id)).collect();
+        panic!(
+            "{} of {} published after the reconnection (from m-{first_after}) not answered: {:?}",
+            missing.len(),
+            after.len(),
+            &missing[..missing.len().min(10)]
+        );
+    }
     let by = load.by_msg_id();
     for id in &after {
         assert_eq!(summary(&by[id][0].1), ["SIP:d1"], "{id}");
@@ -369,7 +381,8 @@ async fn a_worker_killed_mid_load_leaves_nothing_unanswered() {
         acct.put(credentialed(&acct, n)).await;
     }
     let queue = format!("kz-test-builder-{}", random_hex(8));
-    let ((mut a, _), (mut b, _), _ecm) = two_workers(&acct, &queue).await;
+    let ((mut a, a_log), (mut b, b_log), _ecm) = two_workers(&acct, &queue).await;
+    let logs = [a_log, b_log];
     let load = Load::new().await;
     let rk = acct.routing_key();
     let ids: Vec<String> = (0..200).map(|i| format!("k-{i}")).collect();
@@ -419,6 +432,7 @@ async fn a_worker_killed_mid_load_leaves_nothing_unanswered() {
     );
     signal(&b, "-TERM");
     assert_eq!(b.wait().unwrap().code(), Some(0));
+    remove_logs(&logs);
     acct.drop_db().await;
 }
 
@@ -429,7 +443,8 @@ async fn sigterm_under_load_answers_every_request_in_flight() {
         acct.put(credentialed(&acct, n)).await;
     }
     let queue = format!("kz-test-builder-{}", random_hex(8));
-    let ((a, a_log), (mut b, _), _ecm) = two_workers(&acct, &queue).await;
+    let ((a, a_log), (mut b, b_log), _ecm) = two_workers(&acct, &queue).await;
+    let logs = [a_log.clone(), b_log];
     let load = Load::new().await;
     let rk = acct.routing_key();
     let ids: Vec<String> = (0..200).map(|i| format!("t-{i}")).collect();
@@ -485,6 +500,7 @@ async fn sigterm_under_load_answers_every_request_in_flight() {
     );
     signal(&b, "-TERM");
     assert_eq!(b.wait().unwrap().code(), Some(0));
+    remove_logs(&logs);
     acct.drop_db().await;
 }
 
@@ -708,7 +724,11 @@ async fn couchdb_stopped_and_frozen_mid_load_then_back() {
 
 /// A stand-in for a CouchDB that refuses us: every request gets `status` with CouchDB's
 /// JSON error body. Counts the requests it gets.
-async fn refusing_couch(status: u16, reason: &'static str) -> (String, Arc<AtomicUsize>) {
+async fn refusing_couch(
+    status: u16,
+    error: &'static str,
+    reason: &'static str,
+) -> (String, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://admin:wrong@{}", listener.local_addr().unwrap());
@@ -744,7 +764,7 @@ async fn refusing_couch(status: u16, reason: &'static str) -> (String, Arc<Atomi
                         }
                         have.drain(..end + 4 + len);
                         counter.fetch_add(1, Ordering::SeqCst);
-                        let body = format!(r#"{{"error":"unauthorized","reason":"{reason}"}}"#);
+                        let body = format!(r#"{{"error":"{error}","reason":"{reason}"}}"#);
                         let text = if status == 401 {
                             "Unauthorized"
                         } else {
@@ -768,43 +788,58 @@ async fn refusing_couch(status: u16, reason: &'static str) -> (String, Arc<Atomi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_are_not_ready_and_not_retried_into_a_lockout() {
     let acct = Account::create().await;
-    let (url, hits) = refusing_couch(
-        401,
-        "Account is temporarily locked due to multiple authentication failures",
-    )
-    .await;
+    // A wrong password, as CouchDB 3 answers it.
+    let (url, hits) = refusing_couch(401, "unauthorized", "Name or password is incorrect.").await;
     let store = Uncached(CouchStore::new(&url, Duration::from_millis(1000)).unwrap());
     let w = start_worker_with(&acct, store, None, |_| {}).await;
     let why = w.worker.readiness().await.unwrap_err();
     assert_eq!(
         why,
-        "document store: document store refused the read: CouchDB answered 401 Unauthorized for system_config (unauthorized: Account is temporarily locked due to multiple authentication failures)"
+        "document store: document store refused the read: CouchDB answered 401 Unauthorized for system_config (unauthorized: Name or password is incorrect.)"
     );
     let mut cf = Callflow::new().await;
     for _ in 0..5 {
         let r = cf.request(&acct, acct.request(&tid("device", 1))).await;
         assert_eq!(r["Error-Code"], "db_not_reachable");
         let msg = r["Error-Message"].as_str().unwrap();
-        assert!(msg.contains("Account is temporarily locked"), "{msg}");
+        assert!(msg.contains("Name or password is incorrect."), "{msg}");
         assert!(msg.contains("not retried for 120 s"), "{msg}");
     }
     assert!(w.worker.readiness().await.is_err());
-    // One login attempt reached the server: the readiness probe's. Nothing after it.
+    // One failed login reached the server: the readiness probe's. Nothing after it, so the
+    // worker alone never takes the account to CouchDB's lockout (5 failures in 5 minutes).
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     w.stop().await.unwrap();
 
-    // A 403 (authenticated, no access) counts towards no lockout: every read is tried.
-    let (url, hits) = refusing_couch(403, "You are not allowed to access this db.").await;
+    // The lockout itself is a 403 (so is an account without access to the database): no
+    // login fails by it and a locked account's lock is not extended by reads, so every
+    // read is tried, and CouchDB's reason is kept.
+    let (url, hits) = refusing_couch(
+        403,
+        "forbidden",
+        "Account is temporarily locked due to multiple authentication failures",
+    )
+    .await;
     let store = Uncached(CouchStore::new(&url, Duration::from_millis(1000)).unwrap());
     let w = start_worker_with(&acct, store, None, |_| {}).await;
+    let before = hits.load(Ordering::SeqCst);
     let why = w.worker.readiness().await.unwrap_err();
-    assert!(why.contains("403 Forbidden for system_config"), "{why}");
+    assert_eq!(
+        why,
+        "document store: document store refused the read: CouchDB answered 403 Forbidden for system_config (forbidden: Account is temporarily locked due to multiple authentication failures)"
+    );
     for _ in 0..3 {
         let r = cf.request(&acct, acct.request(&tid("device", 1))).await;
         assert_eq!(r["Error-Code"], "db_not_reachable");
-        assert!(r["Error-Message"].as_str().unwrap().contains("not allowed"));
+        assert!(
+            r["Error-Message"]
+                .as_str()
+                .unwrap()
+                .contains("temporarily locked")
+        );
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 4);
+    // The probe and every build reached the server (a build reads more than once).
+    assert!(hits.load(Ordering::SeqCst) >= before + 4);
     w.stop().await.unwrap();
     acct.drop_db().await;
 }
