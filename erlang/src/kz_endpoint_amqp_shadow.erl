@@ -350,10 +350,11 @@ sip_device(Leg) ->
             end
     end.
 
-%% the worker's Explain lines: `device <id> ...: ... (device table row N)'
+%% the worker's Explain lines: `device <id> ...: ... (docs/device-table.md row N)' (older
+%% workers: `(device table row N)')
 device_rows(Explain) ->
     lists:flatmap(fun(Line) ->
-                          case re:run(Line, <<"^device ([0-9a-z]{32})[ :].*\\(device table row ([1-9])\\)$">>
+                          case re:run(Line, <<"^device ([0-9a-z]{32})[ :].*\\((?:device table|docs/device-table\\.md) row ([1-9])\\)$">>
                                      ,[{'capture', 'all_but_first', 'binary'}]
                                      )
                           of
