@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use kz_endpoint::amqp::{KAPPS, TARGETED, json_properties, random_hex};
+use kz_endpoint::amqp::{TARGETED, json_properties, random_hex};
 use kz_endpoint::cache::DocCache;
 use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::documents::{Docs, DocumentStore, Owned, StoreError};
@@ -77,18 +77,7 @@ impl Load {
     /// Publishes raw bytes on `kapps`.
     async fn raw(&self, routing_key: &str, body: Vec<u8>, props: BasicProperties) -> Instant {
         let at = Instant::now();
-        self.ch
-            .basic_publish(
-                KAPPS.into(),
-                routing_key.into(),
-                Default::default(),
-                &body,
-                props,
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish_raw(&self.ch, routing_key, &body, props).await;
         at
     }
 

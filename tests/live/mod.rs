@@ -196,6 +196,21 @@ pub async fn own_queue(ch: &Channel, bindings: &[(&str, &str)]) -> (String, Cons
     (q, consumer)
 }
 
+/// Publishes raw bytes on `kapps` (a test's publish must not fail: it panics).
+pub async fn publish_raw(ch: &Channel, routing_key: &str, body: &[u8], props: BasicProperties) {
+    ch.basic_publish(
+        KAPPS.into(),
+        routing_key.into(),
+        Default::default(),
+        body,
+        props,
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+}
+
 /// Plays Kazoo's callflow: publishes `build_req` on `kapps`, waits for the reply on its own
 /// queue bound to `targeted`.
 pub struct Callflow {
@@ -233,18 +248,7 @@ impl Callflow {
 
     /// Publishes raw bytes on `kapps`.
     pub async fn publish(&self, routing_key: &str, body: Vec<u8>, props: BasicProperties) {
-        self.ch
-            .basic_publish(
-                KAPPS.into(),
-                routing_key.into(),
-                Default::default(),
-                &body,
-                props,
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish_raw(&self.ch, routing_key, &body, props).await;
     }
 
     /// The next reply with `msg_id` (others are skipped), or a panic after 10 s.
