@@ -487,3 +487,25 @@ fn realm_of_the_device_wins() {
         "other.example.com"
     );
 }
+
+/// A header whose list or object holds a `null` keeps its other values: ecallmgr's validation
+/// would refuse the whole leg for the `null` (found by the property test).
+#[test]
+fn nulls_inside_custom_headers_are_left_out() {
+    let d1 = device(
+        1,
+        json!({"sip": {"custom_sip_headers": {
+            "X-List": ["a", null], "X-Null": null,
+            "in": {"X-Obj": {"k": null, "j": "1"}, "X-Deep": [["b", null]]}
+        }}}),
+    );
+    let w = World::new(vec![d1]).registered(&["d1"]);
+    let legs = w.legs(&request(&dev(1)));
+    assert_eq!(
+        legs[0]["Custom-SIP-Headers"],
+        json!({
+            "X-KAZOO-INVITE-FORMAT": "contact", "X-KAZOO-AOR": format!("sip:d1@{REALM}"),
+            "X-List": ["a"], "X-Obj": {"j": "1"}, "X-Deep": [["b"]]
+        })
+    );
+}

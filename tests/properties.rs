@@ -248,7 +248,18 @@ fn document() -> impl Strategy<Value = Value> {
         ("metaflows", field(Just(json!({"numbers": {}})))),
         ("presence_id", field(Just(json!("2000")))),
         ("language", field(Just(json!("en-us")))),
-        ("push", field(Just(json!({"Token-App": "x"})))),
+        (
+            "push",
+            field(prop_oneof![
+                Just(json!({"Token-App": "x"})),
+                some_of(vec![
+                    ("Token-Proxy", field(Just(json!("sip:10.0.0.7:5060")))),
+                    ("Token-Type", field(Just(json!("apple")))),
+                    ("Token-ID", field(Just(json!("tok")))),
+                    ("Token-App", any_json().boxed()),
+                ]),
+            ]),
+        ),
         ("realm", field(Just(json!("a.example.com")))),
     ]);
     (kind, body, prop::bool::weighted(0.6)).prop_map(|(k, mut b, credentialed)| {

@@ -194,19 +194,46 @@ fn custom_headers(doc: &Value, direction: &str, into: &mut Object) {
     let Some(Value::Object(h)) = crate::kz_json::path(doc, &["sip", "custom_sip_headers"]) else {
         return;
     };
-    // A null header (a key cleared in Crossbar) is no header: ecallmgr's validation would
-    // refuse the whole leg for it.
+    // A null header (a key cleared in Crossbar) is no header, and a null inside a header's
+    // list or object is no value: ecallmgr's validation would refuse the whole leg for it.
     for (k, v) in h {
-        if k != "in" && k != "out" && !v.is_object() && !v.is_null() {
-            into.insert(k.clone(), v.clone());
+        if k != "in" && k != "out" && !v.is_object() {
+            if let Some(v) = without_nulls(v) {
+                into.insert(k.clone(), v);
+            }
         }
     }
     if let Some(Value::Object(dir)) = h.get(direction) {
         for (k, v) in dir {
-            if !v.is_null() {
-                into.insert(k.clone(), v.clone());
+            if let Some(v) = without_nulls(v) {
+                into.insert(k.clone(), v);
             }
         }
+    }
+}
+
+/// `v` with every `null` left out (`None` for a `null` itself).
+fn without_nulls(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Array(a) if a.iter().any(has_null) => {
+            Some(Value::Array(a.iter().filter_map(without_nulls).collect()))
+        }
+        Value::Object(o) if o.values().any(has_null) => Some(Value::Object(
+            o.iter()
+                .filter_map(|(k, x)| without_nulls(x).map(|x| (k.clone(), x)))
+                .collect(),
+        )),
+        _ => Some(v.clone()),
+    }
+}
+
+fn has_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.iter().any(has_null),
+        Value::Object(o) => o.values().any(has_null),
+        _ => false,
     }
 }
 
@@ -597,7 +624,9 @@ pub fn push_leg(
     }
     props_obj.shift_remove("Invite-Format");
     for (k, v) in props_obj {
-        headers.insert(format!("X-KAZOO-PUSHER-{k}"), v);
+        if let Some(v) = without_nulls(&v) {
+            headers.insert(format!("X-KAZOO-PUSHER-{k}"), v);
+        }
     }
     b.set("Custom-SIP-Headers", headers);
     b.set("Custom-Channel-Vars", ccvs(ctx, ep, None));
