@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use crate::build_api::{BuildError, BuildRequest, BuildResult, ErrorCode};
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::engine::config::{SYSTEM_CONFIG_DB, Scope};
+use crate::engine::endpoint_type::Unapplied;
 use crate::engine::{self, Inputs, Outcome};
 use crate::ids::account_db;
 use crate::registrar::{RegKey, Registrar, Registration};
@@ -58,6 +59,8 @@ pub struct Resolution {
     pub inputs: Inputs,
     /// The explanation, when the request asked for one.
     pub explain: Vec<String>,
+    /// Document features the build met and did not apply (product rule 8).
+    pub unapplied: Vec<Unapplied>,
     /// Time spent waiting for the registrar.
     pub registrar_time: std::time::Duration,
 }
@@ -140,11 +143,12 @@ where
             ..Inputs::default()
         },
         explain: Vec::new(),
+        unapplied: Vec::new(),
         registrar_time: std::time::Duration::ZERO,
     };
     loop {
         let needs = match engine::build(req, &res.inputs) {
-            Outcome::Done(result, explain) => {
+            Outcome::Done(result, explain, unapplied) => {
                 res.result = match result {
                     Ok(legs) if legs.len() > limits.max_legs => Err(BuildError::new(
                         ErrorCode::Internal,
@@ -157,6 +161,7 @@ where
                     other => other,
                 };
                 res.explain = explain;
+                res.unapplied = unapplied;
                 return res;
             }
             Outcome::Need(needs) => needs,

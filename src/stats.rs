@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::build_api::{BuildResult, ErrorCode};
+use crate::engine::endpoint_type::Unapplied;
 use crate::registrar::Registration;
 
 /// Label pairs of a series.
@@ -130,6 +131,8 @@ pub struct Stats {
     pub build_seconds: Histogram,
     /// Legs per successful build.
     pub legs_per_build: Histogram,
+    /// Builds that met a document feature the worker does not apply, by feature.
+    unapplied: Family<Labels, Counter>,
 }
 
 impl Default for Stats {
@@ -145,6 +148,10 @@ impl Default for Stats {
                 requests.get_or_create(&vec![("outcome", "build_error"), ("code", code.as_str())]);
         }
         let registrar = RegistrarMetrics::default();
+        let unapplied = Family::<Labels, Counter>::default();
+        for f in Unapplied::ALL {
+            let _ = unapplied.get_or_create(&vec![("feature", f.as_str())]);
+        }
         Self {
             requests,
             built,
@@ -158,6 +165,7 @@ impl Default for Stats {
             registrar,
             build_seconds: histogram(&LATENCY_BOUNDS),
             legs_per_build: histogram(&LEGS_BOUNDS),
+            unapplied,
         }
     }
 }
@@ -176,6 +184,22 @@ impl Stats {
                     .inc();
             }
         }
+    }
+
+    /// Counts the features one build met and did not apply.
+    pub fn record_unapplied(&self, features: &[Unapplied]) {
+        for f in features {
+            self.unapplied
+                .get_or_create(&vec![("feature", f.as_str())])
+                .inc();
+        }
+    }
+
+    /// Builds that met `feature` and did not apply it.
+    pub fn unapplied_count(&self, feature: Unapplied) -> u64 {
+        self.unapplied
+            .get_or_create(&vec![("feature", feature.as_str())])
+            .get()
     }
 
     /// Errors answered with `code`.
@@ -222,6 +246,11 @@ impl Stats {
             "legs_per_build",
             "Legs returned per successful build",
             self.legs_per_build.clone(),
+        );
+        r.register(
+            "unapplied_features",
+            "Builds that met a document feature the worker does not apply (its leg is not built), by feature",
+            self.unapplied.clone(),
         );
         r.register(
             "registrations",
@@ -364,6 +393,8 @@ mod tests {
             "kz_endpoint_registrations_total{state=\"unknown\"} 0",
             "kz_endpoint_registrations_not_asked_total{reason=\"no_ecallmgr\"} 0",
             "kz_endpoint_registrar_timeouts_total 0",
+            "kz_endpoint_unapplied_features_total{feature=\"mobile\"} 0",
+            "kz_endpoint_unapplied_features_total{feature=\"skype\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
@@ -372,5 +403,15 @@ mod tests {
         assert_eq!(s.built.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert_eq!(s.unknown.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert_eq!(s.error_count("internal"), 0);
+        s.record_unapplied(&[Unapplied::Skype]);
+        assert_eq!(s.unapplied_count(Unapplied::Skype), 1);
+        assert_eq!(s.unapplied_count(Unapplied::Mobile), 0);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l == "kz_endpoint_unapplied_features_total{feature=\"skype\"} 1"),
+            "{text}"
+        );
     }
 }

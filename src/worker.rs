@@ -613,6 +613,9 @@ impl<S: ServingStore> Worker<S> {
             {
                 self.stats.registrar.seconds.observe(r.registrar_time.as_secs_f64());
             }
+            if let Some(r) = &handled.resolution {
+                self.stats.record_unapplied(&r.unapplied);
+            }
             self.stats.record(&handled.result);
             let invalid = matches!(&handled.result, Err(e) if e.code == ErrorCode::InvalidRequest);
             if invalid {

@@ -267,3 +267,203 @@ fn push_device_gets_the_push_leg() {
     let w = World::new(vec![device(1, json!({"push": no_proxy}))]);
     assert_eq!(w.error(&request(&dev(1))), "no_endpoints");
 }
+
+/// An offnet call (no authorizing device) to a device that forwards keeping the caller ID:
+/// with `should_add_diversion_header` on, every leg of the device carries Kazoo's `Diversions`.
+#[test]
+fn diversion_header_on_offnet_calls_to_a_device_that_keeps_the_caller_id() {
+    let d1 = device(
+        1,
+        json!({"call_forward": cf("+15557654321", json!({"substitute": false, "keep_caller_id": true}))}),
+    );
+    let on = system(
+        "kazoo_endpoint",
+        json!({"should_add_diversion_header": true}),
+    );
+    let offnet = with(
+        request(&dev(1)),
+        json!({"Call": {"Authorizing-ID": null, "Inception": "+14155550199@carrier"}}),
+    );
+    let w = World::new(vec![d1.clone(), on.clone()]).registered(&["d1"]);
+    let legs = w.legs(&offnet);
+    assert_eq!(summary(&legs), ["SIP:d1", "FWD:+15557654321"]);
+    let want = json!([format!("<sip:1001@{REALM}>;reason=unconditional")]);
+    for leg in &legs {
+        assert_eq!(leg["Custom-SIP-Headers"]["Diversions"], want, "{leg:?}");
+    }
+    // Off by default; never on a call a device placed; never without keep_caller_id.
+    let off = World::new(vec![d1.clone()]).registered(&["d1"]);
+    let internal = World::new(vec![d1, on.clone()]).registered(&["d1"]);
+    let plain = World::new(vec![device(1, json!({})), on]).registered(&["d1"]);
+    for (w, req) in [
+        (&off, &offnet),
+        (&internal, &request(&dev(1))),
+        (&plain, &offnet),
+    ] {
+        for leg in w.legs(req) {
+            assert!(
+                leg["Custom-SIP-Headers"].get("Diversions").is_none(),
+                "{leg:?}"
+            );
+        }
+    }
+}
+
+/// A device whose type is not one Kazoo knows gets a SIP leg (guessed from its `sip`) unless
+/// `restrict_to_known_types` is on; its forward leg stays either way.
+#[test]
+fn restrict_to_known_types() {
+    let d1 = device(
+        1,
+        json!({"device_type": "teammate",
+               "call_forward": cf("+15557654321", json!({"substitute": false}))}),
+    );
+    let w = World::new(vec![d1.clone()]).registered(&["d1"]);
+    assert_eq!(w.summary(&request(&dev(1))), ["SIP:d1", "FWD:+15557654321"]);
+    let on = system("kazoo_endpoint", json!({"restrict_to_known_types": true}));
+    let w = World::new(vec![d1, on.clone()]).registered(&["d1"]);
+    assert_eq!(w.summary(&request(&dev(1))), ["FWD:+15557654321"]);
+    // Known types are built as ever.
+    for t in [
+        "sip_device",
+        "softphone",
+        "fax",
+        "landline",
+        "cellphone",
+        "smartphone",
+        "sip_uri",
+    ] {
+        let w =
+            World::new(vec![device(1, json!({"device_type": t})), on.clone()]).registered(&["d1"]);
+        assert_eq!(w.summary(&request(&dev(1))), ["SIP:d1"], "{t}");
+    }
+    let w = World::new(vec![device(1, json!({"device_type": "teammate"})), on]).registered(&["d1"]);
+    assert_eq!(w.error(&request(&dev(1))), "no_endpoints");
+}
+
+/// Mobile and skype devices are not built (product rule 8): no device leg, the feature named
+/// in the explanation and reported in the resolution for the metric; a forward still rings.
+#[test]
+fn mobile_and_skype_devices_are_named_not_built() {
+    use kz_endpoint::engine::endpoint_type::Unapplied;
+    let cases = [
+        (
+            json!({"device_type": "mobile", "mobile": {"mdn": "4155550100"}}),
+            Unapplied::Mobile,
+        ),
+        (
+            json!({"device_type": null, "mobile": {"mdn": "4155550100"}}),
+            Unapplied::Mobile,
+        ),
+        (
+            json!({"device_type": "skype", "skype": {"username": "s"}}),
+            Unapplied::Skype,
+        ),
+    ];
+    for (extra, feature) in cases {
+        let d1 = device(1, extra.clone());
+        let w = World::new(vec![d1.clone()]).registered(&["d1"]);
+        assert_eq!(w.error(&request(&dev(1))), "no_endpoints", "{extra}");
+        let store = kz_endpoint::documents::MemoryStore::new(w.docs.clone());
+        let registrar = kz_endpoint::registrar::GivenRegistrations::new([], false);
+        let req = with(request(&dev(1)), json!({"Explain": true}));
+        let handled = run(&store, &registrar, &req);
+        let r = handled.resolution.expect("a resolution");
+        assert_eq!(r.unapplied, [feature]);
+        let line = r
+            .explain
+            .iter()
+            .find(|l| l.contains("not applied"))
+            .expect("named");
+        assert!(
+            line.contains(&format!("a {} device", feature.as_str())),
+            "{line}"
+        );
+
+        let fwd = with(
+            d1,
+            json!({"call_forward": cf("+15557654321", json!({"substitute": false}))}),
+        );
+        let w = World::new(vec![fwd]).registered(&["d1"]);
+        assert_eq!(w.summary(&request(&dev(1))), ["FWD:+15557654321"]);
+    }
+}
+
+/// Outbound formatters on a device's SIP leg (`kz_formatters`): regex with prefix and suffix,
+/// value (whatever the regex says: Kazoo tries `value` before `regex`), strip, the first formatter that applies of a list, keys matched by Kazoo's
+/// normalised name, `inbound`/`both` left out, the owner winning per key, and the same
+/// formatters inside `Custom-SIP-Headers`.
+#[test]
+fn outbound_formatters_rewrite_sip_legs() {
+    let formatters = json!({
+        "outbound_caller_id_number": [
+            {"regex": "^\\+1(\\d{10})$", "direction": "inbound", "prefix": "IN"},
+            {"regex": "^nomatch$", "prefix": "never"},
+            {"regex": "^(\\d{4})$", "prefix": "+1415555", "suffix": ""}
+        ],
+        "Outbound_Caller_ID_Name": {"value": "Formatted"},
+        "outbound-callee-id-name": {"value": "not a normalised key"},
+        "presence_id": [{"strip": true, "direction": "both"}],
+        "x_account": {"regex": "^(a)(c)", "prefix": "<", "suffix": ">"},
+        "to_did": {"strip": true}
+    });
+    let d1 = device(
+        1,
+        json!({"formatters": formatters,
+               "sip": {"custom_sip_headers": {"X-Account": "acme"}},
+               "call_forward": cf("+15557654321", json!({"substitute": false}))}),
+    );
+    let w = World::new(vec![d1]).registered(&["d1"]);
+    let legs = w.legs(&request(&dev(1)));
+    let sip = &legs[0];
+    assert_eq!(sip["Outbound-Caller-ID-Number"], "+14155551000");
+    assert_eq!(sip["Outbound-Caller-ID-Name"], "Formatted");
+    assert_eq!(sip["Outbound-Callee-ID-Name"], "Desk 1");
+    assert_eq!(sip["Presence-ID"], format!("d1@{REALM}"));
+    assert!(!sip.contains_key("To-DID"));
+    assert_eq!(sip["Custom-SIP-Headers"]["X-Account"], "<a>");
+    assert!(sip["Custom-SIP-Headers"].get("Invite-Format").is_none());
+    // The forward leg is not a SIP leg: no formatters.
+    assert_ne!(legs[1]["Outbound-Caller-ID-Name"], "Formatted");
+    assert!(legs[1].contains_key("To-DID"));
+
+    // The owner's formatter wins over the device's for the same key.
+    let d2 = device(
+        2,
+        json!({"owner_id": usr(1),
+               "formatters": {"outbound_caller_id_name": {"value": "device"}}}),
+    );
+    let u1 = user(
+        1,
+        json!({"formatters": {"outbound_caller_id_name": {"value": "owner"}}}),
+    );
+    let w = World::new(vec![d2, u1]).registered(&["d2"]);
+    assert_eq!(
+        leg0(&w, &request(&dev(2)))["Outbound-Caller-ID-Name"],
+        "owner"
+    );
+}
+
+/// `match_invite_format` rewrites a number the way an `e164`/`npan`/`1npan` leg is dialled.
+#[test]
+fn formatter_matching_the_invite_format() {
+    for (format, want) in [
+        ("e164", "+14155551001"),
+        ("npan", "4155551001"),
+        ("1npan", "14155551001"),
+        ("username", "4155551001"),
+    ] {
+        let d1 = device(
+            1,
+            json!({"sip": {"invite_format": format},
+                   "formatters": {"to_did": {"match_invite_format": true}}}),
+        );
+        let w = World::new(vec![d1]).registered(&["d1"]);
+        let req = with(
+            request(&dev(1)),
+            json!({"Call": {"Request-User": "4155551001"}}),
+        );
+        let leg = leg0(&w, &req);
+        assert_eq!(leg["To-DID"], want, "{format}");
+    }
+}

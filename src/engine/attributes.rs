@@ -239,6 +239,12 @@ impl<'a> Endpoint<'a> {
         None
     }
 
+    /// The merged outbound `formatters` (the generic merge: account, then device, then owner
+    /// winning per key; non-empty values only). Empty for nearly every endpoint.
+    pub fn formatters(&self) -> Object {
+        self.generic("formatters")
+    }
+
     /// A path below the document's `sip` object (read on every leg: looked up once).
     pub fn sip_at(&self, keys: &[&str]) -> Option<&'a Value> {
         path(self.fields[0]?, keys)

@@ -197,10 +197,12 @@ fn custom_headers(doc: &Value, direction: &str, into: &mut Object) {
     // A null header (a key cleared in Crossbar) is no header, and a null inside a header's
     // list or object is no value: ecallmgr's validation would refuse the whole leg for it.
     for (k, v) in h {
-        if k != "in" && k != "out" && !v.is_object() {
-            if let Some(v) = without_nulls(v) {
-                into.insert(k.clone(), v);
-            }
+        if k != "in"
+            && k != "out"
+            && !v.is_object()
+            && let Some(v) = without_nulls(v)
+        {
+            into.insert(k.clone(), v);
         }
     }
     if let Some(Value::Object(dir)) = h.get(direction) {
@@ -214,27 +216,23 @@ fn custom_headers(doc: &Value, direction: &str, into: &mut Object) {
 
 /// `v` with every `null` left out (`None` for a `null` itself).
 fn without_nulls(v: &Value) -> Option<Value> {
-    match v {
-        Value::Null => None,
-        Value::Array(a) if a.iter().any(has_null) => {
-            Some(Value::Array(a.iter().filter_map(without_nulls).collect()))
-        }
-        Value::Object(o) if o.values().any(has_null) => Some(Value::Object(
-            o.iter()
-                .filter_map(|(k, x)| without_nulls(x).map(|x| (k.clone(), x)))
-                .collect(),
-        )),
-        _ => Some(v.clone()),
-    }
+    let mut v = v.clone();
+    crate::kz_json::strip_nulls(&mut v).then_some(v)
 }
 
-fn has_null(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.iter().any(has_null),
-        Value::Object(o) => o.values().any(has_null),
-        _ => false,
+/// Kazoo's `maybe_add_diversion`: with `kazoo_endpoint.should_add_diversion_header` on, an
+/// endpoint whose `call_forward.keep_caller_id` is true, reached by a call that no device
+/// authorized (it came from outside), tells the far end where the call was diverted from.
+/// Kazoo reads `keep_caller_id` whether or not the forward is enabled, and on every leg of
+/// the endpoint (SIP, push and forward).
+fn diversion(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
+    let call = &ctx.req.call;
+    if call.authorizing_id.is_some() || !is_true(ep.at(&["call_forward", "keep_caller_id"])) {
+        return None;
     }
+    let request = call.request.as_deref().filter(|r| !r.is_empty())?;
+    config::should_add_diversion_header(ctx)
+        .then(|| format!("<sip:{request}>;reason=unconditional"))
 }
 
 /// `Custom-SIP-Headers` (rules file 6.2).
@@ -260,6 +258,9 @@ fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
         if let Some(ring) = ring {
             h.insert("Alert-Info".into(), json!(ring));
         }
+    }
+    if let Some(d) = diversion(ctx, ep) {
+        h.insert("Diversions".into(), json!([d]));
     }
     custom_headers(ep.doc, "in", &mut h);
     let outbound = ctx.caller_headers.get_or_init(|| {
@@ -482,7 +483,12 @@ pub fn sip_leg(
     if ep.get("device_type").and_then(Value::as_str) == Some("fax") {
         t38(ctx, ep, &mut b);
     }
-    b.build()
+    let mut leg = b.build();
+    let formatters = ep.formatters();
+    if !formatters.is_empty() {
+        super::formatters::apply(&mut leg, &formatters);
+    }
+    leg
 }
 
 /// T.38 fields of a fax device (rules file 6.11), from the caller's and callee's
@@ -635,10 +641,9 @@ pub fn push_leg(
         "Ignore-Completed-Elsewhere",
         ignore_completed_elsewhere(ctx, ep),
     );
-    if let Some(Value::Object(m)) = ep.doc.get("metaflows")
-        && !m.is_empty()
-    {
-        b.set("Metaflows", Value::Object(m.clone()));
+    // The merged metaflows (nulls left out), only when there are some (`props:filter_empty`).
+    if !ep.metaflows().is_empty() {
+        b.set("Metaflows", ep.metaflows().clone());
     }
     let actions = super::recording::endpoint_actions(ctx, ep);
     if actions.as_object().is_some_and(|a| !a.is_empty()) {

@@ -13,7 +13,9 @@
 pub mod attributes;
 pub mod caller_id;
 pub mod config;
+pub mod endpoint_type;
 pub mod explain;
+pub mod formatters;
 pub mod legs;
 pub mod recording;
 
@@ -26,9 +28,10 @@ use crate::build_api::{
 };
 use crate::documents::Doc;
 use crate::ids::is_valid_id;
-use crate::kz_json::{Object, as_integer, is_false, is_true, ne_str, path};
+use crate::kz_json::{Object, as_integer, is_empty, is_false, is_true, ne_str, path};
 use crate::registrar::{RegKey, Registration};
 use attributes::{Endpoint, Kind, Owner};
+use endpoint_type::{EndpointType, Unapplied};
 use legs::{Forward, Props, forward_leg, sip_leg};
 
 /// Everything the engine may read, gathered by the resolver.
@@ -86,8 +89,9 @@ impl Needs {
 /// The result of one engine run.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The build is decided; with the explanation lines when the request asked for them.
-    Done(BuildResult, Vec<String>),
+    /// The build is decided; with the explanation lines when the request asked for them,
+    /// and the document features met that the worker does not apply.
+    Done(BuildResult, Vec<String>, Vec<Unapplied>),
     /// More inputs are needed.
     Need(Needs),
 }
@@ -140,6 +144,8 @@ pub struct Ctx<'a> {
     pub(crate) caller_clid: [std::cell::OnceCell<caller_id::Clid>; 2],
     /// The caller's outbound custom SIP headers (the same on every leg).
     pub(crate) caller_headers: std::cell::OnceCell<Object>,
+    /// Document features met that the worker does not apply (product rule 8).
+    unapplied: BTreeSet<Unapplied>,
 }
 
 /// Builds the legs for `req` from `inputs`, or says what is still needed.
@@ -157,6 +163,7 @@ pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
         explain: req.explain.then(Vec::new),
         caller_clid: Default::default(),
         caller_headers: Default::default(),
+        unapplied: BTreeSet::new(),
     };
     let result = ctx.run();
     if !ctx.needs.is_empty() {
@@ -177,7 +184,7 @@ pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
             Err(e) => format!("result: {} ({})", e.code, e.message),
         });
     }
-    Outcome::Done(result, lines)
+    Outcome::Done(result, lines, ctx.unapplied.into_iter().collect())
 }
 
 /// The legs of one device and what the user rules need to know about them.
@@ -571,11 +578,19 @@ impl<'a> Ctx<'a> {
         let username = ne_str(ep.sip_at(&["username"]));
         let raw_format = ne_str(ep.sip_at(&["invite_format"])).unwrap_or("username");
         let routed = raw_format == "route" && ne_str(ep.sip_at(&["route"])).is_some();
+        let kind = endpoint_type::of(self, ep);
+        let push = kind == EndpointType::Push;
+        // Mobile, skype and (with `restrict_to_known_types`) unknown types start no device
+        // leg of their own; a device with no `sip` at all is the device table's rows 8-9.
+        let no_leg_type = matches!(
+            kind,
+            EndpointType::Mobile | EndpointType::Skype | EndpointType::Unknown
+        ) && !is_empty(ep.get("sip"));
         // Product rule 2: a device needs a registration when it has a username, is not
         // dialled by route or loopback, and is not IP-authenticated.
-        let push = legs::push_object(ep).is_some();
         let needs_registration = username.is_some()
             && !push
+            && !no_leg_type
             && !matches!(raw_format, "route" | "loopback")
             && ne_str(ep.sip_at(&["ip"])).is_none();
         if let Some(user) = username
@@ -610,6 +625,26 @@ impl<'a> Ctx<'a> {
             out.legs.extend(leg);
             out.legs.extend(fwd_leg(self));
             self.note_device(&out, fact, if cf_active { 2 } else { 3 });
+            return Ok(out);
+        }
+        if !substitute && (no_leg_type || kind.unapplied().is_some()) {
+            out.legs.extend(fwd_leg(self));
+            let fact = match kind.unapplied() {
+                Some(feature) => {
+                    self.unapplied.insert(feature);
+                    format!(
+                        "a {} device: its {} leg is not built (not applied; counted in \
+                         kz_endpoint_unapplied_features_total{{feature=\"{}\"}})",
+                        feature.as_str(),
+                        feature.as_str(),
+                        feature.as_str()
+                    )
+                }
+                None => "no known endpoint_type/device_type and \
+                         kazoo_endpoint.restrict_to_known_types is on: no device leg"
+                    .to_owned(),
+            };
+            self.note_device(&out, &fact, if cf_active { 8 } else { 9 });
             return Ok(out);
         }
         if substitute || (username.is_none() && !routed) {
