@@ -520,8 +520,13 @@ impl Recorder {
     }
 
     /// Writes the capture of one handled delivery. A failure is logged, never fatal.
-    pub async fn record(&self, delivery: &Delivery, handled: &Handled) {
-        let capture = Self::capture(delivery, handled);
+    pub async fn record(&self, delivery: &Delivery, handled: &Handled, dated: Option<i64>) {
+        let mut capture = Self::capture(delivery, handled);
+        // The worker dated a request that carried no `Timestamp`: the capture carries the
+        // date the build used, so that its replay builds the same reply.
+        if let (Some(ts), Some(Value::Object(body))) = (dated, capture.message.body.as_mut()) {
+            body.entry("Timestamp").or_insert(ts.into());
+        }
         let msg_id: String = handled
             .envelope
             .msg_id

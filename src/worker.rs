@@ -532,7 +532,7 @@ impl<S: ServingStore> Worker<S> {
         let read = std::panic::catch_unwind(AssertUnwindSafe(|| {
             read_message(&delivery.data, content_type)
         }));
-        let read = match read {
+        let mut read = match read {
             Ok(read) => read,
             Err(panic) => {
                 self.stats.task_failures.0.inc();
@@ -540,6 +540,21 @@ impl<S: ServingStore> Worker<S> {
                 let _ = settlement.reject().await;
                 return;
             }
+        };
+        // A request that does not say when it was sent is dated by its AMQP `timestamp`, else
+        // by its arrival: an endpoint recording's month (the MODB its recording is filed in)
+        // comes from it, and the engine has no clock. The capture records the date used.
+        let dated = match &mut read {
+            Ok(body) if !body.contains_key("Timestamp") => {
+                let ts = delivery
+                    .properties
+                    .timestamp()
+                    .map(|t| t as i64)
+                    .unwrap_or_else(unix_now);
+                body.insert("Timestamp".into(), ts.into());
+                Some(ts)
+            }
+            _ => None,
         };
         let envelope = match &read {
             Ok(body) => crate::build_api::Envelope::of(body),
@@ -661,7 +676,7 @@ impl<S: ServingStore> Worker<S> {
                 tracing::warn!(error = %e, "settling the delivery failed");
             }
             if let Some(recorder) = &self.recorder {
-                recorder.record(&delivery, &handled).await;
+                recorder.record(&delivery, &handled, dated).await;
             }
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match &handled.result {
@@ -699,4 +714,11 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// The wall clock, Unix seconds (0 before 1970).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -549,3 +549,99 @@ async fn serve_request_healthcheck_and_sigterm() {
         .unwrap();
     assert!(!status.success());
 }
+
+/// A request without `Timestamp` is dated by its AMQP `timestamp`, else by its arrival: an
+/// endpoint recording's `Media-Recording-ID` starts with that month (the MODB Kazoo files the
+/// recording in), never 1970-01.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_timestamp_are_dated_for_recordings() {
+    use kz_endpoint::engine::recording::year_month;
+    let acct_id = format!("acc{}", random_hex(29));
+    let dev_id = format!("dev{}", "0".repeat(29));
+    let root = std::env::temp_dir().join(format!("kzt-dated-{}", random_hex(6)));
+    let docs = root
+        .join(kz_endpoint::ids::account_db(&acct_id))
+        .join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let write = |id: &str, v: Value| {
+        std::fs::write(docs.join(format!("{id}.json")), v.to_string()).unwrap();
+    };
+    write(
+        &acct_id,
+        json!({"_id": acct_id, "pvt_type": "account", "realm": "dated.example.com"}),
+    );
+    write(
+        &dev_id,
+        json!({"_id": dev_id, "pvt_type": "device", "pvt_account_id": acct_id,
+               "sip": {"username": "rec", "password": "x"},
+               "call_recording": {"inbound": {"onnet": {"enabled": true}}}}),
+    );
+    let mut config = kz_endpoint::worker::WorkerConfig::new(
+        amqp_url(),
+        format!("kz-endpoint-test@{}", random_hex(6)),
+    );
+    config.queue = format!("kz-test-builder-{}", random_hex(8));
+    let key = format!("endpoint.build.{acct_id}.{}", random_hex(6));
+    config.bindings = vec![key.clone()];
+    let worker = kz_endpoint::worker::Worker::new(config, Store::Fixture(FixtureDb::new(&root)));
+    let (trigger, shutdown) = kz_endpoint::shutdown::channel();
+    let handle = tokio::spawn(worker.clone().run(shutdown));
+    wait_for("the worker to consume", || worker.is_consuming()).await;
+    let mut cf = Callflow::new().await;
+    let server_id = cf.queue.clone();
+    let req = |msg: &str| {
+        json!({
+            "Event-Category": "endpoint", "Event-Name": "build_req", "Msg-ID": msg,
+            "App-Name": "callflow", "App-Version": "4.0.0", "Server-ID": server_id,
+            "Account-ID": acct_id, "Call-ID": "dated-call", "Endpoint-ID": dev_id,
+            "Properties": {"source": "cf_device"},
+            "Call": {"Account-ID": acct_id, "Call-ID": "dated-call", "Resource-Type": "audio"}
+        })
+    };
+    let month = |r: &Value| {
+        r["Endpoints"][0]["Endpoint-Actions"]["Execute-On-Answer"]["Record-Endpoint"]
+            ["Media-Recording-ID"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no recording: {r}"))[..6]
+            .to_owned()
+    };
+    // 2023-11-14T22:13:20Z in the AMQP properties.
+    let props = json_properties().with_timestamp(1_700_000_000);
+    cf.publish(&key, serde_json::to_vec(&req("m-amqp")).unwrap(), props)
+        .await;
+    assert_eq!(month(&cf.reply_to("m-amqp").await), "202311");
+
+    let before = year_month(unix_now());
+    cf.publish(
+        &key,
+        serde_json::to_vec(&req("m-none")).unwrap(),
+        json_properties(),
+    )
+    .await;
+    let got = month(&cf.reply_to("m-none").await);
+    let after = year_month(unix_now());
+    let fmt = |(y, m): (i64, u32)| format!("{y:04}{m:02}");
+    assert!(got == fmt(before) || got == fmt(after), "{got}");
+
+    // A Timestamp in the body wins (Gregorian seconds, as Kazoo writes them).
+    let mut r = req("m-body");
+    r["Timestamp"] = json!(63_871_000_000_i64);
+    cf.publish(
+        &key,
+        serde_json::to_vec(&r).unwrap(),
+        json_properties().with_timestamp(1_700_000_000),
+    )
+    .await;
+    let (y, m) = year_month(63_871_000_000 - 62_167_219_200);
+    assert_eq!(month(&cf.reply_to("m-body").await), format!("{y:04}{m:02}"));
+    trigger.fire();
+    handle.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
