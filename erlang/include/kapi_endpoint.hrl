@@ -51,6 +51,7 @@
                                     ,<<"Inception">>
                                     ,<<"Custom-Channel-Vars">>
                                     ,<<"Explain">>
+                                    ,<<"Timestamp">>
                                     ]).
 -define(BUILD_REQ_VALUES, [{<<"Event-Category">>, ?ENDPOINT_CATEGORY}
                           ,{<<"Event-Name">>, ?BUILD_REQ_EVENT}
@@ -64,6 +65,7 @@
                          ,{<<"Properties">>, fun kz_json:is_json_object/1}
                          ,{<<"Call">>, fun kz_json:is_json_object/1}
                          ,{<<"Custom-Channel-Vars">>, fun kz_json:is_json_object/1}
+                         ,{<<"Timestamp">>, fun erlang:is_integer/1}
                          ]).
 
 %% Build response

@@ -242,6 +242,8 @@ build_request(EndpointId, Properties, Call) ->
                    ,{<<"Endpoint-ID">>, EndpointId}
                    ,{<<"Properties">>, Properties}
                    ,{<<"Call">>, kapps_call:to_json(Call)}
+                    %% Unix seconds: the worker dates endpoint recordings (their MODB) by it.
+                   ,{<<"Timestamp">>, erlang:system_time('second')}
                     | kz_api:default_headers(?KZE_APP_NAME, ?KZE_APP_VERSION)
                    ]}
     end.

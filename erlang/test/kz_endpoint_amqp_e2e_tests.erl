@@ -601,6 +601,8 @@ variant_43(#{account := AccountId}) ->
 msg_id_correlation(#{account := AccountId}) ->
     MsgId = <<"kze-msg-", (rand_account())/binary>>,
     {'ok', Req} = kz_endpoint_amqp:build_request(?DEVICE, props(), call(AccountId, [])),
+    %% dated, so that the worker files endpoint recordings under the right month
+    ?assert(props:get_value(<<"Timestamp">>, Req) > 1700000000),
     Req1 = [{<<"Msg-ID">>, MsgId} | Req],
     {'ok', Reply} = kz_amqp_worker:call(Req1, fun kapi_endpoint:publish_build_req/1, fun kapi_endpoint:build_resp_v/1, 1500),
     ?assertEqual(MsgId, kz_json:get_value(<<"Msg-ID">>, Reply)),
