@@ -93,7 +93,8 @@ impl CouchMetrics {
             .get_or_create(&vec![("op", op)])
             .observe(started.elapsed().as_secs_f64());
         let kind = match r {
-            Ok(_) => return,
+            // A missing database is an answer, not a fault of the server.
+            Ok(_) | Err(StoreError::NoDatabase(_)) => return,
             Err(StoreError::Refused(_)) => "refused",
             Err(_) => "not_reachable",
         };
@@ -288,9 +289,9 @@ impl CouchStore {
         &self.metrics
     }
 
-    /// POSTs `body` to `path` (below the encoded database name); `None` when the database
-    /// does not exist. Timed and counted in [`CouchMetrics`].
-    async fn post(&self, db: &str, path: &str, body: Value) -> Result<Option<Value>, StoreError> {
+    /// POSTs `body` to `path` (below the encoded database name). Timed and counted in
+    /// [`CouchMetrics`].
+    async fn post(&self, db: &str, path: &str, body: Value) -> Result<Value, StoreError> {
         let op = if path.starts_with("_design") {
             "owned_view"
         } else {
@@ -302,12 +303,7 @@ impl CouchStore {
         r
     }
 
-    async fn post_untimed(
-        &self,
-        db: &str,
-        path: &str,
-        body: Value,
-    ) -> Result<Option<Value>, StoreError> {
+    async fn post_untimed(&self, db: &str, path: &str, body: Value) -> Result<Value, StoreError> {
         self.may_send()?;
         let mut opts = HashMap::new();
         opts.insert("include_docs".to_owned(), "true".to_owned());
@@ -321,9 +317,26 @@ impl CouchStore {
             .map_err(|e| StoreError::NotReachable(describe(&e)))?;
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
-            // A database that does not exist (or a view that does not) has no documents.
             self.accepted();
-            return Ok(None);
+            let body: Option<Value> = resp.json().await.ok();
+            let reason = body
+                .as_ref()
+                .and_then(|b| b.get("reason"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            // CouchDB 3 says "Database does not exist."; PouchDB-server "no_db_file". The
+            // account is not in this server, which the build must say (not "no document").
+            if path == "_all_docs" || reason == "Database does not exist." || reason == "no_db_file"
+            {
+                return Err(StoreError::NoDatabase(db.to_owned()));
+            }
+            // The database is there and the design document or its view is not: every user
+            // would ring nothing, so it is a fault of the store, not an empty answer.
+            return Err(StoreError::NotReachable(format!(
+                "CouchDB has no {path} in {db}{}: install Kazoo's design documents \
+                 (deploy/couchdb-setup.sh)",
+                couch_reason(body)
+            )));
         }
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let reason = couch_reason(resp.json().await.ok());
@@ -340,7 +353,7 @@ impl CouchStore {
             .json()
             .await
             .map_err(|e| StoreError::NotReachable(describe(&e)))?;
-        Ok(Some(value))
+        Ok(value)
     }
 }
 
@@ -391,9 +404,7 @@ fn rows(v: &Value) -> impl Iterator<Item = &Value> {
 impl DocumentStore for CouchStore {
     async fn open_docs(&self, db: &str, ids: &[String]) -> Result<Docs, StoreError> {
         let mut out: Docs = ids.iter().map(|id| (id.clone(), None)).collect();
-        let Some(resp) = self.post(db, "_all_docs", json!({"keys": ids})).await? else {
-            return Ok(out);
-        };
+        let resp = self.post(db, "_all_docs", json!({"keys": ids})).await?;
         for row in rows(&resp) {
             // Missing keys come back as {"key": …, "error": "not_found"}; deleted documents
             // with "doc": null. Both stay absent.
@@ -411,12 +422,9 @@ impl DocumentStore for CouchStore {
     async fn owned_devices(&self, db: &str, user_ids: &[String]) -> Result<Owned, StoreError> {
         let mut out: Owned = user_ids.iter().map(|u| (u.clone(), Vec::new())).collect();
         let keys: Vec<Value> = user_ids.iter().map(|u| json!([u, "device"])).collect();
-        let Some(resp) = self
+        let resp = self
             .post(db, "_design/attributes/_view/owned", json!({"keys": keys}))
-            .await?
-        else {
-            return Ok(out);
-        };
+            .await?;
         for row in rows(&resp) {
             let owner = row.pointer("/key/0").and_then(Value::as_str);
             let doc = row.get("doc").filter(|d| d.is_object());

@@ -27,6 +27,10 @@ pub enum StoreError {
     /// credentials, or no access to the database); the message keeps CouchDB's reason.
     #[error("document store refused the read: {0}")]
     Refused(String),
+    /// The database does not exist in this store: the account is not there (a wrong
+    /// `--couch-url` or `--fixturedb` shows as this, not as "no document" for every id).
+    #[error("no database {0} in the document store")]
+    NoDatabase(String),
     /// The store answered with something that is not a document.
     #[error("bad document {id} in {db}: {reason}")]
     Corrupt {

@@ -100,8 +100,9 @@ fn load(dir: &Path, db: &str) -> Result<Database, StoreError> {
     let mut out = Database::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        // A database that does not exist has no documents.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::NoDatabase(db.to_owned()));
+        }
         Err(e) => return Err(StoreError::NotReachable(format!("{}: {e}", dir.display()))),
     };
     for entry in entries {
@@ -168,5 +169,27 @@ impl DocumentStore for FixtureDb {
                 (u.clone(), devices)
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database folder that is not there is "no such database", apart from a document
+    /// that is not there (`None`).
+    #[tokio::test]
+    async fn a_missing_database_is_not_a_missing_document() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/db");
+        let store = FixtureDb::new(root);
+        let ids = vec!["nosuchdocument00000000000000000".to_owned()];
+        let db = "account%2F4a%2F68%2F6300000000000000000000000009";
+        match store.open_docs(db, &ids).await {
+            Err(StoreError::NoDatabase(d)) => assert_eq!(d, db),
+            other => panic!("{other:?}"),
+        }
+        let real = "account%2F4a%2F68%2F6300000000000000000000000001";
+        let docs = store.open_docs(real, &ids).await.unwrap();
+        assert_eq!(docs.get(&ids[0]), Some(&None));
     }
 }

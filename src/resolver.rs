@@ -82,6 +82,13 @@ impl From<StoreError> for BuildError {
                 BuildError::new(ErrorCode::DbNotReachable, e.to_string())
             }
             StoreError::Corrupt { .. } => BuildError::new(ErrorCode::Internal, e.to_string()),
+            StoreError::NoDatabase(db) => BuildError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "no database {db} in the document store: the account is not in it \
+                     (is the store the cluster's?)"
+                ),
+            ),
         }
     }
 }
@@ -209,7 +216,11 @@ where
                     if cats.is_empty() {
                         Ok(Docs::new())
                     } else {
-                        store.open_docs(SYSTEM_CONFIG_DB, &cats).await
+                        // No `system_config` database: every key has Kazoo's default.
+                        match store.open_docs(SYSTEM_CONFIG_DB, &cats).await {
+                            Err(StoreError::NoDatabase(_)) => Ok(Docs::new()),
+                            other => other,
+                        }
                     }
                 };
                 let (docs, owned, system) = tokio::join!(docs, owned, system);

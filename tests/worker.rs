@@ -645,3 +645,23 @@ fn unix_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// An account whose database is not in CouchDB (a wrong `--couch-url`, or an account that
+/// was deleted) is `not_found` naming the database, not "no document" for the id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_missing_from_couchdb_is_not_found_naming_its_database() {
+    let acct = Account::create().await;
+    let w = start_worker(&acct, couch_store(None), None).await;
+    acct.drop_db().await;
+    let mut cf = Callflow::new().await;
+    let r = cf.request(&acct, acct.request(&tid("device", 1))).await;
+    assert_eq!(r["Error-Code"], "not_found", "{r}");
+    let msg = r["Error-Message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!("no database {} in the document store", acct.db)),
+        "{msg}"
+    );
+    // Not a fault of CouchDB: readiness and the CouchDB error counter are untouched.
+    assert_eq!(w.worker.stats.error_count("db_not_reachable"), 0);
+    w.stop().await.unwrap();
+}
