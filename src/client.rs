@@ -2,14 +2,12 @@
 //! `kapps` exchange (routing key `endpoint.build.{Account-ID}`), replies on its own queue bound
 //! to `targeted`, matched by `Msg-ID`. Used by `kz-endpoint request` and the load tool.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::{Channel, Connection, ConnectionProperties};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use lapin::Confirmation;
@@ -19,8 +17,7 @@ use crate::amqp::{
     KAPPS, TARGETED, declare_exchanges, encode, json_properties, private_queue, publish_json,
     queue_args, random_hex, short_string,
 };
-
-type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
+use crate::correlator::Correlator;
 
 /// A connected client.
 pub struct Client {
@@ -30,7 +27,7 @@ pub struct Client {
     checked: bool,
     channel: Channel,
     queue: String,
-    waiters: Waiters,
+    waiters: Arc<Correlator<Value>>,
     reader: JoinHandle<()>,
 }
 
@@ -89,7 +86,7 @@ impl Client {
             &[(TARGETED, None)],
         )
         .await?;
-        let waiters: Waiters = Arc::default();
+        let waiters: Arc<Correlator<Value>> = Arc::default();
         let w = waiters.clone();
         let reader = tokio::spawn(async move {
             while let Some(Ok(d)) = consumer.next().await {
@@ -99,10 +96,8 @@ impl Client {
                 let Some(id) = reply.get("Msg-ID").and_then(Value::as_str) else {
                     continue;
                 };
-                let tx = w.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-                if let Some(tx) = tx {
-                    let _ = tx.send(reply);
-                }
+                let id = id.to_owned();
+                w.deliver(&id, reply);
             }
         });
         Ok(Self {
@@ -173,34 +168,15 @@ impl Client {
         msg_id: String,
         timeout: Duration,
     ) -> Result<Value, ClientError> {
-        let (tx, rx) = oneshot::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(msg_id.clone(), tx);
-        let sent = if self.checked {
-            self.publish_mandatory(routing_key, &req).await
+        let (_waiting, mut replies) = self.waiters.register(&msg_id);
+        if self.checked {
+            self.publish_mandatory(routing_key, &req).await?;
         } else {
-            publish_json(&self.channel, KAPPS, routing_key, &req, json_properties())
-                .await
-                .map_err(ClientError::from)
-        };
-        if let Err(e) = sent {
-            self.waiters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&msg_id);
-            return Err(e);
+            publish_json(&self.channel, KAPPS, routing_key, &req, json_properties()).await?;
         }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            _ => {
-                self.waiters
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&msg_id);
-                Err(ClientError::Timeout(timeout))
-            }
+        match tokio::time::timeout(timeout, replies.recv()).await {
+            Ok(Some(reply)) => Ok(reply),
+            _ => Err(ClientError::Timeout(timeout)),
         }
     }
 }

@@ -21,7 +21,8 @@
 //!   ([`shutdown`]), counters ([`stats`]), the settlement of every delivery
 //!   ([`settlement`]) and the request window's stall detector ([`progress`]); over [`amqp`] (Kazoo's AMQP conventions),
 //!   [`nodes`] (live ecallmgr nodes), [`couchdb`] (the CouchDB store), [`cache`] (the
-//!   document cache) and [`conf_events`] (Kazoo's document-change events).
+//!   document cache), [`conf_events`] (Kazoo's document-change events) and [`correlator`]
+//!   (replies matched to their requests by `Msg-ID`, for the registrar and the client).
 //! - [`ops`]: the operations listener (`/healthz`, `/readyz`, `/metrics`).
 //! - [`capture`]: captured requests: the format, recording, replay; [`check`]: an
 //!   account's configuration checked for what loses calls.
@@ -37,6 +38,7 @@ pub mod capture;
 pub mod check;
 pub mod client;
 pub mod conf_events;
+pub mod correlator;
 pub mod couchdb;
 pub mod documents;
 pub mod engine;

@@ -7,7 +7,7 @@
 //! "unknown" at once, never a wait for a registrar that does not exist.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::Channel;
@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::{RegKey, Registrar, Registration};
 use crate::amqp::{REGISTRAR, encode, json_properties, publish_json, random_hex};
 use crate::build_api::{APP_NAME, APP_VERSION};
+use crate::correlator::{Correlator, Waiting};
 use crate::nodes::NodeTracker;
 use crate::stats::RegistrarMetrics;
 
@@ -32,7 +33,7 @@ struct Answer {
 /// Queries waiting for answers, by `Msg-ID`.
 #[derive(Debug, Default)]
 pub struct PendingQueries {
-    waiting: Mutex<HashMap<String, mpsc::UnboundedSender<Answer>>>,
+    waiting: Arc<Correlator<Answer>>,
 }
 
 impl PendingQueries {
@@ -55,42 +56,11 @@ impl PendingQueries {
             .and_then(Value::as_str)
             .unwrap_or("unnamed node")
             .to_owned();
-        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        match waiting.get(msg_id) {
-            Some(tx) => tx.send(Answer { node, registered }).is_ok(),
-            None => false,
-        }
+        self.waiting.deliver(msg_id, Answer { node, registered })
     }
 
-    fn register(self: &Arc<Self>, msg_id: &str) -> (Waiting, mpsc::UnboundedReceiver<Answer>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(msg_id.to_owned(), tx);
-        (
-            Waiting {
-                pending: self.clone(),
-                msg_id: msg_id.to_owned(),
-            },
-            rx,
-        )
-    }
-}
-
-/// Removes a query from [`PendingQueries`] however its wait ends.
-struct Waiting {
-    pending: Arc<PendingQueries>,
-    msg_id: String,
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.pending
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.msg_id);
+    fn register(&self, msg_id: &str) -> (Waiting<Answer>, mpsc::UnboundedReceiver<Answer>) {
+        self.waiting.register(msg_id)
     }
 }
 
