@@ -1,6 +1,7 @@
 //! The operations listener: `/healthz` (the process is alive), `/readyz` (consuming build
 //! requests and the document store reachable) and `/metrics` (OpenMetrics text, which
-//! Prometheus reads; the series are listed in docs/operations.md).
+//! Prometheus reads; the series are listed in docs/operations.md), over the [`Observed`]
+//! port.
 
 use std::sync::Arc;
 
@@ -13,26 +14,47 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::shutdown::Shutdown;
-use crate::worker::{ServingStore, Worker};
+
+/// What the operations listener reads from the service it watches: its readiness and a
+/// snapshot of its metrics. A port, so that this adapter knows nothing of the worker's
+/// internals (the worker implements it, `crate::worker`).
+pub trait Observed: Send + Sync + 'static {
+    /// `Ok` when the service can do its job; otherwise why not, for `/readyz`.
+    fn readiness(&self) -> impl std::future::Future<Output = Result<(), String>> + Send;
+
+    /// Registers the service's metrics, as they are at this moment, into `registry` (names
+    /// without the `kz_endpoint_` prefix).
+    fn register_metrics(&self, registry: &mut Registry);
+}
+
+impl<T: Observed> Observed for Arc<T> {
+    fn readiness(&self) -> impl std::future::Future<Output = Result<(), String>> + Send {
+        (**self).readiness()
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        (**self).register_metrics(registry)
+    }
+}
 
 /// Serves the operations endpoints on `listener` until `shutdown` fires.
-pub async fn serve<S: ServingStore>(
+pub async fn serve<O: Observed>(
     listener: TcpListener,
-    worker: Arc<Worker<S>>,
+    observed: Arc<O>,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz::<S>))
-        .route("/metrics", get(metrics::<S>))
-        .with_state(worker);
+        .route("/readyz", get(readyz::<O>))
+        .route("/metrics", get(metrics::<O>))
+        .with_state(observed);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await
 }
 
-async fn readyz<S: ServingStore>(State(worker): State<Arc<Worker<S>>>) -> impl IntoResponse {
-    match worker.readiness().await {
+async fn readyz<O: Observed>(State(observed): State<Arc<O>>) -> impl IntoResponse {
+    match observed.readiness().await {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -41,21 +63,19 @@ async fn readyz<S: ServingStore>(State(worker): State<Arc<Worker<S>>>) -> impl I
     }
 }
 
-async fn metrics<S: ServingStore>(State(worker): State<Arc<Worker<S>>>) -> impl IntoResponse {
+async fn metrics<O: Observed>(State(observed): State<Arc<O>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        render(&worker),
+        render(&*observed),
     )
 }
 
-/// The metrics of a worker in the OpenMetrics text format (Prometheus reads it), encoded by
-/// `prometheus-client`: the worker's counters and histograms, its state as gauges, the
-/// store's metrics, the build's version, and the process's.
-pub fn render<S: ServingStore>(worker: &Worker<S>) -> String {
-    use prometheus_client::metrics::gauge::Gauge;
+/// The metrics page in the OpenMetrics text format (Prometheus reads it), encoded by
+/// `prometheus-client`: the service's metrics, the build's version, and the process's.
+pub fn render<O: Observed>(observed: &O) -> String {
     use prometheus_client::metrics::info::Info;
     let mut root = Registry::default();
     root.register_collector(Box::new(crate::stats::ProcessCollector));
@@ -65,28 +85,7 @@ pub fn render<S: ServingStore>(worker: &Worker<S>) -> String {
         "The running build",
         Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
     );
-    worker.stats.register(r);
-    let gauge = |v: i64| {
-        let g = Gauge::<i64>::default();
-        g.set(v);
-        g
-    };
-    r.register(
-        "requests_in_flight",
-        "Requests taken and not settled yet",
-        gauge(worker.in_flight() as i64),
-    );
-    r.register(
-        "amqp_consuming",
-        "1 while build requests are being consumed",
-        gauge(i64::from(worker.is_consuming())),
-    );
-    r.register(
-        "ecallmgr_nodes",
-        "Live ecallmgr nodes known from the nodes heartbeats",
-        gauge(worker.ecallmgr_nodes() as i64),
-    );
-    worker.store().register_metrics(r);
+    observed.register_metrics(r);
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &root);

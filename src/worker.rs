@@ -716,6 +716,39 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
+impl<S: ServingStore> crate::ops::Observed for Worker<S> {
+    async fn readiness(&self) -> Result<(), String> {
+        Worker::readiness(self).await
+    }
+
+    /// The counters and histograms, the worker's state as gauges, and the store's metrics.
+    fn register_metrics(&self, r: &mut prometheus_client::registry::Registry) {
+        use prometheus_client::metrics::gauge::Gauge;
+        let gauge = |v: i64| {
+            let g = Gauge::<i64>::default();
+            g.set(v);
+            g
+        };
+        self.stats.register(r);
+        r.register(
+            "requests_in_flight",
+            "Requests taken and not settled yet",
+            gauge(self.in_flight() as i64),
+        );
+        r.register(
+            "amqp_consuming",
+            "1 while build requests are being consumed",
+            gauge(i64::from(self.is_consuming())),
+        );
+        r.register(
+            "ecallmgr_nodes",
+            "Live ecallmgr nodes known from the nodes heartbeats",
+            gauge(self.ecallmgr_nodes() as i64),
+        );
+        self.store.register_metrics(r);
+    }
+}
+
 /// The wall clock, Unix seconds (0 before 1970).
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
