@@ -14,15 +14,15 @@ run: build
 	$(BIN) replay fixtures/amqp
 
 fmt:
-	$(CARGO) fmt --check
+	$(CARGO) fmt --all --check
 
 lint:
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 # The integration tests need RabbitMQ and a CouchDB-API server: with-servers.sh provides both
 # (starting or installing RabbitMQ when needed, and a PouchDB-based server on a free port).
 test: fmt lint bench-build erlang-test
-	testenv/with-servers.sh $(CARGO) test --locked
+	testenv/with-servers.sh $(CARGO) test --locked --workspace
 
 # The Erlang side (erlang/): compile with warnings as errors, then its EUnit suites, the
 # end-to-end one against the real RabbitMQ and a real `kz-endpoint serve` (erlang/test/run-e2e.sh;
@@ -31,10 +31,10 @@ erlang-test:
 	$(CARGO) build --locked --bin kz-endpoint
 	testenv/with-servers.sh erlang/test/run-e2e.sh $(BIN)
 
-# The benchmarks and the load tool build (they are run by hand: docs/performance.md).
+# The benchmarks and the load tool (testkit/) build (they are run by hand: docs/performance.md).
 bench-build:
 	$(CARGO) bench --locked --no-run
-	$(CARGO) run --locked --quiet --bin kz-endpoint-load -- --help >/dev/null
+	$(CARGO) run --locked --quiet -p kz-endpoint-testkit --bin kz-endpoint-load -- --help >/dev/null
 
 # What the container build does, as plain commands (no Docker engine on CI machines), and the
 # compose file checked by the compose plugin when it is installed.

@@ -10,7 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use kz_endpoint::build_api::parse_request;
 use kz_endpoint::engine::{Outcome, build};
-use kz_endpoint::synthetic;
+use kz_endpoint_testkit::synthetic;
 
 fn engine(c: &mut Criterion) {
     let account = synthetic::account("be0c4000000000000000000000000001", 10);

@@ -7,7 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use kz_endpoint::build_api::parse_request;
 use kz_endpoint::engine::build;
-use kz_endpoint::synthetic;
+use kz_endpoint_testkit::synthetic;
 
 fn main() {
     let mut args = std::env::args().skip(1);

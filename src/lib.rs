@@ -26,8 +26,9 @@
 //! - [`ops`]: the operations listener (`/healthz`, `/readyz`, `/metrics`).
 //! - [`capture`]: captured requests: the format, recording, replay; [`check`]: an
 //!   account's configuration checked for what loses calls.
-//! - [`client`]: a client that sends build requests as Kazoo's callflow does;
-//!   [`synthetic`]: synthetic accounts for the benchmarks and the load tool.
+//! - [`client`]: a client that sends build requests as Kazoo's callflow does (the test
+//!   support, synthetic accounts and a stand-in ecallmgr, is the `kz-endpoint-testkit` crate
+//!   in `testkit/`, which the library does not ship).
 //! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names;
 //!   [`report`]: error chains and URLs as operators read them (never a password).
 
@@ -55,6 +56,5 @@ pub mod resolver;
 pub mod settlement;
 pub mod shutdown;
 pub mod stats;
-pub mod synthetic;
 pub mod validate;
 pub mod worker;

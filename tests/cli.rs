@@ -344,17 +344,7 @@ fn help_never_shows_a_credential_from_the_environment() {
         ("KZ_AMQP_URL", "amqp://u:topsecret@h/"),
         ("KZ_COUCH_URL", "http://admin:topsecret@couch:5984"),
     ];
-    let load = env!("CARGO_BIN_EXE_kz-endpoint-load");
-    let out = Command::new(load)
-        .arg("--help")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let help = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        help.contains("KZ_COUCH_URL") && !help.contains("topsecret"),
-        "{help}"
-    );
+    // (The load tool's help is checked in testkit/tests/load_tool.rs.)
     for cmd in ["serve", "request", "check"] {
         let (code, out, err) = run_bin(&[cmd, "--help"], &env, "");
         assert_eq!(code, 0, "{cmd}: {err}");

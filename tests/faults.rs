@@ -362,7 +362,7 @@ async fn two_workers(acct: &Account, queue: &str) -> ((Child, String), (Child, S
         .map(|n| (format!("d{n}"), Answer::Silent))
         .collect();
     let answers: Vec<(&str, Answer)> = devices.iter().map(|(u, a)| (u.as_str(), *a)).collect();
-    let ecm = Ecallmgr::start(&acct.realm, &answers).await;
+    let ecm = ecallmgr(&acct.realm, &answers).await;
     let flags = ["--registrar-deadline-ms", "200", "--prefetch", "10"];
     let a = spawn_serve(
         acct,
@@ -520,7 +520,7 @@ async fn a_silent_registrar_costs_only_its_deadline() {
     }
     let users: Vec<String> = (1..=10).map(|n| format!("d{n}")).collect();
     let answers: Vec<(&str, Answer)> = users.iter().map(|u| (u.as_str(), Answer::Silent)).collect();
-    let _ecm = Ecallmgr::start(&acct.realm, &answers).await;
+    let _ecm = ecallmgr(&acct.realm, &answers).await;
     let deadline = Duration::from_millis(300);
     let w = start_worker(&acct, couch_store(None), None).await;
     wait_for("the ecallmgr heartbeat", || w.worker.ecallmgr_nodes() > 0).await;
@@ -986,7 +986,7 @@ async fn a_registrar_key_too_long_for_amqp_is_an_unknown_registration() {
     ))
     .await;
     acct.put(credentialed(&acct, 2)).await;
-    let _ecm = Ecallmgr::start(&acct.realm, &[("d2", Answer::Registered)]).await;
+    let _ecm = ecallmgr(&acct.realm, &[("d2", Answer::Registered)]).await;
     let w = start_worker(&acct, couch_store(None), None).await;
     wait_for("the ecallmgr heartbeat", || w.worker.ecallmgr_nodes() > 0).await;
     let mut cf = Callflow::new().await;

@@ -37,7 +37,7 @@ async fn metrics_and_readiness_of_a_running_worker() {
     .await;
     acct.put(acct.device(2, json!({"do_not_disturb": {"enabled": true}})))
         .await;
-    let _ecm = Ecallmgr::start(&acct.realm, &[("d1", Answer::Registered)]).await;
+    let _ecm = ecallmgr(&acct.realm, &[("d1", Answer::Registered)]).await;
     // A long backoff, so the time without a broker connection can be seen.
     let w = start_worker_with(&acct, couch_store(None), None, |c| {
         c.backoff = (Duration::from_millis(1500), Duration::from_millis(1500));

@@ -26,7 +26,7 @@ async fn live_captures_replay_to_the_same_replies() {
     acct.put(acct.user(1, json!({}))).await;
     acct.put(acct.device(4, json!({"owner_id": tid("user", 1)})))
         .await;
-    let _ecm = Ecallmgr::start(
+    let _ecm = ecallmgr(
         &acct.realm,
         &[
             ("d1", Answer::Registered),

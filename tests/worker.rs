@@ -24,7 +24,7 @@ async fn registered_unregistered_and_unknown_devices() {
         acct.put(acct.device(n, failover(&format!("+1555000000{n}"))))
             .await;
     }
-    let _ecm = Ecallmgr::start(
+    let _ecm = ecallmgr(
         &acct.realm,
         &[
             ("d1", Answer::Registered),
@@ -75,7 +75,7 @@ async fn a_user_and_a_group() {
                       tid("user", 1): {"type": "user", "weight": 2}}
     }))
     .await;
-    let _ecm = Ecallmgr::start(
+    let _ecm = ecallmgr(
         &acct.realm,
         &[("d1", Answer::Registered), ("d3", Answer::Registered)],
     )
@@ -398,7 +398,7 @@ async fn shutdown_finishes_the_request_in_flight() {
     let acct = Account::create().await;
     acct.put(acct.device(1, failover("+15550009999"))).await;
     // The registrar never answers: the build waits its full deadline.
-    let _ecm = Ecallmgr::start(&acct.realm, &[("d1", Answer::Silent)]).await;
+    let _ecm = ecallmgr(&acct.realm, &[("d1", Answer::Silent)]).await;
     let w = start_worker(&acct, couch_store(None), None).await;
     wait_for("the ecallmgr heartbeat", || w.worker.ecallmgr_nodes() > 0).await;
     let mut cf = Callflow::new().await;

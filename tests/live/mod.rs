@@ -9,15 +9,13 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use couch_rs::http::Method;
 use futures_util::StreamExt;
 use kz_endpoint::amqp::{
-    KAPPS, NODES, REGISTRAR, TARGETED, declare_exchanges, encode, json_properties, private_queue,
-    publish_json, publish_targeted, random_hex,
+    KAPPS, TARGETED, declare_exchanges, encode, json_properties, private_queue, random_hex,
 };
 use kz_endpoint::cache::{CachedStore, DocCache};
 use kz_endpoint::couchdb::CouchStore;
@@ -28,7 +26,6 @@ use kz_endpoint::worker::{ServingStore, Store, Worker, WorkerConfig};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 /// The broker the tests use.
@@ -281,97 +278,21 @@ impl Callflow {
     }
 }
 
-/// How the fake ecallmgr answers a username.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    Registered,
-    Error,
-    Silent,
-}
+pub use kz_endpoint_testkit::ecallmgr::{Answer, Ecallmgr};
 
-/// Plays one ecallmgr node's registrar for one realm; advertises itself on `nodes`.
-pub struct Ecallmgr {
-    pub node: String,
-    ch: Channel,
-    _conn: Connection,
-    answers: Arc<Mutex<HashMap<String, Answer>>>,
-    pub queries: Arc<Mutex<Vec<Value>>>,
-    task: JoinHandle<()>,
-    beats: JoinHandle<()>,
-}
-
-impl Ecallmgr {
-    /// A registrar for `realm`; usernames not in `answers` get `reg_query_error`.
-    pub async fn start(realm: &str, answers: &[(&str, Answer)]) -> Self {
-        let (conn, ch) = channel().await;
-        let key = format!("registration.query.{}.*", encode(realm));
-        let (_q, mut consumer) = own_queue(&ch, &[(REGISTRAR, key.as_str())]).await;
-        let node = format!("ecallmgr@fs-{}.test", random_hex(6));
-        let answers: Arc<Mutex<HashMap<String, Answer>>> = Arc::new(Mutex::new(
-            answers.iter().map(|(u, a)| ((*u).to_owned(), *a)).collect(),
-        ));
-        let queries = Arc::new(Mutex::new(Vec::new()));
-        let (pub_ch, a, n, qs) = (ch.clone(), answers.clone(), node.clone(), queries.clone());
-        let task = tokio::spawn(async move {
-            while let Some(Ok(d)) = consumer.next().await {
-                let Ok(q) = serde_json::from_slice::<Value>(&d.data) else {
-                    continue;
-                };
-                qs.lock().await.push(q.clone());
-                let user = q["Username"].as_str().unwrap_or_default().to_owned();
-                let answer = a.lock().await.get(&user).copied().unwrap_or(Answer::Error);
-                let mut reply = json!({
-                    "App-Name": "ecallmgr", "App-Version": "4.0.0", "Event-Category": "directory",
-                    "Msg-ID": q["Msg-ID"], "Node": n, "Registrar-Age": 100
-                });
-                match answer {
-                    Answer::Silent => continue,
-                    Answer::Error => reply["Event-Name"] = json!("reg_query_error"),
-                    Answer::Registered => {
-                        reply["Event-Name"] = json!("reg_query_resp");
-                        reply["Fields"] = json!([{"Contact": format!("<sip:{user}@198.51.100.40:5060>"), "Expires": 480}]);
-                    }
-                }
-                let server_id = q["Server-ID"].as_str().unwrap_or_default().to_owned();
-                let _ = publish_targeted(&pub_ch, &server_id, &reply).await;
-            }
-        });
-        // Heartbeats as ecallmgr sends them, only more often, so a worker started later
-        // learns of this node quickly.
-        let (hb_ch, hb_node) = (ch.clone(), node.clone());
-        let beats = tokio::spawn(async move {
-            loop {
-                let _ =
-                    publish_json(&hb_ch, NODES, "", &heartbeat(&hb_node), json_properties()).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-        Self {
-            node,
-            ch,
-            _conn: conn,
-            answers,
-            queries,
-            task,
-            beats,
-        }
-    }
-}
-
-/// An ecallmgr `advertise` heartbeat.
-fn heartbeat(node: &str) -> Value {
-    json!({
-        "App-Name": "ecallmgr", "App-Version": "4.0.0", "Event-Category": "nodes",
-        "Event-Name": "advertise", "Msg-ID": random_hex(16), "Node": node,
-        "Expires": 10000, "WhApps": {"ecallmgr": {"Roles": []}}, "Zone": "local"
-    })
-}
-
-impl Drop for Ecallmgr {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.beats.abort();
-    }
+/// A stand-in ecallmgr for `realm` on the test broker: usernames not in `answers` get
+/// `reg_query_error`; it advertises itself every 200 ms, so a worker started later learns of
+/// it quickly.
+pub async fn ecallmgr(realm: &str, answers: &[(&str, Answer)]) -> Ecallmgr {
+    Ecallmgr::start(
+        &amqp_url(),
+        realm,
+        answers,
+        Answer::Error,
+        Duration::from_millis(200),
+    )
+    .await
+    .expect("the stand-in ecallmgr connects to the test broker")
 }
 
 /// A worker running in this process.

@@ -13,8 +13,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use futures_util::StreamExt;
 use kz_endpoint::amqp::{
-    KAPPS, NODES, REGISTRAR, declare_exchanges, encode, json_properties, private_queue,
-    publish_json, publish_targeted, queue_args, random_hex,
+    KAPPS, declare_exchanges, encode, publish_targeted, queue_args, random_hex,
 };
 use kz_endpoint::build_api::parse_request;
 use kz_endpoint::cache::{CachedStore, DocCache};
@@ -24,8 +23,9 @@ use kz_endpoint::documents::{Docs, DocumentStore, Owned, StoreError};
 use kz_endpoint::ids::account_db;
 use kz_endpoint::registrar::GivenRegistrations;
 use kz_endpoint::shutdown::{self, Trigger};
-use kz_endpoint::synthetic;
 use kz_endpoint::worker::{Store, Worker, WorkerConfig};
+use kz_endpoint_testkit::ecallmgr::{Answer, Ecallmgr};
+use kz_endpoint_testkit::synthetic;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -216,47 +216,15 @@ async fn start_echo(
 }
 
 /// A registrar for the bench realm: every query answered "registered", plus heartbeats.
-async fn start_registrar(
-    amqp_url: &str,
-    realm: &str,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
-    let ch = conn.create_channel().await?;
-    declare_exchanges(&ch).await?;
-    let q = format!("kz-load-registrar-{}", random_hex(8));
-    let key = format!("registration.query.{}.*", encode(realm));
-    let mut consumer = private_queue(
-        &ch,
-        &q,
-        queue_args(60_000, i16::MAX),
-        &[(REGISTRAR, Some(&key))],
+async fn start_registrar(amqp_url: &str, realm: &str) -> anyhow::Result<Ecallmgr> {
+    Ok(Ecallmgr::start(
+        amqp_url,
+        realm,
+        &[],
+        Answer::Registered,
+        Duration::from_secs(1),
     )
-    .await?;
-    let node = format!("ecallmgr@load-{}", random_hex(6));
-    let (ch2, node2) = (ch.clone(), node.clone());
-    let answer = tokio::spawn(async move {
-        let _conn = conn;
-        while let Some(Ok(d)) = consumer.next().await {
-            let Ok(q) = serde_json::from_slice::<Value>(&d.data) else {
-                continue;
-            };
-            let reply = json!({"App-Name": "ecallmgr", "App-Version": "4.0.0", "Event-Category": "directory",
-                "Event-Name": "reg_query_resp", "Msg-ID": q["Msg-ID"], "Node": node2,
-                "Fields": [{"Contact": "<sip:x@198.51.100.1:5060>"}]});
-            let sid = q["Server-ID"].as_str().unwrap_or_default().to_owned();
-            let _ = publish_targeted(&ch2, &sid, &reply).await;
-        }
-    });
-    let beats = tokio::spawn(async move {
-        loop {
-            let hb = json!({"App-Name": "ecallmgr", "App-Version": "4.0.0", "Event-Category": "nodes",
-                "Event-Name": "advertise", "Msg-ID": random_hex(16), "Node": node, "Expires": 5000,
-                "WhApps": {"ecallmgr": {}}});
-            let _ = publish_json(&ch, NODES, "", &hb, json_properties()).await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
-    Ok(vec![answer, beats])
+    .await?)
 }
 
 /// Loads the synthetic account into CouchDB with `_bulk_docs`.
@@ -288,7 +256,7 @@ async fn load_account(
     }
     let mut docs = account.docs.clone();
     docs.push(serde_json::from_str(include_str!(
-        "../../fixtures/couchdb/attributes.json"
+        "../../../fixtures/couchdb/attributes.json"
     ))?);
     let r = client
         .req(
@@ -437,9 +405,9 @@ async fn main() -> anyhow::Result<()> {
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            t
+            Some(t)
         } else {
-            Vec::new()
+            None
         };
         let name = format!(
             "worker {} cache, {}",
@@ -483,9 +451,8 @@ async fn main() -> anyhow::Result<()> {
         } else {
             runs.push((run, reference));
         }
-        for t in reg_tasks {
-            t.abort();
-        }
+        // The stand-in registrar stops when dropped.
+        drop(reg_tasks);
         trigger.fire();
     }
     echo_consumer.abort();

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::engine::Inputs;
-use crate::registrar::{RegKey, Registration};
+use kz_endpoint::engine::Inputs;
+use kz_endpoint::registrar::{RegKey, Registration};
 
 /// A 32-character id: `prefix` then `n` in hex, zero-padded.
 pub fn id(prefix: &str, n: usize) -> String {
@@ -168,7 +168,7 @@ impl Account {
         for d in &self.docs {
             let id = d["_id"].as_str().expect("_id").to_owned();
             if d["pvt_type"] == "device" {
-                for owner in crate::documents::owned_view_owners(d) {
+                for owner in kz_endpoint::documents::owned_view_owners(d) {
                     inputs
                         .owned
                         .entry(owner.to_owned())
@@ -194,8 +194,8 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build_api::parse_request;
-    use crate::engine::{Outcome, build};
+    use kz_endpoint::build_api::parse_request;
+    use kz_endpoint::engine::{Outcome, build};
 
     #[test]
     fn the_shapes_build_completely_in_one_pass() {
