@@ -149,6 +149,11 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    // Every `serve` default lives here, once: `WorkerConfig::new` and the command line
+    // (`kz-endpoint serve`, whose `--help` shows them) both read these.
+
+    /// The broker unless told otherwise (RabbitMQ's own default account).
+    pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
     /// The shared request queue's default name.
     pub const DEFAULT_QUEUE: &str = "endpoint_builder";
     /// The default binding: every account's build requests.
@@ -157,20 +162,40 @@ impl WorkerConfig {
     pub const DEFAULT_PREFETCH: u16 = 10;
     /// The default registrar deadline, in milliseconds.
     pub const DEFAULT_REGISTRAR_DEADLINE_MS: u64 = 500;
+    /// The default stall threshold is this many registrar deadlines...
+    pub const STALL_AFTER_DEADLINES: u32 = 4;
+    /// ... and at least this many milliseconds.
+    pub const MIN_STALL_AFTER_MS: u64 = 2000;
+    /// The first wait before reconnecting, in milliseconds (doubled up to the longest).
+    pub const DEFAULT_BACKOFF_FIRST_MS: u64 = 100;
+    /// The longest wait between reconnection attempts, in milliseconds.
+    pub const DEFAULT_BACKOFF_MAX_MS: u64 = 5000;
 
     /// The defaults for `amqp_url` and `node`.
     pub fn new(amqp_url: impl Into<String>, node: impl Into<String>) -> Self {
+        let registrar_deadline = Duration::from_millis(Self::DEFAULT_REGISTRAR_DEADLINE_MS);
         Self {
             amqp_url: amqp_url.into(),
             queue: Self::DEFAULT_QUEUE.into(),
             bindings: vec![Self::DEFAULT_BINDING.into()],
             prefetch: Self::DEFAULT_PREFETCH,
-            registrar_deadline: Duration::from_millis(Self::DEFAULT_REGISTRAR_DEADLINE_MS),
+            registrar_deadline,
             node: node.into(),
-            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
-            stall_after: Duration::from_secs(2),
+            backoff: (
+                Duration::from_millis(Self::DEFAULT_BACKOFF_FIRST_MS),
+                Duration::from_millis(Self::DEFAULT_BACKOFF_MAX_MS),
+            ),
+            stall_after: Self::default_stall_after(registrar_deadline),
             limits: Limits::default(),
         }
+    }
+
+    /// The stall threshold unless told otherwise: a full window may wait for registrars a
+    /// few times over before it counts as stalled.
+    pub fn default_stall_after(registrar_deadline: Duration) -> Duration {
+        registrar_deadline
+            .saturating_mul(Self::STALL_AFTER_DEADLINES)
+            .max(Duration::from_millis(Self::MIN_STALL_AFTER_MS))
     }
 
     /// Checks the names AMQP carries as short strings (queue, bindings, our node name in the
