@@ -24,7 +24,8 @@
 //!   document cache), [`conf_events`] (Kazoo's document-change events) and [`correlator`]
 //!   (replies matched to their requests by `Msg-ID`, for the registrar and the client).
 //! - [`ops`]: the operations listener (`/healthz`, `/readyz`, `/metrics`).
-//! - [`capture`]: captured requests: the format, recording, replay; [`check`]: an
+//! - [`capture`]: the capture file format; [`recorder`]: captures of what the live worker
+//!   answers; [`replay`]: a capture run again and compared; [`check`]: an
 //!   account's configuration checked for what loses calls.
 //! - [`client`]: a client that sends build requests as Kazoo's callflow does (the test
 //!   support, synthetic accounts and a stand-in ecallmgr, is the `kz-endpoint-testkit` crate
@@ -50,7 +51,9 @@ pub mod kz_json;
 pub mod nodes;
 pub mod ops;
 pub mod progress;
+pub mod recorder;
 pub mod registrar;
+pub mod replay;
 pub mod report;
 pub mod resolver;
 pub mod settlement;

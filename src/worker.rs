@@ -36,7 +36,6 @@ use crate::amqp::{
 };
 use crate::build_api::{BuildError, ErrorCode, Identity, reply_body};
 use crate::cache::{CachedStore, DocCache};
-use crate::capture::Recorder;
 use crate::conf_events;
 use crate::couchdb::CouchStore;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
@@ -44,6 +43,7 @@ use crate::fixturedb::FixtureDb;
 use crate::handler::{Handled, handle_with, read_message};
 use crate::nodes::NodeTracker;
 use crate::progress::{InFlight, Progress};
+use crate::recorder::Recorder;
 use crate::registrar::amqp::{AmqpRegistrar, PendingQueries};
 use crate::resolver::Limits;
 use crate::settlement::Settlement;

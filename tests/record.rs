@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use kz_endpoint::amqp::json_properties;
 use kz_endpoint::build_api::Identity;
-use kz_endpoint::capture::{Recorder, replay_file};
+use kz_endpoint::recorder::Recorder;
+use kz_endpoint::replay::replay_file;
 use kz_endpoint::shutdown;
 use kz_endpoint::worker::{Worker, WorkerConfig};
 use serde_json::json;

@@ -40,7 +40,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (mut passed, mut failed) = (0, 0);
     let mut out = std::io::stdout().lock();
     for file in &files {
-        let r = rt.block_on(capture::replay_file(file, &identity));
+        let r = rt.block_on(kz_endpoint::replay::replay_file(file, &identity));
         if r.differences.is_empty() {
             passed += 1;
             writeln!(out, "PASS {}", file.display())?;

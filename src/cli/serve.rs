@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use kz_endpoint::cache::{CachedStore, DocCache};
-use kz_endpoint::capture::Recorder;
 use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::fixturedb::FixtureDb;
+use kz_endpoint::recorder::Recorder;
 use kz_endpoint::resolver::Limits;
 use kz_endpoint::worker::{Store, Worker, WorkerConfig};
 use kz_endpoint::{ops, shutdown};
