@@ -2,6 +2,8 @@
 //! registration state and call-forward decide which of the SIP, push, forward and failover
 //! legs it gets.
 
+use serde_json::Value;
+
 use super::attributes::{Endpoint, Kind};
 use super::dialling::Dialling;
 use super::endpoint_type::{self, EndpointType};
@@ -11,7 +13,6 @@ use super::gating;
 use super::state::{BuildState, Step};
 use crate::kz_json::{Object, is_empty, ne_str};
 use crate::registrar::{RegKey, Registration};
-use serde_json::Value;
 
 /// The legs of one device and what the user rules need to know about them.
 pub(super) struct DeviceLegs<'a, 'p> {

@@ -52,13 +52,12 @@ pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
 impl<'a> BuildState<'a> {
     /// Builds the request's target: one entity, or a ring group's member list.
     fn target(&mut self) -> Step<Vec<Object>> {
-        self.open_call()?;
+        let target_doc = self.open_call()?;
         let req = self.call().req();
         let top = Dialling::from_object(&req.properties);
         match &req.target {
             Target::Endpoint(id) => {
-                let is_group =
-                    matches!(self.doc(id), Ok(Some(d)) if Kind::of(d) == Some(Kind::Group));
+                let is_group = target_doc.is_some_and(|d| Kind::of(d) == Some(Kind::Group));
                 // A group's members carry their own timers; the action's are the bridge's.
                 let dialling = if is_group { top.without_timers() } else { top };
                 let legs = self.entity(id, &dialling)?;

@@ -59,6 +59,7 @@ pub(super) struct BuildState<'a> {
 }
 
 impl<'a> BuildState<'a> {
+    #[inline]
     pub(super) fn new(req: &'a BuildRequest, inputs: &'a Inputs) -> Self {
         Self {
             call: CallContext::new(req, inputs),
@@ -84,11 +85,12 @@ impl<'a> BuildState<'a> {
 
     /// The run's end: what it still needs (none when it is decided), its explanation lines
     /// and the unapplied features it met.
-    pub(super) fn finish(self) -> (Needs, Vec<String>, Vec<Unapplied>) {
+    /// (Taken by reference: moving the state out would copy it whole.)
+    pub(super) fn finish(&mut self) -> (Needs, Vec<String>, Vec<Unapplied>) {
         (
-            self.needs,
-            self.explain.unwrap_or_default(),
-            self.unapplied.into_iter().collect(),
+            std::mem::take(&mut self.needs),
+            self.explain.take().unwrap_or_default(),
+            std::mem::take(&mut self.unapplied).into_iter().collect(),
         )
     }
 
@@ -187,24 +189,24 @@ impl<'a> BuildState<'a> {
     }
 
     /// Level 0: reads the account, the caller, the target and the configuration in one
-    /// batch, and sets the call's account and caller.
-    pub(super) fn open_call(&mut self) -> Step<()> {
+    /// batch, and sets the call's account and caller. Returns the target's document when
+    /// the target is one entity and it exists.
+    pub(super) fn open_call(&mut self) -> Step<Option<&'a Value>> {
         let req = self.call.req();
         let account = self.doc(&req.account_id);
         let caller = match req.call.authorizing_id.as_deref() {
             Some(id) if is_valid_id(id) => Some((id, self.doc(id))),
             _ => None,
         };
-        match &req.target {
-            Target::Endpoint(id) => {
-                let _ = self.doc(id);
-            }
+        let target = match &req.target {
+            Target::Endpoint(id) => self.doc(id).ok().flatten(),
             Target::Members(ms) => {
                 for m in ms {
                     let _ = self.doc(&m.id);
                 }
+                None
             }
-        }
+        };
         // The configuration the builder reads, in the same batch.
         for cat in config::ACCOUNT_CATEGORIES {
             let _ = self.doc(&config::account_doc_id(cat));
@@ -224,7 +226,7 @@ impl<'a> BuildState<'a> {
             let caller = self.endpoint(id, doc).ok();
             self.call.set_caller(caller);
         }
-        Ok(())
+        Ok(target)
     }
 
     /// The merged endpoint of a document, loading the device's owner (rules file 3.2).
