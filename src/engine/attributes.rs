@@ -90,7 +90,7 @@ pub struct Endpoint<'a> {
     pub dnd: bool,
     /// The document's top-level keys the builder reads, found in one pass over the document:
     /// a document has dozens of keys, and a hashed lookup of each costs more than the pass.
-    fields: [Option<&'a Value>; FIELDS],
+    top: TopLevel<'a>,
     prefer_device_caller_id: bool,
     metaflows: OnceCell<Object>,
     name: OnceCell<Option<String>>,
@@ -115,14 +115,7 @@ impl<'a> Endpoint<'a> {
                 .or_else(|| ne_str(doc.get("owner_id"))),
             _ => ne_str(doc.get("owner_id")),
         };
-        let mut fields = [None; FIELDS];
-        if let Some(obj) = doc.as_object() {
-            for (k, v) in obj {
-                if let Some(i) = field_slot(k) {
-                    fields[i] = Some(v);
-                }
-            }
-        }
+        let top = TopLevel::of(doc);
         let dnd = [Some(account), Some(doc), o]
             .iter()
             .flatten()
@@ -135,7 +128,7 @@ impl<'a> Endpoint<'a> {
             owner_id,
             owner,
             dnd,
-            fields,
+            top,
             prefer_device_caller_id: is_true(account.get("prefer_device_caller_id"))
                 || is_true(path(
                     account,
@@ -247,18 +240,18 @@ impl<'a> Endpoint<'a> {
 
     /// A path below the document's `sip` object (read on every leg: looked up once).
     pub fn sip_at(&self, keys: &[&str]) -> Option<&'a Value> {
-        path(self.fields[0]?, keys)
+        path(self.top.sip?, keys)
     }
 
     /// A path below the document's `media` object.
     pub fn media_at(&self, keys: &[&str]) -> Option<&'a Value> {
-        path(self.fields[1]?, keys)
+        path(self.top.media?, keys)
     }
 
     /// A key of the document itself.
     pub fn get(&self, key: &str) -> Option<&'a Value> {
-        match field_slot(key) {
-            Some(i) => self.fields[i],
+        match self.top.lookup(key) {
+            Some(v) => v,
             None => self.doc.get(key),
         }
     }
@@ -283,42 +276,78 @@ impl<'a> Endpoint<'a> {
     }
 }
 
-/// How many top-level keys [`Endpoint`] looks up in advance.
-const FIELDS: usize = 28;
+/// Declares [`TopLevel`]: one field per top-level document key read on every build, and the
+/// match that finds a key's field, so the struct and the key list cannot drift apart.
+macro_rules! top_level_keys {
+    ($($field:ident => $key:literal,)*) => {
+        /// The document's top-level keys the builder reads, each `None` when absent.
+        #[derive(Debug, Clone, Copy, Default)]
+        struct TopLevel<'a> {
+            $($field: Option<&'a Value>,)*
+        }
 
-/// The slot of a top-level document key read on every build (`sip` and `media` first).
-fn field_slot(key: &str) -> Option<usize> {
-    Some(match key {
-        "sip" => 0,
-        "media" => 1,
-        "call_forward" => 2,
-        "call_failover" => 3,
-        "caller_id" => 4,
-        "name" => 5,
-        "enabled" => 6,
-        "owner_id" => 7,
-        "presence_id" => 8,
-        "number" => 9,
-        "pvt_type" => 10,
-        "pvt_account_id" => 11,
-        "device_type" => 12,
-        "exclude_from_queues" => 13,
-        "default" => 14,
-        "privacy" => 15,
-        "privacy_mode" => 16,
-        "Privacy-Method" => 17,
-        "ignore_completed_elsewhere" => 18,
-        "call_waiting" => 19,
-        "hotdesk" => 20,
-        "do_not_disturb" => 21,
-        "caller_id_options" => 22,
-        "music_on_hold" => 23,
-        "ringtones" => 24,
-        "metaflows" => 25,
-        "outbound_flags" => 26,
-        "pvt_deleted" => 27,
-        _ => return None,
-    })
+        impl<'a> TopLevel<'a> {
+            /// The keys of `doc`, found in one pass over it.
+            fn of(doc: &'a Value) -> Self {
+                let mut t = Self::default();
+                if let Some(obj) = doc.as_object() {
+                    for (k, v) in obj {
+                        if let Some(slot) = t.slot_mut(k) {
+                            *slot = Some(v);
+                        }
+                    }
+                }
+                t
+            }
+
+            fn slot_mut(&mut self, key: &str) -> Option<&mut Option<&'a Value>> {
+                Some(match key {
+                    $($key => &mut self.$field,)*
+                    _ => return None,
+                })
+            }
+
+            /// `Some(value)` for a key this struct holds (the value `None` when absent),
+            /// `None` for any other key.
+            fn lookup(&self, key: &str) -> Option<Option<&'a Value>> {
+                Some(match key {
+                    $($key => self.$field,)*
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+top_level_keys! {
+    sip => "sip",
+    media => "media",
+    call_forward => "call_forward",
+    call_failover => "call_failover",
+    caller_id => "caller_id",
+    name => "name",
+    enabled => "enabled",
+    owner_id => "owner_id",
+    presence_id => "presence_id",
+    number => "number",
+    pvt_type => "pvt_type",
+    pvt_account_id => "pvt_account_id",
+    device_type => "device_type",
+    exclude_from_queues => "exclude_from_queues",
+    default => "default",
+    privacy => "privacy",
+    privacy_mode => "privacy_mode",
+    privacy_method => "Privacy-Method",
+    ignore_completed_elsewhere => "ignore_completed_elsewhere",
+    call_waiting => "call_waiting",
+    hotdesk => "hotdesk",
+    do_not_disturb => "do_not_disturb",
+    caller_id_options => "caller_id_options",
+    music_on_hold => "music_on_hold",
+    ringtones => "ringtones",
+    metaflows => "metaflows",
+    outbound_flags => "outbound_flags",
+    pvt_deleted => "pvt_deleted",
 }
 
 /// The whole merged objects of rules file 3.4/3.5: the engine reads them leaf by leaf

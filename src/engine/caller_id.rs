@@ -1,10 +1,12 @@
 //! Caller ID, callee ID and privacy on a leg (`kazoo-endpoint-rules.md` section 9;
 //! `kz_attributes:caller_id/2`, `callee_id/2`, `kz_privacy`).
 
+use std::cell::OnceCell;
+
 use serde_json::Value;
 
-use super::Ctx;
 use super::attributes::Endpoint;
+use super::call::CallContext;
 use super::config;
 use crate::kz_json::{Object, is_true, ne_str, path};
 
@@ -19,20 +21,20 @@ pub struct Clid {
 
 /// Which caller-ID attribute a call uses: `internal` for a call that started on-net (no
 /// inception), `external` otherwise.
-pub fn attribute(ctx: &Ctx<'_>) -> &'static str {
-    if ctx.req.call.inception.is_some() {
+pub fn attribute(ctx: &CallContext<'_>) -> &'static str {
+    if ctx.req().call.inception.is_some() {
         "external"
     } else {
         "internal"
     }
 }
 
-fn kvs<'c>(ctx: &'c Ctx<'_>, key: &str) -> Option<&'c Value> {
-    ctx.req.call.kvs.get(key)
+fn kvs<'c>(ctx: &'c CallContext<'_>, key: &str) -> Option<&'c Value> {
+    ctx.req().call.kvs.get(key)
 }
 
-fn ccv<'c>(ctx: &'c Ctx<'_>, key: &str) -> Option<&'c Value> {
-    ctx.req.call.ccvs.get(key)
+fn ccv<'c>(ctx: &'c CallContext<'_>, key: &str) -> Option<&'c Value> {
+    ctx.req().call.ccvs.get(key)
 }
 
 fn cid_field(ep: &Endpoint<'_>, attr: &str, key: &str) -> Option<String> {
@@ -51,19 +53,28 @@ fn path_obj<'v>(o: &'v Object, keys: &[&str]) -> Option<&'v Value> {
     }
 }
 
-/// The caller's ID as shown to the callee (rules file 9.2), with `attr` the attribute to use.
-/// It is the same for every leg of a build: computed once per attribute.
-pub fn caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
-    let cell = if attr == "internal" {
-        &ctx.caller_clid[0]
-    } else {
-        &ctx.caller_clid[1]
-    };
-    cell.get_or_init(|| compute_caller(ctx, attr)).clone()
+/// The caller's ID as shown to the callee (rules file 9.2), per caller-ID attribute. It is
+/// the same for every leg of a build: computed once per attribute, on first use.
+#[derive(Debug, Default)]
+pub struct CallerIds {
+    internal: OnceCell<Clid>,
+    external: OnceCell<Clid>,
 }
 
-fn compute_caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
-    let call = &ctx.req.call;
+impl CallerIds {
+    /// The caller's ID with `attr` the attribute to use.
+    pub fn caller(&self, ctx: &CallContext<'_>, attr: &str) -> Clid {
+        let cell = if attr == "internal" {
+            &self.internal
+        } else {
+            &self.external
+        };
+        cell.get_or_init(|| compute_caller(ctx, attr)).clone()
+    }
+}
+
+fn compute_caller(ctx: &CallContext<'_>, attr: &str) -> Clid {
+    let call = &ctx.req().call;
     let pass_through = ((call.inception.is_some() && !is_true(ccv(ctx, "Call-Forward")))
         || is_true(ccv(ctx, "Retain-CID")))
         && !is_true(kvs(ctx, "force_dynamic_cid"));
@@ -88,7 +99,7 @@ fn compute_caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
         }
     } else {
         let mut c = Clid::default();
-        if let Some(ep) = &ctx.caller {
+        if let Some(ep) = ctx.caller() {
             c.number = cid_field(ep, attr, "number");
             c.name = cid_field(ep, attr, "name");
             if attr == "internal" && c.number.is_none() {
@@ -119,9 +130,9 @@ fn compute_caller(ctx: &Ctx<'_>, attr: &str) -> Clid {
 }
 
 /// `kapps_call:caller_id_number/1`: the call's number, else the anonymous number.
-fn call_number(ctx: &Ctx<'_>) -> Option<String> {
+fn call_number(ctx: &CallContext<'_>) -> Option<String> {
     Some(
-        ctx.req
+        ctx.req()
             .call
             .caller_id_number
             .clone()
@@ -130,9 +141,9 @@ fn call_number(ctx: &Ctx<'_>) -> Option<String> {
 }
 
 /// `kapps_call:caller_id_name/1`: the call's name, else the unknown name.
-fn call_name(ctx: &Ctx<'_>) -> Option<String> {
+fn call_name(ctx: &CallContext<'_>) -> Option<String> {
     Some(
-        ctx.req
+        ctx.req()
             .call
             .caller_id_name
             .clone()
@@ -142,7 +153,7 @@ fn call_name(ctx: &Ctx<'_>) -> Option<String> {
 
 /// The caller's explicit presence id (owner, hotdesk user, device, account), without the
 /// SIP-username and dialled-user fallbacks of `Presence-ID`.
-fn explicit_presence_id<'e>(ctx: &'e Ctx<'_>, ep: &'e Endpoint<'_>) -> Option<&'e str> {
+fn explicit_presence_id<'e>(ctx: &'e CallContext<'_>, ep: &'e Endpoint<'_>) -> Option<&'e str> {
     ep.owner_doc()
         .and_then(|o| ne_str(o.get("presence_id")))
         .or_else(|| {
@@ -151,7 +162,7 @@ fn explicit_presence_id<'e>(ctx: &'e Ctx<'_>, ep: &'e Endpoint<'_>) -> Option<&'
                 .find_map(|u| ne_str(u.get("presence_id")))
         })
         .or_else(|| ne_str(ep.get("presence_id")))
-        .or_else(|| ne_str(ctx.account.get("presence_id")))
+        .or_else(|| ne_str(ctx.account().get("presence_id")))
 }
 
 /// The KVS `dynamic_cid`: `{number, name}`, `[number, name]` or a bare number.
@@ -175,9 +186,9 @@ fn dynamic_cid(v: Option<&Value>) -> Option<Clid> {
 }
 
 /// The callee's ID (rules file 9.3), from the callee's merged endpoint.
-pub fn callee(ctx: &Ctx<'_>, ep: &Endpoint<'_>, attr: &str) -> Clid {
+pub fn callee(ctx: &CallContext<'_>, ep: &Endpoint<'_>, attr: &str) -> Clid {
     Clid {
-        number: cid_field(ep, attr, "number").or_else(|| ctx.req.call.request_user.clone()),
+        number: cid_field(ep, attr, "number").or_else(|| ctx.req().call.request_user.clone()),
         name: Some(
             cid_field(ep, attr, "name")
                 .or_else(|| ep.name().map(str::to_owned))
@@ -227,17 +238,17 @@ fn should_hide(ccvs: &Object, what: &str) -> bool {
 
 /// The privacy move (rules file 9.4): when the caller ID is retained, the call's privacy
 /// flags go onto the leg. Returns (hide name, hide number).
-pub fn privacy(ctx: &Ctx<'_>, keep_caller_id: bool) -> (bool, bool) {
+pub fn privacy(ctx: &CallContext<'_>, keep_caller_id: bool) -> (bool, bool) {
     if !(keep_caller_id || is_true(ccv(ctx, "Retain-CID"))) {
         return (false, false);
     }
-    let ccvs = &ctx.req.call.ccvs;
+    let ccvs = &ctx.req().call.ccvs;
     (should_hide(ccvs, "name"), should_hide(ccvs, "number"))
 }
 
 /// `Privacy-Method`: the first defined of the endpoint's privacy-method keys when it is
 /// `sip`, `none` or `kazoo`, else `kazoo`.
-pub fn privacy_method<'c>(ctx: &'c Ctx<'_>, ep: &Endpoint<'_>) -> &'c str {
+pub fn privacy_method<'c>(ctx: &'c CallContext<'_>, ep: &Endpoint<'_>) -> &'c str {
     let v = ep
         .generic_leaf("caller_id_options", "privacy_method")
         .or_else(|| ep.at(&["privacy", "method"]))

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::Ctx;
+use super::call::CallContext;
 use crate::kz_json::{as_integer, is_true, ne_str, path};
 
 /// The `system_config` database.
@@ -47,9 +47,9 @@ impl Default for Scope {
 
 /// A system value (`kapps_config:get/3`): `[node | key]`, then `[zone | key]`, then
 /// `[default | key]` of the category's document.
-pub fn system<'c>(ctx: &'c Ctx<'_>, category: &str, key: &[&str]) -> Option<&'c Value> {
-    let doc = ctx.inputs.system_config.get(category)?.as_deref()?;
-    let scope = &ctx.inputs.scope;
+pub fn system<'c>(ctx: &'c CallContext<'_>, category: &str, key: &[&str]) -> Option<&'c Value> {
+    let doc = ctx.inputs().system_config.get(category)?.as_deref()?;
+    let scope = &ctx.inputs().scope;
     let sections = [scope.node.as_str(), scope.zone.as_str(), "default"];
     sections.iter().filter(|s| !s.is_empty()).find_map(|s| {
         doc.get(*s)
@@ -60,9 +60,13 @@ pub fn system<'c>(ctx: &'c Ctx<'_>, category: &str, key: &[&str]) -> Option<&'c 
 
 /// An account-wide value (`kapps_account_config:get_global/4`): the account's
 /// `configs_<category>` document, then the system value.
-pub fn account_global<'c>(ctx: &'c Ctx<'_>, category: &str, key: &[&str]) -> Option<&'c Value> {
+pub fn account_global<'c>(
+    ctx: &'c CallContext<'_>,
+    category: &str,
+    key: &[&str],
+) -> Option<&'c Value> {
     let id = account_doc_id(category);
-    ctx.inputs
+    ctx.inputs()
         .docs
         .get(&id)
         .and_then(|d| d.as_deref())
@@ -72,7 +76,7 @@ pub fn account_global<'c>(ctx: &'c Ctx<'_>, category: &str, key: &[&str]) -> Opt
 }
 
 /// `kapps_config:get_is_true/3`.
-pub fn system_is_true(ctx: &Ctx<'_>, category: &str, key: &str, default: bool) -> bool {
+pub fn system_is_true(ctx: &CallContext<'_>, category: &str, key: &str, default: bool) -> bool {
     match system(ctx, category, &[key]) {
         Some(v) => is_true(Some(v)),
         None => default,
@@ -80,17 +84,21 @@ pub fn system_is_true(ctx: &Ctx<'_>, category: &str, key: &str, default: bool) -
 }
 
 /// `kapps_config:get_ne_binary/2`.
-pub fn system_ne_str<'c>(ctx: &'c Ctx<'_>, category: &str, key: &[&str]) -> Option<&'c str> {
+pub fn system_ne_str<'c>(
+    ctx: &'c CallContext<'_>,
+    category: &str,
+    key: &[&str],
+) -> Option<&'c str> {
     ne_str(system(ctx, category, key))
 }
 
 /// `kapps_config:get_integer/3`.
-pub fn system_integer(ctx: &Ctx<'_>, category: &str, key: &str, default: i64) -> i64 {
+pub fn system_integer(ctx: &CallContext<'_>, category: &str, key: &str, default: i64) -> i64 {
     as_integer(system(ctx, category, &[key])).unwrap_or(default)
 }
 
 /// `kazoo_endpoint.sip_transport`, when it is one of Kazoo's four transports.
-pub fn sip_transport<'c>(ctx: &'c Ctx<'_>) -> Option<&'c str> {
+pub fn sip_transport<'c>(ctx: &'c CallContext<'_>) -> Option<&'c str> {
     system_ne_str(ctx, "kazoo_endpoint", &["sip_transport"]).filter(|t| valid_transport(t))
 }
 
@@ -100,22 +108,22 @@ pub fn valid_transport(t: &str) -> bool {
 }
 
 /// `kazoo_endpoint.custom_sip_interface`.
-pub fn custom_sip_interface<'c>(ctx: &'c Ctx<'_>) -> Option<&'c str> {
+pub fn custom_sip_interface<'c>(ctx: &'c CallContext<'_>) -> Option<&'c str> {
     system_ne_str(ctx, "kazoo_endpoint", &["custom_sip_interface"])
 }
 
 /// `kazoo_endpoint.should_add_diversion_header` (default false).
-pub fn should_add_diversion_header(ctx: &Ctx<'_>) -> bool {
+pub fn should_add_diversion_header(ctx: &CallContext<'_>) -> bool {
     system_is_true(ctx, "kazoo_endpoint", "should_add_diversion_header", false)
 }
 
 /// `kazoo_endpoint.restrict_to_known_types` (default false).
-pub fn restrict_to_known_types(ctx: &Ctx<'_>) -> bool {
+pub fn restrict_to_known_types(ctx: &CallContext<'_>) -> bool {
     system_is_true(ctx, "kazoo_endpoint", "restrict_to_known_types", false)
 }
 
 /// `kazoo_endpoint.default_ignore_completed_elsewhere` (default true).
-pub fn default_ignore_completed_elsewhere(ctx: &Ctx<'_>) -> bool {
+pub fn default_ignore_completed_elsewhere(ctx: &CallContext<'_>) -> bool {
     system_is_true(
         ctx,
         "kazoo_endpoint",
@@ -125,7 +133,7 @@ pub fn default_ignore_completed_elsewhere(ctx: &Ctx<'_>) -> bool {
 }
 
 /// `kazoo_endpoint.default_can_text_self`, account first (default true).
-pub fn default_can_text_self(ctx: &Ctx<'_>) -> bool {
+pub fn default_can_text_self(ctx: &CallContext<'_>) -> bool {
     match account_global(ctx, "kazoo_endpoint", &["default_can_text_self"]) {
         Some(v) => is_true(Some(v)),
         None => true,
@@ -133,13 +141,13 @@ pub fn default_can_text_self(ctx: &Ctx<'_>) -> bool {
 }
 
 /// `privacy.method` (default `kazoo`).
-pub fn privacy_method<'c>(ctx: &'c Ctx<'_>) -> &'c str {
+pub fn privacy_method<'c>(ctx: &'c CallContext<'_>) -> &'c str {
     system_ne_str(ctx, "privacy", &["method"]).unwrap_or("kazoo")
 }
 
 /// `privacy.default_privacy_number`, account first (default `anonymous`): the number of a
 /// call that has none.
-pub fn anonymous_number(ctx: &Ctx<'_>) -> String {
+pub fn anonymous_number(ctx: &CallContext<'_>) -> String {
     account_global(ctx, "privacy", &["default_privacy_number"])
         .and_then(Value::as_str)
         .unwrap_or("anonymous")
@@ -148,7 +156,7 @@ pub fn anonymous_number(ctx: &Ctx<'_>) -> String {
 
 /// `call_command.unknown_cid_name`, account first (default `unknown`): the name of a call
 /// that has none.
-pub fn unknown_name(ctx: &Ctx<'_>) -> String {
+pub fn unknown_name(ctx: &CallContext<'_>) -> String {
     ne_str(account_global(ctx, "call_command", &["unknown_cid_name"]))
         .unwrap_or("unknown")
         .to_owned()
@@ -156,23 +164,23 @@ pub fn unknown_name(ctx: &Ctx<'_>) -> String {
 
 /// `kazoo_endpoint.default_caller_id_name`, else [`unknown_name`]: a callee's name when the
 /// callee has none.
-pub fn default_callee_name(ctx: &Ctx<'_>) -> String {
+pub fn default_callee_name(ctx: &CallContext<'_>) -> String {
     system_ne_str(ctx, "kazoo_endpoint", &["default_caller_id_name"])
         .map(str::to_owned)
         .unwrap_or_else(|| unknown_name(ctx))
 }
 
 /// `media.max_recording_time_limit` (default 10800 seconds).
-pub fn max_recording_time_limit(ctx: &Ctx<'_>) -> i64 {
+pub fn max_recording_time_limit(ctx: &CallContext<'_>) -> i64 {
     system_integer(ctx, "media", "max_recording_time_limit", 3 * 3600)
 }
 
 /// `media.record_min_sec` (default 0).
-pub fn record_min_sec(ctx: &Ctx<'_>) -> i64 {
+pub fn record_min_sec(ctx: &CallContext<'_>) -> i64 {
     system_integer(ctx, "media", "record_min_sec", 0)
 }
 
 /// `media.call_recording.extension` (default `mp3`).
-pub fn recording_extension<'c>(ctx: &'c Ctx<'_>) -> &'c str {
+pub fn recording_extension<'c>(ctx: &'c CallContext<'_>) -> &'c str {
     system_ne_str(ctx, "media", &["call_recording", "extension"]).unwrap_or("mp3")
 }

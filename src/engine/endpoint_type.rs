@@ -16,7 +16,8 @@
 use serde_json::Value;
 
 use super::attributes::Endpoint;
-use super::{Ctx, config};
+use super::call::CallContext;
+use super::config;
 use crate::kz_json::is_empty;
 
 /// A device's endpoint type, as Kazoo's builder resolves it.
@@ -70,7 +71,7 @@ fn known(t: &str) -> Option<EndpointType> {
 }
 
 /// The device's endpoint type.
-pub fn of(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> EndpointType {
+pub fn of(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> EndpointType {
     if super::legs::push_object(ep).is_some() {
         return EndpointType::Push;
     }

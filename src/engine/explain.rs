@@ -7,7 +7,8 @@
 use serde_json::Value;
 
 use super::attributes::{Endpoint, Kind, full_name};
-use super::legs::{Forward, Props};
+use super::dialling::Dialling;
+use super::forward::Forward;
 use crate::build_api::BuildError;
 use crate::kz_json::{Object, is_true, ne_str, ne_value_str};
 use crate::registrar::{RegKey, Registration};
@@ -26,7 +27,7 @@ pub fn label(kind: Kind, id: &str, doc: &Value) -> String {
 }
 
 /// The forward as it applies to this call.
-pub fn forward_fact(ep: &Endpoint<'_>, props: &Props<'_>) -> String {
+pub fn forward_fact(ep: &Endpoint<'_>, dialling: &Dialling<'_>) -> String {
     let Some(cf) = ep.get("call_forward") else {
         return "no forward".into();
     };
@@ -35,7 +36,7 @@ pub fn forward_fact(ep: &Endpoint<'_>, props: &Props<'_>) -> String {
         (false, Some(n)) => format!("forward to {n} disabled"),
         (false, None) => "no forward".into(),
         (true, None) => "forward enabled without a number".into(),
-        (true, Some(n)) => match Forward::active(ep, props) {
+        (true, Some(n)) => match Forward::active(ep, dialling) {
             None => format!("forward to {n} for direct calls only (this call is not direct)"),
             Some(f) if f.substitute => format!("forward to {n} active, substituting"),
             Some(_) => format!("forward to {n} active, ringing alongside"),

@@ -4,15 +4,17 @@
 //! Every field keeps Kazoo's name and JSON type: timeouts are decimal strings, some flags are
 //! the string `"true"` and others booleans. Absent values are left out, never `null`.
 
+use std::cell::OnceCell;
+
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::attributes::Endpoint;
-use super::caller_id::{self, Clid};
+use super::call::CallContext;
+use super::caller_id::{self, CallerIds, Clid};
 use super::config;
-use crate::kz_json::{
-    Object, ObjectBuilder, as_integer, bool_or, get as kz_get, is_true, ne_str, ne_value_str,
-};
+use super::dialling::Dialling;
+use super::forward::Forward;
+use crate::kz_json::{Object, ObjectBuilder, as_integer, is_true, ne_str};
 
 /// The `Invite-Format` values a Kazoo 4.3 ecallmgr accepts on a bridge endpoint. Any other
 /// value makes Kazoo drop the leg silently.
@@ -22,112 +24,55 @@ pub const INVITE_FORMATS_4_3: [&str; 7] = [
 
 const REJECT_ON: &str = "USER_BUSY,CALL_REJECTED,NO_ANSWER,NORMAL_CLEARING,PROGRESS_TIMEOUT";
 
-/// The per-leg properties: the callflow action's data as it applies to one member.
-#[derive(Debug, Clone, Default)]
-pub struct Props<'a> {
-    /// The callflow module (`cf_device`, `cf_user`, `cf_group`, `cf_ring_group`, …).
-    pub source: Option<&'a str>,
-    /// Dialling oneself is allowed.
-    pub can_call_self: bool,
-    /// Texting oneself is allowed (`None`: Kazoo's default, true).
-    pub can_text_self: Option<bool>,
-    /// Overrides the SIP `To-User`.
-    pub static_invite: Option<&'a str>,
-    /// Leave every caller/callee ID field out.
-    pub suppress_clid: bool,
-    /// `Endpoint-Timeout`, seconds.
-    pub timeout: Option<i64>,
-    /// `Endpoint-Delay`, seconds.
-    pub delay: Option<i64>,
+/// What is the same on every leg of a build, computed the first time a leg needs it: the
+/// caller's IDs and its outbound custom SIP headers.
+#[derive(Default)]
+pub struct SameOnEveryLeg {
+    caller_ids: CallerIds,
+    caller_headers: OnceCell<Object>,
 }
 
-impl<'a> Props<'a> {
-    /// Reads the properties Kazoo's builder uses from a callflow `data` object.
-    pub fn from_object(o: &'a Object) -> Self {
-        Self {
-            source: ne_str(o.get("source")),
-            can_call_self: is_true(o.get("can_call_self")),
-            can_text_self: o.get("can_text_self").map(|v| bool_or(Some(v), true)),
-            static_invite: ne_str(o.get("static_invite")),
-            suppress_clid: is_true(o.get("suppress_clid")),
-            timeout: as_integer(o.get("timeout")),
-            delay: as_integer(o.get("delay")),
-        }
-    }
-
-    /// A direct call: not placed by a ring group or a queue (v4 `NON_DIRECT_MODULES`).
-    pub fn is_direct(&self) -> bool {
-        !matches!(self.source, Some("cf_ring_group" | "acdc_util"))
-    }
-
-    /// The same properties without timeout and delay (a nested `Failover` has none).
-    pub fn without_timers(&self) -> Self {
-        Self {
-            timeout: None,
-            delay: None,
-            ..self.clone()
-        }
-    }
+/// Builds the legs of one build: the call's context and what its legs share.
+#[derive(Clone, Copy)]
+pub struct LegBuilder<'c, 'a> {
+    ctx: &'c CallContext<'a>,
+    shared: &'c SameOnEveryLeg,
 }
 
-/// A loopback destination: a call-forward or a failover target with its flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward<'a> {
-    /// Where the loopback goes (`Route`).
-    pub number: &'a str,
-    /// `keep_caller_id`.
-    pub keep_caller_id: bool,
-    /// `require_keypress`.
-    pub require_keypress: bool,
-    /// `ignore_early_media` (`None`: missing, which means true).
-    pub ignore_early_media: Option<bool>,
-    /// `substitute` (a missing value means true: the schema default).
-    pub substitute: bool,
-    /// This is a failover target (`Is-Failover`).
-    pub failover: bool,
-    /// Which object it came from: `call_forward` or `call_failover`.
-    pub origin: &'static str,
-}
-
-impl<'a> Forward<'a> {
-    fn flags(obj: &'a Value, number: &'a str, failover: bool, origin: &'static str) -> Self {
-        Self {
-            number,
-            keep_caller_id: is_true(kz_get(obj, "keep_caller_id")),
-            require_keypress: is_true(kz_get(obj, "require_keypress")),
-            ignore_early_media: kz_get(obj, "ignore_early_media").map(|v| is_true(Some(v))),
-            substitute: bool_or(kz_get(obj, "substitute"), true),
-            failover,
-            origin,
-        }
+impl<'c, 'a> LegBuilder<'c, 'a> {
+    /// A builder for the legs of the call `ctx`.
+    pub fn new(ctx: &'c CallContext<'a>, shared: &'c SameOnEveryLeg) -> Self {
+        Self { ctx, shared }
     }
 
-    /// The active call-forward of an entity (`product-rules.md` section 3, `cf_active`):
-    /// enabled, with a non-empty number, and the call is direct or the forward is not
-    /// limited to direct calls.
-    pub fn active(ep: &Endpoint<'a>, props: &Props<'_>) -> Option<Self> {
-        let cf = ep.get("call_forward")?;
-        let number = ne_value_str(kz_get(cf, "number"))?;
-        let ok = is_true(kz_get(cf, "enabled"))
-            && (props.is_direct() || !is_true(kz_get(cf, "direct_calls_only")));
-        ok.then(|| Self::flags(cf, number, false, "call_forward"))
+    /// The SIP leg of `ep`, with a nested `Failover` when `failover` is given.
+    pub fn sip(
+        self,
+        ep: &Endpoint<'_>,
+        dialling: &Dialling<'_>,
+        failover: Option<&Forward<'_>>,
+    ) -> Object {
+        sip_leg(self, ep, dialling, failover)
     }
 
-    /// The entity's failover target: `call_failover` when enabled with a number, else the
-    /// legacy `call_forward.failover` with `call_forward.number`.
-    pub fn failover_target(ep: &Endpoint<'a>) -> Option<Self> {
-        if let Some(cfo) = ep.get("call_failover")
-            && is_true(kz_get(cfo, "enabled"))
-            && let Some(number) = ne_value_str(kz_get(cfo, "number"))
-        {
-            // call_failover has no substitute: the failover replaces the device leg.
-            let mut f = Self::flags(cfo, number, true, "call_failover");
-            f.substitute = true;
-            return Some(f);
-        }
-        let cf = ep.get("call_forward")?;
-        let number = ne_value_str(kz_get(cf, "number"))?;
-        is_true(kz_get(cf, "failover")).then(|| Self::flags(cf, number, true, "call_forward"))
+    /// A loopback leg of `ep` to `fwd.number`.
+    pub fn forward(self, ep: &Endpoint<'_>, dialling: &Dialling<'_>, fwd: &Forward<'_>) -> Object {
+        forward_leg(self, ep, dialling, fwd)
+    }
+
+    /// The push leg of `ep`, when it can have one.
+    pub fn push(
+        self,
+        ep: &Endpoint<'_>,
+        dialling: &Dialling<'_>,
+        failover: Option<&Forward<'_>>,
+    ) -> Option<Object> {
+        push_leg(self, ep, dialling, failover)
+    }
+
+    /// The caller's ID for the caller-ID attribute `attr`.
+    fn caller(self, attr: &str) -> Clid {
+        self.shared.caller_ids.caller(self.ctx, attr)
     }
 }
 
@@ -136,14 +81,14 @@ fn secs(v: Option<i64>) -> Option<String> {
 }
 
 /// The realm of the call's account.
-fn account_realm<'c>(ctx: &'c Ctx<'_>) -> Option<&'c str> {
-    ctx.account_realm
+fn account_realm<'c>(ctx: &'c CallContext<'_>) -> Option<&'c str> {
+    ctx.account_realm()
 }
 
 /// `Presence-ID` (rules file 11.6): the owner's `presence_id`, else the endpoint's, else the
 /// account's, else the SIP username, else the dialled user; `@<account realm>` added when it
 /// has no `@`.
-pub fn presence_id(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
+pub fn presence_id(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
     let owner = ep
         .owner_doc()
         .and_then(|o| ne_str(o.get("presence_id")))
@@ -154,9 +99,9 @@ pub fn presence_id(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
         });
     let p = owner
         .or_else(|| ne_str(ep.get("presence_id")))
-        .or_else(|| ne_str(ctx.account.get("presence_id")))
+        .or_else(|| ne_str(ctx.account().get("presence_id")))
         .or_else(|| ne_str(ep.sip_at(&["username"])))
-        .or(ctx.req.call.request_user.as_deref())?;
+        .or(ctx.req().call.request_user.as_deref())?;
     Some(match (p.contains('@'), account_realm(ctx)) {
         (false, Some(realm)) => format!("{p}@{realm}"),
         _ => p.to_owned(),
@@ -164,7 +109,7 @@ pub fn presence_id(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
 }
 
 /// `Hold-Media`: a plain media id becomes `/<account id>/<media id>`; paths and streams pass.
-fn hold_media(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
+fn hold_media(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
     let id = ne_str(ep.generic_leaf("music_on_hold", "media_id"))?;
     let passes = id.contains('/')
         || id.starts_with("system_media")
@@ -173,7 +118,7 @@ fn hold_media(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
     Some(if passes {
         id.to_owned()
     } else {
-        format!("/{}/{id}", ctx.req.account_id)
+        format!("/{}/{id}", ctx.req().account_id)
     })
 }
 
@@ -225,8 +170,8 @@ fn without_nulls(v: &Value) -> Option<Value> {
 /// authorized (it came from outside), tells the far end where the call was diverted from.
 /// Kazoo reads `keep_caller_id` whether or not the forward is enabled, and on every leg of
 /// the endpoint (SIP, push and forward).
-fn diversion(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
-    let call = &ctx.req.call;
+fn diversion(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
+    let call = &ctx.req().call;
     if call.authorizing_id.is_some() || !is_true(ep.at(&["call_forward", "keep_caller_id"])) {
         return None;
     }
@@ -236,7 +181,8 @@ fn diversion(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<String> {
 }
 
 /// `Custom-SIP-Headers` (rules file 6.2).
-fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
+fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Object {
+    let ctx = lb.ctx;
     let mut h = Object::new();
     let invite_format = ne_str(ep.sip_at(&["invite_format"])).unwrap_or("contact");
     h.insert("X-KAZOO-INVITE-FORMAT".into(), json!(invite_format));
@@ -247,8 +193,8 @@ fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
         }
     }
     if !forward {
-        let ring = ne_str(ctx.req.call.kvs.get("Override-Ringtone")).or_else(|| {
-            let which = if ctx.req.call.inception.is_none() {
+        let ring = ne_str(ctx.req().call.kvs.get("Override-Ringtone")).or_else(|| {
+            let which = if ctx.req().call.inception.is_none() {
                 "internal"
             } else {
                 "external"
@@ -263,9 +209,9 @@ fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
         h.insert("Diversions".into(), json!([d]));
     }
     custom_headers(ep.doc, "in", &mut h);
-    let outbound = ctx.caller_headers.get_or_init(|| {
+    let outbound = lb.shared.caller_headers.get_or_init(|| {
         let mut out = Object::new();
-        if let Some(caller) = &ctx.caller {
+        if let Some(caller) = ctx.caller() {
             custom_headers(caller.doc, "out", &mut out);
         }
         out
@@ -277,15 +223,15 @@ fn sip_headers(ctx: &Ctx<'_>, ep: &Endpoint<'_>, forward: bool) -> Object {
 }
 
 /// `Custom-Channel-Vars` (rules file 6.3); `fwd` adds the call-forward block.
-fn ccvs(ctx: &Ctx<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> Object {
-    let call = &ctx.req.call;
+fn ccvs(ctx: &CallContext<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> Object {
+    let call = &ctx.req().call;
     let mut c = ObjectBuilder::with_capacity(if fwd.is_some() { 20 } else { 8 });
     c.set("Authorizing-ID", ep.id);
     c.set("Authorizing-Type", ep.kind.as_str());
     c.opt("Owner-ID", ep.owner_id);
     c.set(
         "Account-ID",
-        ne_str(ep.get("pvt_account_id")).unwrap_or(&ctx.req.account_id),
+        ne_str(ep.get("pvt_account_id")).unwrap_or(&ctx.req().account_id),
     );
     if is_true(ep.media_at(&["webrtc"])) {
         c.set("Media-Webrtc", true);
@@ -353,7 +299,7 @@ fn ccvs(ctx: &Ctx<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> Object {
                 "Confirm-File",
                 format!(
                     "prompt://{}/ivr-group_confirm/{language}",
-                    ctx.req.account_id
+                    ctx.req().account_id
                 ),
             );
             c.set("Require-Fail-On-Single-Reject", REJECT_ON);
@@ -372,7 +318,12 @@ fn set_callee(b: &mut ObjectBuilder, clid: Clid) {
     b.opt("Outbound-Callee-ID-Name", clid.name);
 }
 
-fn set_privacy(ctx: &Ctx<'_>, b: &mut ObjectBuilder, ep: &Endpoint<'_>, keep_caller_id: bool) {
+fn set_privacy(
+    ctx: &CallContext<'_>,
+    b: &mut ObjectBuilder,
+    ep: &Endpoint<'_>,
+    keep_caller_id: bool,
+) {
     let (hide_name, hide_number) = caller_id::privacy(ctx, keep_caller_id);
     if hide_name {
         b.set("Privacy-Hide-Name", true);
@@ -383,7 +334,7 @@ fn set_privacy(ctx: &Ctx<'_>, b: &mut ObjectBuilder, ep: &Endpoint<'_>, keep_cal
     b.set("Privacy-Method", caller_id::privacy_method(ctx, ep));
 }
 
-fn ignore_completed_elsewhere(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> bool {
+fn ignore_completed_elsewhere(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> bool {
     ep.generic_leaf("caller_id_options", "ignore_completed_elsewhere")
         .or_else(|| ep.sip_at(&["ignore_completed_elsewhere"]))
         .or_else(|| ep.get("ignore_completed_elsewhere"))
@@ -394,7 +345,7 @@ fn ignore_completed_elsewhere(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> bool {
 
 /// `SIP-Transport`: the device's `sip.transport`, else `kazoo_endpoint.sip_transport`, each
 /// only when it is one of Kazoo's four transports.
-fn sip_transport<'c>(ctx: &'c Ctx<'_>, ep: &Endpoint<'c>) -> Option<&'c str> {
+fn sip_transport<'c>(ctx: &'c CallContext<'_>, ep: &Endpoint<'c>) -> Option<&'c str> {
     ne_str(ep.sip_at(&["transport"]))
         .filter(|t| config::valid_transport(t))
         .or_else(|| config::sip_transport(ctx))
@@ -410,19 +361,20 @@ pub fn invite_format<'e>(ep: &Endpoint<'e>) -> &'e str {
 }
 
 /// The SIP leg (rules file 6.1), with a nested `Failover` when `failover` is given.
-pub fn sip_leg(
-    ctx: &Ctx<'_>,
+fn sip_leg(
+    lb: LegBuilder<'_, '_>,
     ep: &Endpoint<'_>,
-    props: &Props<'_>,
+    dialling: &Dialling<'_>,
     failover: Option<&Forward<'_>>,
 ) -> Object {
-    let call = &ctx.req.call;
+    let ctx = lb.ctx;
+    let call = &ctx.req().call;
     let sip = |k: &str| ne_str(ep.sip_at(&[k]));
     let mut b = ObjectBuilder::with_capacity(32);
     b.set("Invite-Format", invite_format(ep));
     b.opt(
         "To-User",
-        props
+        dialling
             .static_invite
             .or(sip("static_invite"))
             .or(sip("username")),
@@ -439,9 +391,9 @@ pub fn sip_leg(
     b.opt("Route", sip("route"));
     b.opt("Proxy-IP", sip("proxy"));
     b.opt("Forward-IP", sip("forward"));
-    if !props.suppress_clid {
+    if !dialling.suppress_clid {
         let attr = caller_id::attribute(ctx);
-        set_caller(&mut b, caller_id::caller(ctx, attr));
+        set_caller(&mut b, lb.caller(attr));
         set_callee(&mut b, caller_id::callee(ctx, ep, attr));
     }
     set_privacy(
@@ -459,13 +411,13 @@ pub fn sip_leg(
         "Endpoint-Progress-Timeout",
         secs(as_integer(ep.media_at(&["progress_timeout"]))),
     );
-    b.opt("Endpoint-Timeout", secs(props.timeout));
-    b.opt("Endpoint-Delay", secs(props.delay));
+    b.opt("Endpoint-Timeout", secs(dialling.timeout));
+    b.opt("Endpoint-Delay", secs(dialling.delay));
     b.set("Endpoint-ID", ep.id);
     b.opt("Codecs", codecs(ep));
     b.opt("Hold-Media", hold_media(ctx, ep));
     b.opt("Presence-ID", presence_id(ctx, ep));
-    b.set("Custom-SIP-Headers", sip_headers(ctx, ep, false));
+    b.set("Custom-SIP-Headers", sip_headers(lb, ep, false));
     b.set("Custom-Channel-Vars", ccvs(ctx, ep, None));
     b.set("Flags", ep.outbound_flags().clone());
     b.set(
@@ -473,7 +425,10 @@ pub fn sip_leg(
         ignore_completed_elsewhere(ctx, ep),
     );
     if let Some(f) = failover {
-        b.set("Failover", forward_leg(ctx, ep, &props.without_timers(), f));
+        b.set(
+            "Failover",
+            forward_leg(lb, ep, &dialling.without_timers(), f),
+        );
     }
     b.set("Metaflows", ep.metaflows().clone());
     b.set(
@@ -493,12 +448,9 @@ pub fn sip_leg(
 
 /// T.38 fields of a fax device (rules file 6.11), from the caller's and callee's
 /// `media.fax_option`.
-fn t38(ctx: &Ctx<'_>, ep: &Endpoint<'_>, b: &mut ObjectBuilder) {
+fn t38(ctx: &CallContext<'_>, ep: &Endpoint<'_>, b: &mut ObjectBuilder) {
     let callee = is_true(ep.media_at(&["fax_option"]));
-    let caller = ctx
-        .caller
-        .as_ref()
-        .map(|c| is_true(c.media_at(&["fax_option"])));
+    let caller = ctx.caller().map(|c| is_true(c.media_at(&["fax_option"])));
     let gateway = |b: &mut ObjectBuilder, g: &str| {
         b.set("Enable-T38-Fax", true);
         b.set("Enable-T38-Fax-Request", true);
@@ -521,13 +473,14 @@ fn t38(ctx: &Ctx<'_>, ep: &Endpoint<'_>, b: &mut ObjectBuilder) {
 
 /// A loopback leg to `fwd.number` (rules file 6.4): the call-forward leg, or a failover leg
 /// (the same with `Is-Failover`).
-pub fn forward_leg(
-    ctx: &Ctx<'_>,
+fn forward_leg(
+    lb: LegBuilder<'_, '_>,
     ep: &Endpoint<'_>,
-    props: &Props<'_>,
+    dialling: &Dialling<'_>,
     fwd: &Forward<'_>,
 ) -> Object {
-    let call = &ctx.req.call;
+    let ctx = lb.ctx;
+    let call = &ctx.req().call;
     let mut b = ObjectBuilder::with_capacity(20);
     b.set("Invite-Format", "loopback");
     b.opt(
@@ -546,19 +499,19 @@ pub fn forward_leg(
         "Endpoint-Progress-Timeout",
         secs(as_integer(ep.media_at(&["progress_timeout"]))),
     );
-    b.opt("Endpoint-Timeout", secs(props.timeout));
-    b.opt("Endpoint-Delay", secs(props.delay));
+    b.opt("Endpoint-Timeout", secs(dialling.timeout));
+    b.opt("Endpoint-Delay", secs(dialling.delay));
     b.opt("Presence-ID", presence_id(ctx, ep));
-    if call.inception.is_none() && !props.suppress_clid {
+    if call.inception.is_none() && !dialling.suppress_clid {
         // An internal caller being forwarded shows its external caller ID to the far end.
-        set_caller(&mut b, caller_id::caller(ctx, "external"));
+        set_caller(&mut b, lb.caller("external"));
         set_callee(
             &mut b,
             caller_id::callee(ctx, ep, caller_id::attribute(ctx)),
         );
     }
     set_privacy(ctx, &mut b, ep, fwd.keep_caller_id);
-    b.set("Custom-SIP-Headers", sip_headers(ctx, ep, true));
+    b.set("Custom-SIP-Headers", sip_headers(lb, ep, true));
     b.set("Custom-Channel-Vars", ccvs(ctx, ep, Some(fwd)));
     b.build()
 }
@@ -574,17 +527,18 @@ pub fn push_object<'e>(ep: &Endpoint<'e>) -> Option<&'e Object> {
 /// The push leg of a device (`create_push_endpoint`): a `route` leg to the device through
 /// its `Token-Proxy`, with the `X-KAZOO-PUSHER-*` headers. `None` when the device has no
 /// `Token-Proxy`, SIP username or realm (Kazoo's builder fails on it and skips the leg).
-pub fn push_leg(
-    ctx: &Ctx<'_>,
+fn push_leg(
+    lb: LegBuilder<'_, '_>,
     ep: &Endpoint<'_>,
-    props: &Props<'_>,
+    dialling: &Dialling<'_>,
     failover: Option<&Forward<'_>>,
 ) -> Option<Object> {
+    let ctx = lb.ctx;
     let push = push_object(ep)?;
     let proxy = push.get("Token-Proxy").and_then(Value::as_str)?;
     let username = ne_str(ep.sip_at(&["username"]))?;
     let realm = ne_str(ep.sip_at(&["realm"])).or(account_realm(ctx))?;
-    let call = &ctx.req.call;
+    let call = &ctx.req().call;
     let to_user = format!("{username}@{realm}");
     let mut b = ObjectBuilder::with_capacity(32);
     b.set("Invite-Format", "route");
@@ -597,9 +551,9 @@ pub fn push_leg(
     );
     b.opt("SIP-Transport", sip_transport(ctx, ep));
     b.set("Route", format!("sip:{to_user};fs_path='{proxy}'"));
-    if !props.suppress_clid {
+    if !dialling.suppress_clid {
         let attr = caller_id::attribute(ctx);
-        set_caller(&mut b, caller_id::caller(ctx, attr));
+        set_caller(&mut b, lb.caller(attr));
         set_callee(&mut b, caller_id::callee(ctx, ep, attr));
     }
     set_privacy(
@@ -622,11 +576,11 @@ pub fn push_leg(
     b.opt("Codecs", codecs(ep));
     b.opt("Hold-Media", hold_media(ctx, ep));
     b.opt("Presence-ID", presence_id(ctx, ep));
-    let mut headers = sip_headers(ctx, ep, false);
+    let mut headers = sip_headers(lb, ep, false);
     let mut props_obj = push.clone();
     if ne_str(push.get("Token-Type")).is_some() {
         props_obj.insert("Endpoint-ID".into(), json!(ep.id));
-        props_obj.insert("Account-ID".into(), json!(ctx.req.account_id));
+        props_obj.insert("Account-ID".into(), json!(ctx.req().account_id));
     }
     props_obj.shift_remove("Invite-Format");
     for (k, v) in props_obj {
@@ -641,7 +595,7 @@ pub fn push_leg(
         "Ignore-Completed-Elsewhere",
         ignore_completed_elsewhere(ctx, ep),
     );
-    // The merged metaflows (nulls left out), only when there are some (`props:filter_empty`).
+    // The merged metaflows (nulls left out), only when there are some (`dialling:filter_empty`).
     if !ep.metaflows().is_empty() {
         b.set("Metaflows", ep.metaflows().clone());
     }
@@ -650,7 +604,10 @@ pub fn push_leg(
         b.set("Endpoint-Actions", actions);
     }
     if let Some(f) = failover {
-        b.set("Failover", forward_leg(ctx, ep, &props.without_timers(), f));
+        b.set(
+            "Failover",
+            forward_leg(lb, ep, &dialling.without_timers(), f),
+        );
     }
     Some(b.build())
 }

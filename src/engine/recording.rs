@@ -14,8 +14,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Ctx;
 use super::attributes::Endpoint;
+use super::call::CallContext;
 use super::config;
 use crate::kz_json::{Object, as_integer, is_true, ne_str};
 
@@ -23,18 +23,18 @@ use crate::kz_json::{Object, as_integer, is_true, ne_str};
 const RECORDER: &str = "kz_media_recording";
 
 /// The `Endpoint-Actions` of a SIP or push leg of `ep`: `{}` when nothing records.
-pub fn endpoint_actions(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Value {
+pub fn endpoint_actions(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Value {
     match record_command(ctx, ep) {
         Some(cmd) => json!({"Execute-On-Answer": {"Record-Endpoint": cmd}}),
         None => json!({}),
     }
 }
 
-fn record_command(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Option<Value> {
-    if ctx.req.call.resource_type.as_deref() == Some("sms") {
+fn record_command(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<Value> {
+    if ctx.req().call.resource_type.as_deref() == Some("sms") {
         return None;
     }
-    let network = if ctx.req.call.inception.is_none() {
+    let network = if ctx.req().call.inception.is_none() {
         "onnet"
     } else {
         "offnet"
@@ -68,7 +68,7 @@ fn set_value(o: &mut Object, key: &str, v: Value) {
     }
 }
 
-fn command(ctx: &Ctx<'_>, ep: &Endpoint<'_>, data: &Object) -> Value {
+fn command(ctx: &CallContext<'_>, ep: &Endpoint<'_>, data: &Object) -> Value {
     let format = match ne_str(data.get("format")) {
         Some(f @ ("mp3" | "mp4" | "wav")) => f.to_owned(),
         _ => config::recording_extension(ctx).to_owned(),
@@ -81,16 +81,21 @@ fn command(ctx: &Ctx<'_>, ep: &Endpoint<'_>, data: &Object) -> Value {
     let sample_rate = as_integer(data.get("record_sample_rate"));
     let min_sec =
         as_integer(data.get("record_min_sec")).unwrap_or_else(|| config::record_min_sec(ctx));
-    let call_id = ctx.req.call.call_id.as_deref().unwrap_or(&ctx.req.call_id);
+    let call_id = ctx
+        .req()
+        .call
+        .call_id
+        .as_deref()
+        .unwrap_or(&ctx.req().call_id);
     let recording_id = hex_id(call_id, ep.id, "recording");
-    let (year, month) = year_month(ctx.req.timestamp.unwrap_or(0));
+    let (year, month) = year_month(ctx.req().timestamp.unwrap_or(0));
     let doc_id = format!("{year:04}{month:02}-{recording_id}");
     let media_name = match data.get("media_name").filter(|v| !v.is_null()) {
         Some(v) => v.clone(),
         None => json!(media_name(&hex_id(call_id, ep.id, "media"), &format)),
     };
     let follow_transfer = ctx
-        .req
+        .req()
         .call
         .kvs
         .get("recording_follow_transfer")
@@ -186,8 +191,8 @@ pub fn year_month(unix: i64) -> (i64, u32) {
 
 /// The merged `call_recording` Kazoo's `merge_attribute(<<"call_recording">>)` gives:
 /// account < owner < device, each normalised.
-pub fn merged_call_recording(ctx: &Ctx<'_>, ep: &Endpoint<'_>) -> Value {
-    let account = match ctx.account.get("call_recording") {
+pub fn merged_call_recording(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Value {
+    let account = match ctx.account().get("call_recording") {
         Some(Value::Object(types)) => {
             let mut o = Map::new();
             for (t, settings) in types {

@@ -1,0 +1,122 @@
+//! The gates an entity passes before it rings (`kazoo-endpoint-rules.md` section 4), in
+//! Kazoo's order: resource type, owner or device calling itself, disabled, do not disturb,
+//! excluded from queue calls; and before those, a deleted or disabled document.
+
+use serde_json::Value;
+
+use super::attributes::{Endpoint, Kind, Owner};
+use super::call::CallContext;
+use super::config;
+use super::dialling::Dialling;
+use super::explain;
+use crate::build_api::{BuildError, ErrorCode};
+use crate::kz_json::{is_false, is_true, path};
+
+/// The document checks made before an entity is built by its type: deleted, disabled (an
+/// account's `pvt_enabled`, any other's `enabled`).
+pub(super) fn check_document(id: &str, doc: &Value, kind: Kind) -> Result<(), BuildError> {
+    if is_true(doc.get("pvt_deleted")) || is_true(doc.get("_deleted")) {
+        return Err(BuildError::new(
+            ErrorCode::EndpointDeleted,
+            format!("{} {id} is deleted", kind.as_str()),
+        ));
+    }
+    let enabled_key = if kind == Kind::Account {
+        "pvt_enabled"
+    } else {
+        "enabled"
+    };
+    if is_false(doc.get(enabled_key)) {
+        return Err(BuildError::new(
+            ErrorCode::EndpointDisabled,
+            format!("{} {id} is disabled", kind.as_str()),
+        ));
+    }
+    Ok(())
+}
+
+/// The gating checks, in Kazoo's order (rules file 4).
+pub(super) fn gate(
+    ctx: &CallContext<'_>,
+    ep: &Endpoint<'_>,
+    dialling: &Dialling<'_>,
+) -> Result<(), BuildError> {
+    let call = &ctx.req().call;
+    let what = ep.kind.as_str();
+    let id = ep.id;
+    let Some(rt) = call.resource_type.as_deref() else {
+        return Err(BuildError::new(
+            ErrorCode::NoResourceType,
+            "the call has no Resource-Type",
+        ));
+    };
+    let can_self = match rt {
+        "audio" => dialling.can_call_self,
+        "sms" => dialling
+            .can_text_self
+            .unwrap_or_else(|| config::default_can_text_self(ctx)),
+        other => {
+            return Err(BuildError::new(
+                ErrorCode::Exception,
+                format!("resource type {other} is not buildable (Kazoo raises on it)"),
+            ));
+        }
+    };
+    if !can_self
+        && let (Some(caller_owner), Some(owner)) = (call.owner_id.as_deref(), ep.owner_id)
+        && caller_owner == owner
+    {
+        return Err(BuildError::new(
+            ErrorCode::OwnerCalledSelf,
+            format!("{what} {id} belongs to the caller's owner {owner}"),
+        ));
+    }
+    if !can_self && call.authorizing_id.as_deref() == Some(id) {
+        return Err(BuildError::new(
+            ErrorCode::EndpointCalledSelf,
+            format!("{what} {id} is the calling device"),
+        ));
+    }
+    if is_false(ep.get("enabled")) {
+        return Err(BuildError::new(
+            ErrorCode::EndpointDisabled,
+            format!("{what} {id} is disabled"),
+        ));
+    }
+    if ep.dnd {
+        let on = |d: &Value| is_true(path(d, &["do_not_disturb", "enabled"]));
+        let mut set_on = Vec::new();
+        if on(ep.doc) {
+            set_on.push(format!("the {what}"));
+        }
+        if ep.kind != Kind::User
+            && let Owner::Doc(owner) = ep.owner
+            && on(owner)
+        {
+            let owner_id = owner.get("_id").and_then(Value::as_str).unwrap_or("?");
+            set_on.push(format!(
+                "its owner {}",
+                explain::label(Kind::User, owner_id, owner)
+            ));
+        }
+        if on(ep.account) {
+            set_on.push("the account".into());
+        }
+        return Err(BuildError::new(
+            ErrorCode::DoNotDisturb,
+            format!(
+                "{what} {id} has do_not_disturb enabled, set on {}",
+                set_on.join(" and ")
+            ),
+        ));
+    }
+    if call.ccvs.get("Queue-ID").is_some_and(Value::is_string)
+        && is_true(ep.get("exclude_from_queues"))
+    {
+        return Err(BuildError::new(
+            ErrorCode::ExcludeFromQueues,
+            format!("{what} {id} is excluded from queue calls"),
+        ));
+    }
+    Ok(())
+}
