@@ -474,9 +474,11 @@ fn any_request_on_any_documents_gets_a_well_formed_reply() {
         .unwrap();
     let outcomes = outcomes.into_inner();
     println!("properties: {cases} cases: {outcomes:?}");
-    // The generators reach the engine, not only the validation.
+    // The generators reach the engine, not only the validation. About 6% of the cases
+    // build (22 to 30 of 400 seen); the bound sits far below that, so the random cases do not
+    // make the test flaky (a bound of 5% failed 1 run in 5).
     assert!(
-        outcomes.get("build_resp").copied().unwrap_or(0) > cases as usize / 20,
+        outcomes.get("build_resp").copied().unwrap_or(0) >= (cases as usize / 100).max(1),
         "{outcomes:?}"
     );
 }
