@@ -665,3 +665,26 @@ async fn an_account_missing_from_couchdb_is_not_found_naming_its_database() {
     assert_eq!(w.worker.stats.error_count("db_not_reachable"), 0);
     w.stop().await.unwrap();
 }
+
+/// An account whose `attributes` design document lacks the `owned` view: a user's build is
+/// `db_not_reachable` naming the view (it used to ring none of the user's devices, silently).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_owned_view_is_db_not_reachable_naming_it() {
+    let acct = Account::create().await;
+    acct.put(json!({"_id": "_design/attributes", "language": "javascript", "views": {}}))
+        .await;
+    acct.put(acct.user(1, json!({}))).await;
+    acct.put(acct.device(1, json!({"owner_id": tid("user", 1)})))
+        .await;
+    let w = start_worker(&acct, couch_store(None), None).await;
+    let mut cf = Callflow::new().await;
+    let r = cf.request(&acct, acct.request(&tid("user", 1))).await;
+    assert_eq!(r["Error-Code"], "db_not_reachable", "{r}");
+    let msg = r["Error-Message"].as_str().unwrap();
+    assert!(
+        msg.contains("_design/attributes/_view/owned") && msg.contains("couchdb-setup.sh"),
+        "{msg}"
+    );
+    w.stop().await.unwrap();
+    acct.drop_db().await;
+}
