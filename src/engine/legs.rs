@@ -360,6 +360,37 @@ pub fn invite_format<'e>(ep: &Endpoint<'e>) -> &'e str {
     }
 }
 
+/// The caller and callee IDs, the privacy and the media fields of a device's own legs (SIP
+/// and push), in Kazoo's order.
+fn caller_privacy_media(
+    lb: LegBuilder<'_, '_>,
+    b: &mut ObjectBuilder,
+    ep: &Endpoint<'_>,
+    dialling: &Dialling<'_>,
+) {
+    let ctx = lb.ctx;
+    if !dialling.suppress_clid {
+        let attr = caller_id::attribute(ctx);
+        set_caller(b, lb.caller(attr));
+        set_callee(b, caller_id::callee(ctx, ep, attr));
+    }
+    set_privacy(
+        ctx,
+        b,
+        ep,
+        is_true(ep.at(&["call_forward", "keep_caller_id"])),
+    );
+    b.flag_str(
+        "Ignore-Early-Media",
+        is_true(ep.media_at(&["ignore_early_media"])),
+    );
+    b.flag_str("Bypass-Media", is_true(ep.media_at(&["bypass_media"])));
+    b.opt(
+        "Endpoint-Progress-Timeout",
+        secs(as_integer(ep.media_at(&["progress_timeout"]))),
+    );
+}
+
 /// The SIP leg (rules file 6.1), with a nested `Failover` when `failover` is given.
 fn sip_leg(
     lb: LegBuilder<'_, '_>,
@@ -391,26 +422,7 @@ fn sip_leg(
     b.opt("Route", sip("route"));
     b.opt("Proxy-IP", sip("proxy"));
     b.opt("Forward-IP", sip("forward"));
-    if !dialling.suppress_clid {
-        let attr = caller_id::attribute(ctx);
-        set_caller(&mut b, lb.caller(attr));
-        set_callee(&mut b, caller_id::callee(ctx, ep, attr));
-    }
-    set_privacy(
-        ctx,
-        &mut b,
-        ep,
-        is_true(ep.at(&["call_forward", "keep_caller_id"])),
-    );
-    b.flag_str(
-        "Ignore-Early-Media",
-        is_true(ep.media_at(&["ignore_early_media"])),
-    );
-    b.flag_str("Bypass-Media", is_true(ep.media_at(&["bypass_media"])));
-    b.opt(
-        "Endpoint-Progress-Timeout",
-        secs(as_integer(ep.media_at(&["progress_timeout"]))),
-    );
+    caller_privacy_media(lb, &mut b, ep, dialling);
     b.opt("Endpoint-Timeout", secs(dialling.timeout));
     b.opt("Endpoint-Delay", secs(dialling.delay));
     b.set("Endpoint-ID", ep.id);
@@ -551,26 +563,7 @@ fn push_leg(
     );
     b.opt("SIP-Transport", sip_transport(ctx, ep));
     b.set("Route", format!("sip:{to_user};fs_path='{proxy}'"));
-    if !dialling.suppress_clid {
-        let attr = caller_id::attribute(ctx);
-        set_caller(&mut b, lb.caller(attr));
-        set_callee(&mut b, caller_id::callee(ctx, ep, attr));
-    }
-    set_privacy(
-        ctx,
-        &mut b,
-        ep,
-        is_true(ep.at(&["call_forward", "keep_caller_id"])),
-    );
-    b.flag_str(
-        "Ignore-Early-Media",
-        is_true(ep.media_at(&["ignore_early_media"])),
-    );
-    b.flag_str("Bypass-Media", is_true(ep.media_at(&["bypass_media"])));
-    b.opt(
-        "Endpoint-Progress-Timeout",
-        secs(as_integer(ep.media_at(&["progress_timeout"]))),
-    );
+    caller_privacy_media(lb, &mut b, ep, dialling);
     b.set("Endpoint-ID", ep.id);
     b.set("Endpoint-Delay", 5);
     b.opt("Codecs", codecs(ep));
