@@ -60,17 +60,19 @@ impl<'a> BuildState<'a> {
         let routed = raw_format == "route" && ne_str(ep.sip_at(&["route"])).is_some();
         let kind = endpoint_type::of(self.call(), ep);
         let push = kind == EndpointType::Push;
-        // Mobile, skype and (with `restrict_to_known_types`) unknown types start no device
-        // leg of their own; a device with no `sip` at all is the device table's rows 8-9.
-        let no_leg_type = matches!(
-            kind,
-            EndpointType::Mobile | EndpointType::Skype | EndpointType::Unknown
-        ) && !is_empty(ep.get("sip"));
+        // Mobile and skype devices, and (with `restrict_to_known_types`) one of no known
+        // type that has a `sip`, start no device leg of their own; a device with no `sip` at
+        // all is the device table's rows 8-9.
+        let no_device_leg = match kind {
+            EndpointType::Mobile | EndpointType::Skype => true,
+            EndpointType::Unknown => !is_empty(ep.get("sip")),
+            EndpointType::Sip | EndpointType::Push => false,
+        };
         // Product rule 2: a device needs a registration when it has a username, is not
         // dialled by route or loopback, and is not IP-authenticated.
         let needs_registration = username.is_some()
             && !push
-            && !no_leg_type
+            && !no_device_leg
             && !matches!(raw_format, "route" | "loopback")
             && ne_str(ep.sip_at(&["ip"])).is_none();
         if let Some(user) = username
@@ -107,17 +109,15 @@ impl<'a> BuildState<'a> {
             self.note_device(&out, fact, if cf_active { 2 } else { 3 });
             return Ok(out);
         }
-        if !substitute && (no_leg_type || kind.unapplied().is_some()) {
+        if !substitute && no_device_leg {
             out.legs.extend(fwd_leg(self));
             let fact = match kind.unapplied() {
                 Some(feature) => {
                     self.record_unapplied(feature);
+                    let f = feature.as_str();
                     format!(
-                        "a {} device: its {} leg is not built (not applied; counted in \
-                         kz_endpoint_unapplied_features_total{{feature=\"{}\"}})",
-                        feature.as_str(),
-                        feature.as_str(),
-                        feature.as_str()
+                        "a {f} device: its {f} leg is not built (not applied; counted in \
+                         kz_endpoint_unapplied_features_total{{feature=\"{f}\"}})"
                     )
                 }
                 None => "no known endpoint_type/device_type and \
