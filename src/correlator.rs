@@ -50,14 +50,9 @@ impl<T> Correlator<T> {
         }
     }
 
-    /// How many requests wait.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
     /// Whether no request waits.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.lock().is_empty()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<T>>> {

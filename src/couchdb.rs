@@ -248,28 +248,10 @@ impl CouchStore {
         let mut opts = HashMap::new();
         opts.insert("include_docs".to_owned(), "true".to_owned());
         let url_path = format!("/{}/_all_docs", encode_db(db));
-        let resp = self
-            .client
-            .req(Method::GET, &url_path, Some(&opts))
-            .send()
-            .await
-            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let reason = couch_reason(resp.json().await.ok());
-            return Err(self.refusal(status, "_all_docs", &reason));
-        }
-        if !status.is_success() {
-            let reason = couch_reason(resp.json().await.ok());
-            return Err(StoreError::NotReachable(format!(
-                "CouchDB answered {status} for {db}{reason}"
-            )));
-        }
-        self.accepted();
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
+        let (status, body) = self
+            .send_json(Method::GET, &url_path, Some(&opts), None)
+            .await?;
+        let value = self.answer(status, body, "_all_docs", db)?;
         Ok(value
             .get("rows")
             .and_then(Value::as_array)
@@ -308,17 +290,12 @@ impl CouchStore {
         let mut opts = HashMap::new();
         opts.insert("include_docs".to_owned(), "true".to_owned());
         let url_path = format!("/{}/{path}", encode_db(db));
-        let resp = self
-            .client
-            .req(Method::POST, &url_path, Some(&opts))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
-        let status = resp.status();
+        let (status, answer) = self
+            .send_json(Method::POST, &url_path, Some(&opts), Some(&body))
+            .await?;
         if status == StatusCode::NOT_FOUND {
             self.accepted();
-            let body: Option<Value> = resp.json().await.ok();
+            let body: Option<Value> = answer.ok();
             let reason = body
                 .as_ref()
                 .and_then(|b| b.get("reason"))
@@ -338,22 +315,51 @@ impl CouchStore {
                 couch_reason(body)
             )));
         }
+        self.answer(status, answer, path, path)
+    }
+
+    /// Sends one request and reads its answer: the status and the body as JSON (or why it
+    /// is not JSON). Only a request that got no HTTP answer at all is an error here.
+    async fn send_json(
+        &self,
+        method: Method,
+        url_path: &str,
+        opts: Option<&HashMap<String, String>>,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Result<Value, String>), StoreError> {
+        let mut req = self.client.req(method, url_path, opts);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
+        let status = resp.status();
+        Ok((status, resp.json().await.map_err(|e| describe(&e))))
+    }
+
+    /// The body of a successful answer; a refusal (401, 403) or any other failure as the
+    /// store's error. `path` names the request in a refusal, `what` in any other failure.
+    fn answer(
+        &self,
+        status: StatusCode,
+        body: Result<Value, String>,
+        path: &str,
+        what: &str,
+    ) -> Result<Value, StoreError> {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let reason = couch_reason(resp.json().await.ok());
+            let reason = couch_reason(body.ok());
             return Err(self.refusal(status, path, &reason));
         }
         if !status.is_success() {
-            let reason = couch_reason(resp.json().await.ok());
+            let reason = couch_reason(body.ok());
             return Err(StoreError::NotReachable(format!(
-                "CouchDB answered {status} for {path}{reason}"
+                "CouchDB answered {status} for {what}{reason}"
             )));
         }
         self.accepted();
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| StoreError::NotReachable(describe(&e)))?;
-        Ok(value)
+        body.map_err(StoreError::NotReachable)
     }
 }
 
