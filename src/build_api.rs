@@ -483,7 +483,7 @@ fn parse_call(body: &Object) -> Result<Call, BuildError> {
 }
 
 /// The reply a build produces: legs, or an error.
-pub type BuildResult = Result<Vec<Object>, BuildError>;
+pub type BuildResult = Result<Vec<crate::leg::Leg>, BuildError>;
 
 /// Who we are on the wire.
 #[derive(Debug, Clone)]
@@ -551,7 +551,7 @@ pub fn reply_body(
             o.insert("Event-Name".into(), json!(BUILD_RESP));
             o.insert(
                 "Endpoints".into(),
-                Value::Array(legs.iter().cloned().map(Value::Object).collect()),
+                serde_json::to_value(legs).unwrap_or(Value::Array(Vec::new())),
             );
         }
         Err(e) => {

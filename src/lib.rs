@@ -48,6 +48,7 @@ pub mod fixturedb;
 pub mod handler;
 pub mod ids;
 pub mod kz_json;
+pub mod leg;
 pub mod nodes;
 pub mod ops;
 pub mod progress;

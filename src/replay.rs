@@ -10,7 +10,6 @@ use serde_json::Value;
 use crate::build_api::Identity;
 use crate::capture::{Capture, load};
 use crate::documents::MemoryStore;
-use crate::engine::explain;
 use crate::fixturedb::FixtureDb;
 use crate::handler::{Handled, handle_message};
 use crate::registrar::{GivenRegistrations, RegKey, Registration};
@@ -150,7 +149,7 @@ fn show_legs(v: Option<&Value>) -> String {
 
 fn leg_name(v: &Value) -> String {
     v.as_object()
-        .map(explain::leg)
+        .map(crate::leg::describe_json)
         .unwrap_or_else(|| v.to_string())
 }
 

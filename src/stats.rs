@@ -398,7 +398,7 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
-        s.record(&Ok(vec![Default::default()]));
+        s.record(&Ok(vec![crate::leg::Leg::Loopback(Default::default())]));
         s.registrar.asked(Registration::Unknown);
         assert_eq!(s.built.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert_eq!(s.unknown.load(std::sync::atomic::Ordering::Relaxed), 1);

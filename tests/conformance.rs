@@ -19,6 +19,7 @@ use kz_endpoint::build_api::Identity;
 use kz_endpoint::fixturedb::FixtureDb;
 use kz_endpoint::handler::handle;
 use kz_endpoint::ids::is_valid_id;
+use kz_endpoint::leg::Leg;
 use kz_endpoint::registrar::{GivenRegistrations, RegKey};
 use kz_endpoint::validate::validate_leg;
 use serde_json::{Value, json};
@@ -193,8 +194,9 @@ fn kazoo_fixture_devices_and_users_build() {
             }
             match &handled.result {
                 Ok(legs) => {
+                    let legs: Vec<_> = legs.iter().map(Leg::to_object).collect();
                     ok += 1;
-                    eprintln!("  {what}: ok, {} leg(s) {:?}", legs.len(), summary(legs));
+                    eprintln!("  {what}: ok, {} leg(s) {:?}", legs.len(), summary(&legs));
                     if handled.reply["Event-Name"] != "build_resp" {
                         failures.push(format!("{what}: legs but no build_resp"));
                     }

@@ -264,6 +264,7 @@ async fn couchdb_setup_loads_the_example_account() {
         .expect("legs")
         .iter()
         .map(|l| {
+            let l = l.to_object();
             l.get("To-Username")
                 .or(l.get("Route"))
                 .and_then(Value::as_str)

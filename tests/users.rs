@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use kz_endpoint::build_api::BuildResult;
 use kz_endpoint::documents::{Docs, DocumentStore, MemoryStore, Owned, StoreError};
 use kz_endpoint::kz_json::Object;
+use kz_endpoint::leg::Leg;
 use kz_endpoint::registrar::{GivenRegistrations, RegKey, Registration};
 use serde_json::{Value, json};
 
@@ -72,7 +73,7 @@ fn build_with(
 
 fn legs_with(docs: Vec<Value>, states: &[(&str, Registration)], req: &Value) -> Vec<Object> {
     match build_with(docs, states, req).0 {
-        Ok(legs) => legs,
+        Ok(legs) => legs.iter().map(Leg::to_object).collect(),
         Err(e) => panic!("expected legs, got {e}"),
     }
 }
@@ -193,7 +194,7 @@ fn user_forward_with_substitute_gives_only_the_user_fwd_and_reads_no_devices() {
         ("d2", Registration::Registered),
     ];
     let (result, store) = build_with(docs.clone(), &reg, &user_request(1));
-    let legs = result.expect("legs");
+    let legs: Vec<_> = result.expect("legs").iter().map(Leg::to_object).collect();
     assert_eq!(summary(&legs), [format!("FWD:{FWD}")]);
     assert_loopback(&legs[0], FWD, false, &usr(1));
     assert!(

@@ -10,14 +10,7 @@ use super::call::CallContext;
 use super::config;
 use crate::kz_json::{Object, is_true, ne_str, path};
 
-/// A caller or callee ID: number and name, each possibly absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Clid {
-    /// The number.
-    pub number: Option<String>,
-    /// The name.
-    pub name: Option<String>,
-}
+pub use crate::leg::Clid;
 
 /// Which caller-ID attribute a call uses: `internal` for a call that started on-net (no
 /// inception), `external` otherwise.

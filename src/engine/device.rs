@@ -11,12 +11,13 @@ use super::explain;
 use super::forward::Forward;
 use super::gating;
 use super::state::{BuildState, Step};
-use crate::kz_json::{Object, is_empty, ne_str};
+use crate::kz_json::{is_empty, ne_str};
+use crate::leg::Leg;
 use crate::registrar::{RegKey, Registration};
 
 /// The legs of one device and what the user rules need to know about them.
 pub(super) struct DeviceLegs<'a, 'p> {
-    pub(super) legs: Vec<Object>,
+    pub(super) legs: Vec<Leg>,
     pub(super) ep: Endpoint<'a>,
     pub(super) dialling: Dialling<'p>,
     /// The registration state, for a device that needs a registration.

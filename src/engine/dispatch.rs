@@ -15,7 +15,7 @@ use super::group;
 use super::inputs::{Inputs, Outcome};
 use super::state::{BuildState, Halt, Step, fail};
 use crate::build_api::{BuildError, BuildRequest, ErrorCode, Target};
-use crate::kz_json::Object;
+use crate::leg::Leg;
 use crate::registrar::Registration;
 
 /// Stack left below which a nested entity is built on a new stack segment.
@@ -51,7 +51,7 @@ pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
 
 impl<'a> BuildState<'a> {
     /// Builds the request's target: one entity, or a ring group's member list.
-    fn target(&mut self) -> Step<Vec<Object>> {
+    fn target(&mut self) -> Step<Vec<Leg>> {
         let target_doc = self.open_call()?;
         let req = self.call().req();
         let top = Dialling::from_object(&req.properties);
@@ -93,7 +93,7 @@ impl<'a> BuildState<'a> {
     }
 
     /// Builds any entity by its document's type.
-    pub(super) fn entity(&mut self, id: &str, dialling: &Dialling<'_>) -> Step<Vec<Object>> {
+    pub(super) fn entity(&mut self, id: &str, dialling: &Dialling<'_>) -> Step<Vec<Leg>> {
         // Groups nest as deep as their documents say (the resolver bounds the documents, not
         // the depth), and each level is a few frames of this recursion: past the red zone,
         // it continues on a fresh stack segment instead of overflowing the worker's.
@@ -109,7 +109,7 @@ impl<'a> BuildState<'a> {
         r
     }
 
-    fn entity_inner(&mut self, id: &str, dialling: &Dialling<'_>) -> Step<Vec<Object>> {
+    fn entity_inner(&mut self, id: &str, dialling: &Dialling<'_>) -> Step<Vec<Leg>> {
         let Some(doc) = self.doc(id)? else {
             return fail(
                 ErrorCode::NotFound,
@@ -159,21 +159,17 @@ impl<'a> BuildState<'a> {
     }
 
     /// Within one build, loopback legs with the same `Route` keep their first occurrence.
-    fn dedupe_loopbacks(&mut self, legs: Vec<Object>) -> Vec<Object> {
+    fn dedupe_loopbacks(&mut self, legs: Vec<Leg>) -> Vec<Leg> {
         let mut routes = HashSet::new();
         let mut out = Vec::with_capacity(legs.len());
         for leg in legs {
-            let route = match leg.get("Invite-Format").and_then(Value::as_str) {
-                Some("loopback") => leg.get("Route").and_then(Value::as_str),
-                _ => None,
-            };
-            if let Some(route) = route
+            if let Some(route) = leg.loopback_route()
                 && !routes.insert(route.to_owned())
             {
                 self.note(|| {
                     format!(
                         "{} dropped: an earlier leg already goes to {route}",
-                        explain::leg(&leg)
+                        leg.describe()
                     )
                 });
                 continue;

@@ -10,7 +10,8 @@ use super::attributes::{Endpoint, Kind, full_name};
 use super::dialling::Dialling;
 use super::forward::Forward;
 use crate::build_api::BuildError;
-use crate::kz_json::{Object, is_true, ne_str, ne_value_str};
+use crate::kz_json::{is_true, ne_str, ne_value_str};
+use crate::leg::Leg;
 use crate::registrar::{RegKey, Registration};
 
 /// `kind id "name"` of an endpoint.
@@ -87,40 +88,14 @@ pub fn why(e: &BuildError, id: &str) -> String {
     }
 }
 
-/// One leg in words: `SIP leg to d1@realm with failover to 2000`, `forward leg to +1555`.
-pub fn leg(leg: &Object) -> String {
-    let s = |k: &str| leg.get(k).and_then(Value::as_str).unwrap_or("?");
-    if leg.get("Invite-Format").and_then(Value::as_str) == Some("loopback") {
-        let failover = leg
-            .get("Custom-Channel-Vars")
-            .and_then(|c| c.get("Is-Failover"))
-            .is_some_and(|v| is_true(Some(v)));
-        let what = if failover { "failover" } else { "forward" };
-        return format!("{what} leg to {}", s("Route"));
-    }
-    let to = match (
-        leg.get("To-Username").and_then(Value::as_str),
-        leg.get("Route").and_then(Value::as_str),
-    ) {
-        (Some(u), _) => format!("{u}@{}", s("To-Realm")),
-        (None, Some(r)) => r.to_owned(),
-        (None, None) => s("To-User").to_owned(),
-    };
-    match leg
-        .get("Failover")
-        .and_then(|f| f.get("Route"))
-        .and_then(Value::as_str)
-    {
-        Some(f) => format!("SIP leg to {to} with failover to {f}"),
-        None => format!("SIP leg to {to}"),
-    }
-}
-
 /// Legs in words, or `no leg`.
-pub fn legs(legs: &[Object]) -> String {
+pub fn legs(legs: &[Leg]) -> String {
     if legs.is_empty() {
         "no leg".into()
     } else {
-        legs.iter().map(leg).collect::<Vec<_>>().join(" + ")
+        legs.iter()
+            .map(Leg::describe)
+            .collect::<Vec<_>>()
+            .join(" + ")
     }
 }

@@ -12,7 +12,8 @@ use super::gating;
 use super::state::{BuildState, Halt, Step, fail};
 use crate::build_api::{ErrorCode, Member, MemberType};
 use crate::ids::is_valid_id;
-use crate::kz_json::{Object, as_integer, is_false, is_true, ne_str};
+use crate::kz_json::{as_integer, is_false, is_true, ne_str};
+use crate::leg::Leg;
 
 impl<'a> BuildState<'a> {
     /// A group's legs (`product-rules.md` section 5).
@@ -21,7 +22,7 @@ impl<'a> BuildState<'a> {
         id: &'a str,
         doc: &'a Value,
         dialling: &Dialling<'_>,
-    ) -> Step<Vec<Object>> {
+    ) -> Step<Vec<Leg>> {
         if !self.first_expansion_of_group(id) {
             // Reached twice (a cycle, or a diamond): its members were expanded already.
             self.note(|| {
@@ -42,7 +43,7 @@ impl<'a> BuildState<'a> {
                 format!(
                     "{label}: {} -> {} only; members not rung",
                     explain::forward_fact(&ep, dialling),
-                    explain::leg(&leg)
+                    leg.describe()
                 )
             });
             return Ok(vec![leg]);
@@ -63,7 +64,7 @@ impl<'a> BuildState<'a> {
         let mut legs = self.members(&members, &member_props)?;
         if let Some(f) = &fwd {
             let leg = self.legs().forward(&ep, dialling, f);
-            self.note(|| format!("{label}: -> {} after the members' legs", explain::leg(&leg)));
+            self.note(|| format!("{label}: -> {} after the members' legs", leg.describe()));
             legs.push(leg);
         }
         if legs.is_empty() {
@@ -80,7 +81,7 @@ impl<'a> BuildState<'a> {
         &mut self,
         members: &[Member],
         dialling: &Dialling<'_>,
-    ) -> Step<Vec<Object>> {
+    ) -> Step<Vec<Leg>> {
         let mut legs = Vec::new();
         let mut pending = false;
         for m in members {

@@ -14,7 +14,11 @@ use super::caller_id::{self, CallerIds, Clid};
 use super::config;
 use super::dialling::Dialling;
 use super::forward::Forward;
-use crate::kz_json::{Object, ObjectBuilder, as_integer, is_true, ne_str};
+use crate::kz_json::{Object, as_integer, is_true, ne_str};
+use crate::leg::{
+    CallerFields, ChannelVars, DeviceLeg, DeviceLegKind, ForwardVars, Headers, Leg, LoopbackLeg,
+    Privacy, T38,
+};
 
 /// The `Invite-Format` values a Kazoo 4.3 ecallmgr accepts on a bridge endpoint. Any other
 /// value makes Kazoo drop the leg silently.
@@ -22,14 +26,12 @@ pub const INVITE_FORMATS_4_3: [&str; 7] = [
     "username", "e164", "npan", "1npan", "route", "loopback", "contact",
 ];
 
-const REJECT_ON: &str = "USER_BUSY,CALL_REJECTED,NO_ANSWER,NORMAL_CLEARING,PROGRESS_TIMEOUT";
-
 /// What is the same on every leg of a build, computed the first time a leg needs it: the
 /// caller's IDs and its outbound custom SIP headers.
 #[derive(Default)]
 pub struct SameOnEveryLeg {
     caller_ids: CallerIds,
-    caller_headers: OnceCell<Object>,
+    caller_headers: OnceCell<Headers>,
 }
 
 /// Builds the legs of one build: the call's context and what its legs share.
@@ -51,13 +53,23 @@ impl<'c, 'a> LegBuilder<'c, 'a> {
         ep: &Endpoint<'_>,
         dialling: &Dialling<'_>,
         failover: Option<&Forward<'_>>,
-    ) -> Object {
-        sip_leg(self, ep, dialling, failover)
+    ) -> Leg {
+        Leg::Device(Box::new(sip_leg(self, ep, dialling, failover)))
     }
 
     /// A loopback leg of `ep` to `fwd.number`.
-    pub fn forward(self, ep: &Endpoint<'_>, dialling: &Dialling<'_>, fwd: &Forward<'_>) -> Object {
-        forward_leg(self, ep, dialling, fwd)
+    pub fn forward(self, ep: &Endpoint<'_>, dialling: &Dialling<'_>, fwd: &Forward<'_>) -> Leg {
+        Leg::Loopback(Box::new(forward_leg(self, ep, dialling, fwd)))
+    }
+
+    /// A failover leg of `ep` to `fwd.number`, to nest in a SIP leg (no timers of its own).
+    pub fn nested(
+        self,
+        ep: &Endpoint<'_>,
+        dialling: &Dialling<'_>,
+        fwd: &Forward<'_>,
+    ) -> LoopbackLeg {
+        forward_leg(self, ep, &dialling.without_timers(), fwd)
     }
 
     /// The push leg of `ep`, when it can have one.
@@ -66,8 +78,8 @@ impl<'c, 'a> LegBuilder<'c, 'a> {
         ep: &Endpoint<'_>,
         dialling: &Dialling<'_>,
         failover: Option<&Forward<'_>>,
-    ) -> Option<Object> {
-        push_leg(self, ep, dialling, failover)
+    ) -> Option<Leg> {
+        push_leg(self, ep, dialling, failover).map(|l| Leg::Device(Box::new(l)))
     }
 
     /// The caller's ID for the caller-ID attribute `attr`.
@@ -122,20 +134,20 @@ fn hold_media(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
     })
 }
 
-/// `Codecs`: the audio codecs followed by the video codecs; absent when both are empty.
-fn codecs(ep: &Endpoint<'_>) -> Option<Value> {
+/// `Codecs`: the audio codecs followed by the video codecs (empty: left out).
+fn codecs(ep: &Endpoint<'_>) -> Vec<String> {
     let mut out = Vec::new();
     for kind in ["audio", "video"] {
         if let Some(Value::Array(a)) = ep.media_at(&[kind, "codecs"]) {
-            out.extend(a.iter().filter(|c| c.is_string()).cloned());
+            out.extend(a.iter().filter_map(Value::as_str).map(str::to_owned));
         }
     }
-    (!out.is_empty()).then_some(Value::Array(out))
+    out
 }
 
 /// The custom SIP headers of a document: the legacy flat keys overlaid by `in` (inbound) or
 /// `out` (outbound).
-fn custom_headers(doc: &Value, direction: &str, into: &mut Object) {
+fn custom_headers(doc: &Value, direction: &str, into: &mut Headers) {
     let Some(Value::Object(h)) = crate::kz_json::path(doc, &["sip", "custom_sip_headers"]) else {
         return;
     };
@@ -147,13 +159,13 @@ fn custom_headers(doc: &Value, direction: &str, into: &mut Object) {
             && !v.is_object()
             && let Some(v) = without_nulls(v)
         {
-            into.insert(k.clone(), v);
+            into.insert(k.as_str(), v);
         }
     }
     if let Some(Value::Object(dir)) = h.get(direction) {
         for (k, v) in dir {
             if let Some(v) = without_nulls(v) {
-                into.insert(k.clone(), v);
+                into.insert(k.as_str(), v);
             }
         }
     }
@@ -181,15 +193,15 @@ fn diversion(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
 }
 
 /// `Custom-SIP-Headers` (rules file 6.2).
-fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Object {
+fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Headers {
     let ctx = lb.ctx;
-    let mut h = Object::new();
+    let mut h = Headers::new();
     let invite_format = ne_str(ep.sip_at(&["invite_format"])).unwrap_or("contact");
-    h.insert("X-KAZOO-INVITE-FORMAT".into(), json!(invite_format));
+    h.insert("X-KAZOO-INVITE-FORMAT", json!(invite_format));
     if let Some(user) = ne_str(ep.sip_at(&["username"])) {
         let realm = ne_str(ep.sip_at(&["realm"])).or(account_realm(ctx));
         if let Some(realm) = realm {
-            h.insert("X-KAZOO-AOR".into(), json!(format!("sip:{user}@{realm}")));
+            h.insert("X-KAZOO-AOR", Value::String(format!("sip:{user}@{realm}")));
         }
     }
     if !forward {
@@ -202,136 +214,94 @@ fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Obje
             ne_str(ep.generic_leaf("ringtones", which))
         });
         if let Some(ring) = ring {
-            h.insert("Alert-Info".into(), json!(ring));
+            h.insert("Alert-Info", json!(ring));
         }
     }
     if let Some(d) = diversion(ctx, ep) {
-        h.insert("Diversions".into(), json!([d]));
+        h.insert("Diversions", json!([d]));
     }
     custom_headers(ep.doc, "in", &mut h);
     let outbound = lb.shared.caller_headers.get_or_init(|| {
-        let mut out = Object::new();
+        let mut out = Headers::new();
         if let Some(caller) = ctx.caller() {
             custom_headers(caller.doc, "out", &mut out);
         }
         out
     });
-    for (k, v) in outbound {
-        h.insert(k.clone(), v.clone());
+    for (k, v) in outbound.iter() {
+        h.insert(k, v.clone());
     }
     h
 }
 
 /// `Custom-Channel-Vars` (rules file 6.3); `fwd` adds the call-forward block.
-fn ccvs(ctx: &CallContext<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> Object {
+fn ccvs(ctx: &CallContext<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> ChannelVars {
     let call = &ctx.req().call;
-    let mut c = ObjectBuilder::with_capacity(if fwd.is_some() { 20 } else { 8 });
-    c.set("Authorizing-ID", ep.id);
-    c.set("Authorizing-Type", ep.kind.as_str());
-    c.opt("Owner-ID", ep.owner_id);
-    c.set(
-        "Account-ID",
-        ne_str(ep.get("pvt_account_id")).unwrap_or(&ctx.req().account_id),
-    );
-    if is_true(ep.media_at(&["webrtc"])) {
-        c.set("Media-Webrtc", true);
-        c.set("RTCP-MUX", true);
-    }
-    if let Some(Value::Bool(b)) = ep.media_at(&["rtcp_mux"]) {
-        c.set("RTCP-MUX", *b);
-    }
-    if ep.media_at(&["fax_option"]).and_then(Value::as_str) == Some("auto") {
-        c.set("Fax-Enabled", "true");
-    }
+    let webrtc = is_true(ep.media_at(&["webrtc"]));
+    let rtcp_mux = match ep.media_at(&["rtcp_mux"]) {
+        Some(Value::Bool(b)) => Some(*b),
+        _ => webrtc.then_some(true),
+    };
     let enforce = ep.media_at(&["encryption", "enforce_security"]);
-    c.set(
-        "Media-Encryption-Enforce-Security",
-        enforce.is_none() || is_true(enforce),
-    );
-    if let Some(Value::Array(methods)) = ep.media_at(&["encryption", "methods"]) {
-        let has = |m: &str| methods.iter().any(|v| v.as_str() == Some(m));
-        c.flag_str("RTP-Secure-Media", has("srtp"));
-        c.flag_str("ZRTP-Secure-Media", has("zrtp"));
-        c.flag_str("ZRTP-Enrollment", has("zrtp"));
-    }
+    let (srtp, zrtp) = match ep.media_at(&["encryption", "methods"]) {
+        Some(Value::Array(methods)) => {
+            let has = |m: &str| methods.iter().any(|v| v.as_str() == Some(m));
+            (has("srtp"), has("zrtp"))
+        }
+        _ => (false, false),
+    };
     let invite_domain = ne_str(ep.sip_at(&["realm"]))
         .or(account_realm(ctx))
         .or(call.request_realm.as_deref());
-    c.opt("SIP-Invite-Domain", invite_domain);
-    if crate::kz_json::is_false(ep.call_waiting_enabled()) {
-        c.set("Call-Waiting-Disabled", true);
-    }
-    if let Some(v) = call
-        .ccvs
-        .get("Auto-Answer-Loopback")
-        .filter(|v| !v.is_null())
-    {
-        c.set("Auto-Answer", v.clone());
-    }
-    if let Some(f) = fwd {
-        c.flag_str("Retain-CID", f.keep_caller_id);
-        c.set("Call-Forward", "true");
-        if f.failover {
-            c.set("Is-Failover", true);
-        }
-        c.set(
-            "Call-Forward-From",
-            if call.inception.is_none() {
-                "onnet"
-            } else {
-                "offnet"
-            },
-        );
-        c.opt("Call-Forward-For-UUID", call.other_leg_call_id.as_deref());
-        c.set("Require-Ignore-Early-Media", "true");
-        c.set("Ignore-Early-Media", "true");
-        if let Some(realm) = account_realm(ctx) {
-            c.set("Loopback-Request-URI", format!("sip:{}@{realm}", f.number));
-        }
-        c.set("Simplify-Loopback", "false");
-        c.set("Loopback-Bowout", "true");
-        if f.require_keypress {
+    let forward = fwd.map(|f| ForwardVars {
+        retain_cid: f.keep_caller_id,
+        is_failover: f.failover,
+        from: if call.inception.is_none() {
+            "onnet"
+        } else {
+            "offnet"
+        },
+        for_uuid: call.other_leg_call_id.clone(),
+        request_uri: account_realm(ctx).map(|realm| format!("sip:{}@{realm}", f.number)),
+        confirm_file: f.require_keypress.then(|| {
             let language = call.language.as_deref().unwrap_or("en-us");
-            c.set("Confirm-Key", "1");
-            c.set("Confirm-Cancel-Timeout", true);
-            c.set("Confirm-Read-Timeout", "7000");
-            c.set(
-                "Confirm-File",
-                format!(
-                    "prompt://{}/ivr-group_confirm/{language}",
-                    ctx.req().account_id
-                ),
-            );
-            c.set("Require-Fail-On-Single-Reject", REJECT_ON);
-        }
+            format!(
+                "prompt://{}/ivr-group_confirm/{language}",
+                ctx.req().account_id
+            )
+        }),
+    });
+    ChannelVars {
+        authorizing_id: ep.id.to_owned(),
+        authorizing_type: ep.kind.as_str(),
+        owner_id: ep.owner_id.map(str::to_owned),
+        account_id: ne_str(ep.get("pvt_account_id"))
+            .unwrap_or(&ctx.req().account_id)
+            .to_owned(),
+        media_webrtc: webrtc,
+        rtcp_mux,
+        fax_enabled: ep.media_at(&["fax_option"]).and_then(Value::as_str) == Some("auto"),
+        enforce_security: enforce.is_none() || is_true(enforce),
+        srtp,
+        zrtp,
+        sip_invite_domain: invite_domain.map(str::to_owned),
+        call_waiting_disabled: crate::kz_json::is_false(ep.call_waiting_enabled()),
+        auto_answer: call
+            .ccvs
+            .get("Auto-Answer-Loopback")
+            .filter(|v| !v.is_null())
+            .cloned(),
+        forward,
     }
-    c.build()
 }
 
-fn set_caller(b: &mut ObjectBuilder, clid: Clid) {
-    b.opt("Outbound-Caller-ID-Number", clid.number);
-    b.opt("Outbound-Caller-ID-Name", clid.name);
-}
-
-fn set_callee(b: &mut ObjectBuilder, clid: Clid) {
-    b.opt("Outbound-Callee-ID-Number", clid.number);
-    b.opt("Outbound-Callee-ID-Name", clid.name);
-}
-
-fn set_privacy(
-    ctx: &CallContext<'_>,
-    b: &mut ObjectBuilder,
-    ep: &Endpoint<'_>,
-    keep_caller_id: bool,
-) {
+fn privacy(ctx: &CallContext<'_>, ep: &Endpoint<'_>, keep_caller_id: bool) -> Privacy {
     let (hide_name, hide_number) = caller_id::privacy(ctx, keep_caller_id);
-    if hide_name {
-        b.set("Privacy-Hide-Name", true);
+    Privacy {
+        hide_name,
+        hide_number,
+        method: caller_id::privacy_method(ctx, ep).to_owned(),
     }
-    if hide_number {
-        b.set("Privacy-Hide-Number", true);
-    }
-    b.set("Privacy-Method", caller_id::privacy_method(ctx, ep));
 }
 
 fn ignore_completed_elsewhere(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> bool {
@@ -353,42 +323,44 @@ fn sip_transport<'c>(ctx: &'c CallContext<'_>, ep: &Endpoint<'c>) -> Option<&'c 
 
 /// The `Invite-Format` of a SIP leg: `sip.invite_format`, default `username`. A value a 4.3
 /// ecallmgr would reject falls back to `username` (see `docs/compatibility.md`).
-pub fn invite_format<'e>(ep: &Endpoint<'e>) -> &'e str {
-    match ne_str(ep.sip_at(&["invite_format"])) {
-        Some(f) if INVITE_FORMATS_4_3.contains(&f) => f,
-        _ => "username",
-    }
+pub fn invite_format(ep: &Endpoint<'_>) -> &'static str {
+    let raw = ne_str(ep.sip_at(&["invite_format"]));
+    INVITE_FORMATS_4_3
+        .iter()
+        .find(|f| Some(**f) == raw)
+        .copied()
+        .unwrap_or("username")
 }
 
 /// The caller and callee IDs, the privacy and the media fields of a device's own legs (SIP
-/// and push), in Kazoo's order.
-fn caller_privacy_media(
+/// and push).
+fn caller_fields(
     lb: LegBuilder<'_, '_>,
-    b: &mut ObjectBuilder,
     ep: &Endpoint<'_>,
     dialling: &Dialling<'_>,
-) {
+) -> CallerFields {
     let ctx = lb.ctx;
-    if !dialling.suppress_clid {
+    let (caller, callee) = if dialling.suppress_clid {
+        (None, None)
+    } else {
         let attr = caller_id::attribute(ctx);
-        set_caller(b, lb.caller(attr));
-        set_callee(b, caller_id::callee(ctx, ep, attr));
+        (
+            Some(lb.caller(attr)),
+            Some(caller_id::callee(ctx, ep, attr)),
+        )
+    };
+    CallerFields {
+        caller,
+        callee,
+        privacy: privacy(ctx, ep, is_true(ep.at(&["call_forward", "keep_caller_id"]))),
+        ignore_early_media: is_true(ep.media_at(&["ignore_early_media"])),
+        bypass_media: is_true(ep.media_at(&["bypass_media"])),
+        progress_timeout: secs(as_integer(ep.media_at(&["progress_timeout"]))),
     }
-    set_privacy(
-        ctx,
-        b,
-        ep,
-        is_true(ep.at(&["call_forward", "keep_caller_id"])),
-    );
-    b.flag_str(
-        "Ignore-Early-Media",
-        is_true(ep.media_at(&["ignore_early_media"])),
-    );
-    b.flag_str("Bypass-Media", is_true(ep.media_at(&["bypass_media"])));
-    b.opt(
-        "Endpoint-Progress-Timeout",
-        secs(as_integer(ep.media_at(&["progress_timeout"]))),
-    );
+}
+
+fn owned(v: Option<&str>) -> Option<String> {
+    v.map(str::to_owned)
 }
 
 /// The SIP leg (rules file 6.1), with a nested `Failover` when `failover` is given.
@@ -397,89 +369,65 @@ fn sip_leg(
     ep: &Endpoint<'_>,
     dialling: &Dialling<'_>,
     failover: Option<&Forward<'_>>,
-) -> Object {
+) -> DeviceLeg {
     let ctx = lb.ctx;
     let call = &ctx.req().call;
     let sip = |k: &str| ne_str(ep.sip_at(&[k]));
-    let mut b = ObjectBuilder::with_capacity(32);
-    b.set("Invite-Format", invite_format(ep));
-    b.opt(
-        "To-User",
-        dialling
-            .static_invite
-            .or(sip("static_invite"))
-            .or(sip("username")),
-    );
-    b.opt("To-Username", sip("username"));
-    b.opt("To-Realm", sip("realm").or(account_realm(ctx)));
-    b.opt("To-DID", sip("number").or(call.request_user.as_deref()));
-    b.opt("To-IP", sip("ip"));
-    b.opt("SIP-Transport", sip_transport(ctx, ep));
-    b.opt(
-        "SIP-Interface",
-        sip("custom_sip_interface").or_else(|| config::custom_sip_interface(ctx)),
-    );
-    b.opt("Route", sip("route"));
-    b.opt("Proxy-IP", sip("proxy"));
-    b.opt("Forward-IP", sip("forward"));
-    caller_privacy_media(lb, &mut b, ep, dialling);
-    b.opt("Endpoint-Timeout", secs(dialling.timeout));
-    b.opt("Endpoint-Delay", secs(dialling.delay));
-    b.set("Endpoint-ID", ep.id);
-    b.opt("Codecs", codecs(ep));
-    b.opt("Hold-Media", hold_media(ctx, ep));
-    b.opt("Presence-ID", presence_id(ctx, ep));
-    b.set("Custom-SIP-Headers", sip_headers(lb, ep, false));
-    b.set("Custom-Channel-Vars", ccvs(ctx, ep, None));
-    b.set("Flags", ep.outbound_flags().clone());
-    b.set(
-        "Ignore-Completed-Elsewhere",
-        ignore_completed_elsewhere(ctx, ep),
-    );
-    if let Some(f) = failover {
-        b.set(
-            "Failover",
-            forward_leg(lb, ep, &dialling.without_timers(), f),
-        );
-    }
-    b.set("Metaflows", ep.metaflows().clone());
-    b.set(
-        "Endpoint-Actions",
-        super::recording::endpoint_actions(ctx, ep),
-    );
-    if ep.get("device_type").and_then(Value::as_str) == Some("fax") {
-        t38(ctx, ep, &mut b);
-    }
-    let mut leg = b.build();
+    let mut leg = DeviceLeg {
+        kind: DeviceLegKind::Sip,
+        invite_format: invite_format(ep),
+        to_user: owned(
+            dialling
+                .static_invite
+                .or(sip("static_invite"))
+                .or(sip("username")),
+        ),
+        to_username: owned(sip("username")),
+        to_realm: owned(sip("realm").or(account_realm(ctx))),
+        to_did: owned(sip("number").or(call.request_user.as_deref())),
+        to_ip: owned(sip("ip")),
+        sip_transport: owned(sip_transport(ctx, ep)),
+        sip_interface: owned(
+            sip("custom_sip_interface").or_else(|| config::custom_sip_interface(ctx)),
+        ),
+        route: owned(sip("route")),
+        proxy_ip: owned(sip("proxy")),
+        forward_ip: owned(sip("forward")),
+        caller: caller_fields(lb, ep, dialling),
+        endpoint_timeout: secs(dialling.timeout),
+        endpoint_delay: secs(dialling.delay),
+        endpoint_id: ep.id.to_owned(),
+        codecs: codecs(ep),
+        hold_media: hold_media(ctx, ep),
+        presence_id: presence_id(ctx, ep),
+        headers: sip_headers(lb, ep, false),
+        ccvs: ccvs(ctx, ep, None),
+        flags: ep.outbound_flags().clone(),
+        ignore_completed_elsewhere: ignore_completed_elsewhere(ctx, ep),
+        failover: failover.map(|f| lb.nested(ep, dialling, f)),
+        metaflows: ep.metaflows().clone(),
+        endpoint_actions: super::recording::endpoint_actions(ctx, ep),
+        t38: (ep.get("device_type").and_then(Value::as_str) == Some("fax")).then(|| t38(ctx, ep)),
+        user_failover: None,
+        formatted: None,
+    };
     let formatters = ep.formatters();
     if !formatters.is_empty() {
-        super::formatters::apply(&mut leg, &formatters);
+        leg.format(|json| super::formatters::apply(json, &formatters));
     }
     leg
 }
 
 /// T.38 fields of a fax device (rules file 6.11), from the caller's and callee's
 /// `media.fax_option`.
-fn t38(ctx: &CallContext<'_>, ep: &Endpoint<'_>, b: &mut ObjectBuilder) {
+fn t38(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> T38 {
     let callee = is_true(ep.media_at(&["fax_option"]));
     let caller = ctx.caller().map(|c| is_true(c.media_at(&["fax_option"])));
-    let gateway = |b: &mut ObjectBuilder, g: &str| {
-        b.set("Enable-T38-Fax", true);
-        b.set("Enable-T38-Fax-Request", true);
-        b.set("Enable-T38-Gateway", g);
-    };
     match (caller, callee) {
-        (Some(true), true) | (Some(false), false) => {
-            b.set("Enable-T38-Fax", true);
-            b.set("Enable-T38-Passthrough", true);
-        }
-        (Some(true), false) => gateway(b, "peer"),
-        (Some(false), true) | (None, true) => gateway(b, "self"),
-        (None, false) => {
-            b.set("Enable-T38-Fax", false);
-            b.set("Enable-T38-Fax-Request", false);
-            b.set("Enable-T38-Passthrough", false);
-        }
+        (Some(true), true) | (Some(false), false) => T38::Passthrough,
+        (Some(true), false) => T38::Gateway("peer"),
+        (Some(false), true) | (None, true) => T38::Gateway("self"),
+        (None, false) => T38::Off,
     }
 }
 
@@ -490,42 +438,37 @@ fn forward_leg(
     ep: &Endpoint<'_>,
     dialling: &Dialling<'_>,
     fwd: &Forward<'_>,
-) -> Object {
+) -> LoopbackLeg {
     let ctx = lb.ctx;
     let call = &ctx.req().call;
-    let mut b = ObjectBuilder::with_capacity(20);
-    b.set("Invite-Format", "loopback");
-    b.opt(
-        "To-DID",
-        ne_str(ep.get("number")).or(call.request_user.as_deref()),
-    );
-    b.set("Route", fwd.number);
-    let iem = if fwd.require_keypress || !fwd.substitute {
+    let ignore_early_media = if fwd.require_keypress || !fwd.substitute {
         true
     } else {
         fwd.ignore_early_media.unwrap_or(true)
     };
-    b.set("Ignore-Early-Media", iem);
-    b.set("Bypass-Media", "false");
-    b.opt(
-        "Endpoint-Progress-Timeout",
-        secs(as_integer(ep.media_at(&["progress_timeout"]))),
-    );
-    b.opt("Endpoint-Timeout", secs(dialling.timeout));
-    b.opt("Endpoint-Delay", secs(dialling.delay));
-    b.opt("Presence-ID", presence_id(ctx, ep));
-    if call.inception.is_none() && !dialling.suppress_clid {
-        // An internal caller being forwarded shows its external caller ID to the far end.
-        set_caller(&mut b, lb.caller("external"));
-        set_callee(
-            &mut b,
-            caller_id::callee(ctx, ep, caller_id::attribute(ctx)),
-        );
+    // An internal caller being forwarded shows its external caller ID to the far end.
+    let (caller, callee) = if call.inception.is_none() && !dialling.suppress_clid {
+        (
+            Some(lb.caller("external")),
+            Some(caller_id::callee(ctx, ep, caller_id::attribute(ctx))),
+        )
+    } else {
+        (None, None)
+    };
+    LoopbackLeg {
+        to_did: owned(ne_str(ep.get("number")).or(call.request_user.as_deref())),
+        route: fwd.number.to_owned(),
+        ignore_early_media,
+        progress_timeout: secs(as_integer(ep.media_at(&["progress_timeout"]))),
+        endpoint_timeout: secs(dialling.timeout),
+        endpoint_delay: secs(dialling.delay),
+        presence_id: presence_id(ctx, ep),
+        caller,
+        callee,
+        privacy: privacy(ctx, ep, fwd.keep_caller_id),
+        headers: sip_headers(lb, ep, true),
+        ccvs: ccvs(ctx, ep, Some(fwd)),
     }
-    set_privacy(ctx, &mut b, ep, fwd.keep_caller_id);
-    b.set("Custom-SIP-Headers", sip_headers(lb, ep, true));
-    b.set("Custom-Channel-Vars", ccvs(ctx, ep, Some(fwd)));
-    b.build()
 }
 
 /// The push object of a device (`push`), when it is a non-empty object.
@@ -544,7 +487,7 @@ fn push_leg(
     ep: &Endpoint<'_>,
     dialling: &Dialling<'_>,
     failover: Option<&Forward<'_>>,
-) -> Option<Object> {
+) -> Option<DeviceLeg> {
     let ctx = lb.ctx;
     let push = push_object(ep)?;
     let proxy = push.get("Token-Proxy").and_then(Value::as_str)?;
@@ -552,55 +495,58 @@ fn push_leg(
     let realm = ne_str(ep.sip_at(&["realm"])).or(account_realm(ctx))?;
     let call = &ctx.req().call;
     let to_user = format!("{username}@{realm}");
-    let mut b = ObjectBuilder::with_capacity(32);
-    b.set("Invite-Format", "route");
-    b.set("To-User", to_user.as_str());
-    b.set("To-Username", username);
-    b.set("To-Realm", realm);
-    b.opt(
-        "To-DID",
-        ne_str(ep.sip_at(&["number"])).or(call.request_user.as_deref()),
-    );
-    b.opt("SIP-Transport", sip_transport(ctx, ep));
-    b.set("Route", format!("sip:{to_user};fs_path='{proxy}'"));
-    caller_privacy_media(lb, &mut b, ep, dialling);
-    b.set("Endpoint-ID", ep.id);
-    b.set("Endpoint-Delay", 5);
-    b.opt("Codecs", codecs(ep));
-    b.opt("Hold-Media", hold_media(ctx, ep));
-    b.opt("Presence-ID", presence_id(ctx, ep));
     let mut headers = sip_headers(lb, ep, false);
-    let mut props_obj = push.clone();
-    if ne_str(push.get("Token-Type")).is_some() {
-        props_obj.insert("Endpoint-ID".into(), json!(ep.id));
-        props_obj.insert("Account-ID".into(), json!(ctx.req().account_id));
-    }
-    props_obj.shift_remove("Invite-Format");
-    for (k, v) in props_obj {
-        if let Some(v) = without_nulls(&v) {
+    // A typed push (`Token-Type`) names the endpoint and account itself.
+    let typed = ne_str(push.get("Token-Type")).is_some();
+    let own = |k: &str| match k {
+        "Endpoint-ID" if typed => Some(Value::String(ep.id.to_owned())),
+        "Account-ID" if typed => Some(Value::String(ctx.req().account_id.clone())),
+        _ => None,
+    };
+    for (k, v) in push {
+        if k == "Invite-Format" {
+            continue;
+        }
+        if let Some(v) = own(k).or_else(|| without_nulls(v)) {
             headers.insert(format!("X-KAZOO-PUSHER-{k}"), v);
         }
     }
-    b.set("Custom-SIP-Headers", headers);
-    b.set("Custom-Channel-Vars", ccvs(ctx, ep, None));
-    b.set("Flags", ep.outbound_flags().clone());
-    b.set(
-        "Ignore-Completed-Elsewhere",
-        ignore_completed_elsewhere(ctx, ep),
-    );
-    // The merged metaflows (nulls left out), only when there are some (`dialling:filter_empty`).
-    if !ep.metaflows().is_empty() {
-        b.set("Metaflows", ep.metaflows().clone());
+    for k in ["Endpoint-ID", "Account-ID"] {
+        if let Some(v) = own(k).filter(|_| !push.contains_key(k)) {
+            headers.insert(format!("X-KAZOO-PUSHER-{k}"), v);
+        }
     }
-    let actions = super::recording::endpoint_actions(ctx, ep);
-    if actions.as_object().is_some_and(|a| !a.is_empty()) {
-        b.set("Endpoint-Actions", actions);
-    }
-    if let Some(f) = failover {
-        b.set(
-            "Failover",
-            forward_leg(lb, ep, &dialling.without_timers(), f),
-        );
-    }
-    Some(b.build())
+    Some(DeviceLeg {
+        kind: DeviceLegKind::Push,
+        invite_format: "route",
+        route: Some(format!("sip:{to_user};fs_path='{proxy}'")),
+        to_user: Some(to_user),
+        to_username: Some(username.to_owned()),
+        to_realm: Some(realm.to_owned()),
+        to_did: owned(ne_str(ep.sip_at(&["number"])).or(call.request_user.as_deref())),
+        to_ip: None,
+        sip_transport: owned(sip_transport(ctx, ep)),
+        sip_interface: None,
+        proxy_ip: None,
+        forward_ip: None,
+        caller: caller_fields(lb, ep, dialling),
+        endpoint_timeout: None,
+        endpoint_delay: None,
+        endpoint_id: ep.id.to_owned(),
+        codecs: codecs(ep),
+        hold_media: hold_media(ctx, ep),
+        presence_id: presence_id(ctx, ep),
+        headers,
+        ccvs: ccvs(ctx, ep, None),
+        flags: ep.outbound_flags().clone(),
+        ignore_completed_elsewhere: ignore_completed_elsewhere(ctx, ep),
+        // The merged metaflows (nulls left out); written only when there are some
+        // (`dialling:filter_empty`), as are the recording actions.
+        metaflows: ep.metaflows().clone(),
+        endpoint_actions: super::recording::endpoint_actions(ctx, ep),
+        failover: failover.map(|f| lb.nested(ep, dialling, f)),
+        t38: None,
+        user_failover: None,
+        formatted: None,
+    })
 }

@@ -10,7 +10,8 @@ use super::forward::Forward;
 use super::gating;
 use super::state::{BuildState, Halt, Step, fail};
 use crate::build_api::ErrorCode;
-use crate::kz_json::{Object, is_false, is_true};
+use crate::kz_json::{is_false, is_true};
+use crate::leg::Leg;
 use crate::registrar::Registration;
 
 impl<'a> BuildState<'a> {
@@ -20,7 +21,7 @@ impl<'a> BuildState<'a> {
         id: &'a str,
         doc: &'a Value,
         dialling: &Dialling<'_>,
-    ) -> Step<Vec<Object>> {
+    ) -> Step<Vec<Leg>> {
         if self.user_expanded(id) {
             // Expanded already: its devices are rung and its forward leg would be the same
             // route, which the loopback de-duplication drops. Skipping it keeps a member list
@@ -45,7 +46,7 @@ impl<'a> BuildState<'a> {
                 format!(
                     "{label}: {} -> {} only; the user's devices are not looked up",
                     explain::forward_fact(&ep, dialling),
-                    explain::leg(&leg)
+                    leg.describe()
                 )
             });
             return Ok(vec![leg]);
@@ -129,10 +130,8 @@ impl<'a> BuildState<'a> {
                     if b.forward_number == Some(n) {
                         continue;
                     }
-                    let nested = self
-                        .legs()
-                        .forward(&b.ep, &b.dialling.without_timers(), &target);
-                    b.legs[i].insert("Failover".into(), Value::Object(nested));
+                    let nested = self.legs().nested(&b.ep, &b.dialling, &target);
+                    b.legs[i].nest_user_failover(nested);
                     nested_on.push(b.ep.id);
                 }
                 self.note(|| format!(
@@ -145,7 +144,7 @@ impl<'a> BuildState<'a> {
                 });
             }
         }
-        let mut legs: Vec<Object> = builds.into_iter().flat_map(|b| b.legs).collect();
+        let mut legs: Vec<Leg> = builds.into_iter().flat_map(|b| b.legs).collect();
         legs.extend(failover_leg);
         if let Some(f) = &fwd {
             legs.push(self.legs().forward(&ep, dialling, f));

@@ -6,6 +6,7 @@ use kz_endpoint::build_api::{BuildResult, Identity};
 use kz_endpoint::documents::{DocumentStore, MemoryStore};
 use kz_endpoint::handler::{Handled, handle};
 use kz_endpoint::kz_json::{Object, merge_right_wins};
+use kz_endpoint::leg::Leg;
 use kz_endpoint::registrar::{GivenRegistrations, RegKey, Registrar};
 use kz_endpoint::validate::validate_leg;
 use serde_json::{Value, json};
@@ -165,7 +166,7 @@ impl World {
     /// The legs of a build that must succeed.
     pub fn legs(&self, req: &Value) -> Vec<Object> {
         match self.build(req) {
-            Ok(legs) => legs,
+            Ok(legs) => legs.iter().map(Leg::to_object).collect(),
             Err(e) => panic!("expected legs, got {e}"),
         }
     }
@@ -205,9 +206,9 @@ where
     assert_eq!(handled.reply["Msg-ID"], req["Msg-ID"]);
     if let Ok(legs) = &handled.result {
         assert_eq!(handled.reply["Event-Name"], "build_resp");
-        for leg in legs {
-            if let Err(e) = validate_leg(leg) {
-                panic!("invalid leg ({e}): {}", Value::Object(leg.clone()));
+        for leg in legs.iter().map(Leg::to_object) {
+            if let Err(e) = validate_leg(&leg) {
+                panic!("invalid leg ({e}): {}", Value::Object(leg));
             }
         }
     } else {
@@ -218,9 +219,11 @@ where
 
 /// One word per leg: `SIP:<To-Username or Route>` (with `+F:<route>` for a nested failover),
 /// `FWD:<route>`, `FAILOVER:<route>`.
-pub fn summary(legs: &[Object]) -> Vec<String> {
+pub fn summary<L: AsObject>(legs: &[L]) -> Vec<String> {
     legs.iter()
         .map(|leg| {
+            let leg = leg.object();
+            let leg = leg.as_ref();
             let route = leg.get("Route").and_then(Value::as_str).unwrap_or("");
             if leg["Invite-Format"] == "loopback" {
                 let failover = leg["Custom-Channel-Vars"].get("Is-Failover") == Some(&json!(true));
@@ -237,4 +240,22 @@ pub fn summary(legs: &[Object]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// A leg as JSON: a typed leg serialised, or one that is JSON already.
+pub trait AsObject {
+    /// The leg's JSON object.
+    fn object(&self) -> std::borrow::Cow<'_, Object>;
+}
+
+impl AsObject for Object {
+    fn object(&self) -> std::borrow::Cow<'_, Object> {
+        std::borrow::Cow::Borrowed(self)
+    }
+}
+
+impl AsObject for Leg {
+    fn object(&self) -> std::borrow::Cow<'_, Object> {
+        std::borrow::Cow::Owned(self.to_object())
+    }
 }
