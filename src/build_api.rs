@@ -222,8 +222,8 @@ pub struct BuildRequest {
     pub call_id: String,
     /// What to ring.
     pub target: Target,
-    /// The callflow action's data (`can_call_self`, `delay`, `timeout`, `source`, …).
-    pub properties: Object,
+    /// The callflow action's data (`can_call_self`, `delay`, `timeout`, `source`, …), parsed.
+    pub properties: Properties,
     /// The call state.
     pub call: Call,
     /// `Explain: true`: the reply carries an `Explain` list saying why each leg was or was
@@ -327,6 +327,45 @@ fn opt_seconds(o: &Object, key: &str, what: &str) -> Result<Option<i64>, BuildEr
     }
 }
 
+/// The callflow action's data (`Properties`) that the builder reads, parsed once at the
+/// edge. Booleans and strings are read as Kazoo reads them (`kz_term:is_true`, non-empty
+/// strings); `timeout` and `delay` must be integers (or integer strings), as a ring-group
+/// member's must: Kazoo's builder would crash on `"abc"`, so it is an `invalid_request`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Properties {
+    /// `source`: the callflow module (`cf_device`, `cf_ring_group`, …).
+    pub source: Option<String>,
+    /// `can_call_self`.
+    pub can_call_self: bool,
+    /// `can_text_self` (`None`: not given; a non-boolean given reads as true).
+    pub can_text_self: Option<bool>,
+    /// `static_invite`: overrides the SIP `To-User`.
+    pub static_invite: Option<String>,
+    /// `suppress_clid`.
+    pub suppress_clid: bool,
+    /// `timeout`, seconds.
+    pub timeout: Option<i64>,
+    /// `delay`, seconds.
+    pub delay: Option<i64>,
+}
+
+impl Properties {
+    fn parse(o: &Object) -> Result<Self, BuildError> {
+        let text = |k: &str| crate::kz_json::ne_str(o.get(k)).map(str::to_owned);
+        Ok(Self {
+            source: text("source"),
+            can_call_self: crate::kz_json::is_true(o.get("can_call_self")),
+            can_text_self: o
+                .get("can_text_self")
+                .map(|v| crate::kz_json::bool_or(Some(v), true)),
+            static_invite: text("static_invite"),
+            suppress_clid: crate::kz_json::is_true(o.get("suppress_clid")),
+            timeout: opt_seconds(o, "timeout", "Properties.timeout")?,
+            delay: opt_seconds(o, "delay", "Properties.delay")?,
+        })
+    }
+}
+
 /// Seconds from year 0 (Kazoo's Gregorian seconds) to 1970.
 const GREGORIAN_UNIX_OFFSET: i64 = 62_167_219_200;
 
@@ -363,6 +402,7 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
         Some(_) => None,
         None => parse_members(&properties)?,
     };
+    let properties = Properties::parse(&properties)?;
     let target = match (endpoint_id, members) {
         (Some(id), _) => Target::Endpoint(id),
         (None, Some(m)) => Target::Members(m),

@@ -106,7 +106,7 @@ fn counted_docs(inputs: &Inputs) -> usize {
         .filter(|c| {
             inputs
                 .docs
-                .contains_key(&crate::engine::config::account_doc_id(c))
+                .contains_key(crate::engine::config::account_doc_id(c).as_ref())
         })
         .count();
     inputs.docs.len() - config

@@ -1018,6 +1018,15 @@ fn invalid_requests_never_reach_the_database() {
             ring_group_request(json!([{"id": "BAD"}])),
             "Properties.endpoints[0].id",
         ),
+        // The action's own timers are integers, as a member's are (docs/compatibility.md).
+        (
+            with(request(&dev(1)), json!({"Properties": {"timeout": "abc"}})),
+            "Properties.timeout",
+        ),
+        (
+            with(request(&dev(1)), json!({"Properties": {"delay": true}})),
+            "Properties.delay",
+        ),
     ];
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -1036,6 +1045,24 @@ fn invalid_requests_never_reach_the_database() {
         assert_eq!(handled.reply["Event-Name"], "build_error");
         assert_eq!(handled.reply["Error-Code"], "invalid_request");
         assert!(handled.resolution.is_none());
+    }
+}
+
+/// The action's `timeout` and `delay`, as integers or integer strings, become the SIP leg's
+/// `Endpoint-Timeout` and `Endpoint-Delay` (decimal strings); zero writes neither.
+#[test]
+fn action_timers_as_integers_or_integer_strings() {
+    let w = registered(vec![device(1, json!({}))]);
+    for (props, timeout, delay) in [
+        (json!({"timeout": 30, "delay": "5"}), Some("30"), Some("5")),
+        (json!({"timeout": " 45 ", "delay": null}), Some("45"), None),
+        (json!({"timeout": 0, "delay": 0}), None, None),
+    ] {
+        let legs = w.legs(&with(request(&dev(1)), json!({"Properties": props})));
+        assert_eq!(legs.len(), 1);
+        let field = |k: &str| legs[0].get(k).and_then(Value::as_str);
+        assert_eq!(field("Endpoint-Timeout"), timeout, "{props}");
+        assert_eq!(field("Endpoint-Delay"), delay, "{props}");
     }
 }
 

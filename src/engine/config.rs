@@ -22,9 +22,20 @@ pub const SYSTEM_CATEGORIES: [&str; 4] = ["kazoo_endpoint", "privacy", "call_com
 /// the account database's `configs_<category>` documents.
 pub const ACCOUNT_CATEGORIES: [&str; 3] = ["kazoo_endpoint", "privacy", "call_command"];
 
-/// The account configuration document of a category.
-pub fn account_doc_id(category: &str) -> String {
-    format!("configs_{category}")
+/// The account configuration documents of [`ACCOUNT_CATEGORIES`], spelled out: every build
+/// reads them, and a lookup should not first build the id.
+const ACCOUNT_DOC_IDS: [&str; 3] = [
+    "configs_kazoo_endpoint",
+    "configs_privacy",
+    "configs_call_command",
+];
+
+/// The account configuration document of a category (`configs_<category>`).
+pub fn account_doc_id(category: &str) -> std::borrow::Cow<'static, str> {
+    match ACCOUNT_CATEGORIES.iter().position(|c| *c == category) {
+        Some(i) => std::borrow::Cow::Borrowed(ACCOUNT_DOC_IDS[i]),
+        None => std::borrow::Cow::Owned(format!("configs_{category}")),
+    }
 }
 
 /// Where system values are looked up: the node's own section, then its zone's.
@@ -68,7 +79,7 @@ pub fn account_global<'c>(
     let id = account_doc_id(category);
     ctx.inputs()
         .docs
-        .get(&id)
+        .get(id.as_ref())
         .and_then(|d| d.as_deref())
         .and_then(|d| path(d, key))
         .filter(|v| !v.is_null())

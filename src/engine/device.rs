@@ -131,6 +131,9 @@ impl<'a> BuildState<'a> {
         if substitute || (username.is_none() && !routed) {
             // Row 1: the forward replaces the device. Rows 8-9: no SIP destination at all.
             out.legs.extend(fwd_leg(self));
+            if !self.explaining() {
+                return Ok(out);
+            }
             let (row, reg) = match (substitute, out.registration) {
                 (true, Some(r)) => (1, explain::registration_fact(r, out.reg_key.as_ref())),
                 (true, None) => (
@@ -143,13 +146,6 @@ impl<'a> BuildState<'a> {
             return Ok(out);
         }
         let registration = out.registration.unwrap_or(Registration::Registered);
-        let reg_fact = match out.registration {
-            Some(r) => explain::registration_fact(r, out.reg_key.as_ref()),
-            None if ne_str(ep.sip_at(&["ip"])).is_some() => {
-                "IP-authenticated (sip.ip): no registration needed".into()
-            }
-            None => "dialled by route: no registration needed".into(),
-        };
         let row = match (registration, cf_active) {
             (Registration::Registered, true) => 2,
             (Registration::Registered, false) => 3,
@@ -178,7 +174,16 @@ impl<'a> BuildState<'a> {
             }
         }
         out.legs.extend(fwd_leg(self));
-        self.note_device(&out, &reg_fact, row);
+        if self.explaining() {
+            let reg_fact = match out.registration {
+                Some(r) => explain::registration_fact(r, out.reg_key.as_ref()),
+                None if ne_str(out.ep.sip_at(&["ip"])).is_some() => {
+                    "IP-authenticated (sip.ip): no registration needed".into()
+                }
+                None => "dialled by route: no registration needed".into(),
+            };
+            self.note_device(&out, &reg_fact, row);
+        }
         Ok(out)
     }
 

@@ -1,6 +1,6 @@
 //! How a member is dialled: the callflow action's properties, narrowed per member.
 
-use crate::kz_json::{Object, as_integer, bool_or, is_true, ne_str};
+use crate::build_api::Properties;
 
 /// How one member is dialled: the callflow action's data (`Properties`) as it applies to it,
 /// with a ring group member's or group member's own delay and timeout.
@@ -23,16 +23,16 @@ pub struct Dialling<'a> {
 }
 
 impl<'a> Dialling<'a> {
-    /// Reads the properties Kazoo's builder uses from a callflow `data` object.
-    pub fn from_object(o: &'a Object) -> Self {
+    /// How the callflow action itself dials (before any member's own timers).
+    pub fn of(p: &'a Properties) -> Self {
         Self {
-            source: ne_str(o.get("source")),
-            can_call_self: is_true(o.get("can_call_self")),
-            can_text_self: o.get("can_text_self").map(|v| bool_or(Some(v), true)),
-            static_invite: ne_str(o.get("static_invite")),
-            suppress_clid: is_true(o.get("suppress_clid")),
-            timeout: as_integer(o.get("timeout")),
-            delay: as_integer(o.get("delay")),
+            source: p.source.as_deref(),
+            can_call_self: p.can_call_self,
+            can_text_self: p.can_text_self,
+            static_invite: p.static_invite.as_deref(),
+            suppress_clid: p.suppress_clid,
+            timeout: p.timeout,
+            delay: p.delay,
         }
     }
 

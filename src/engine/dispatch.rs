@@ -3,8 +3,6 @@
 //! (`device.rs`), a user (`user.rs`) or a group (`group.rs`), each after the gates
 //! (`gating.rs`).
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 
 use super::attributes::Kind;
@@ -12,7 +10,7 @@ use super::dialling::Dialling;
 use super::explain;
 use super::gating;
 use super::group;
-use super::inputs::{Inputs, Outcome};
+use super::inputs::{HashSet, Inputs, Outcome};
 use super::state::{BuildState, Halt, Step, fail};
 use crate::build_api::{BuildError, BuildRequest, ErrorCode, Target};
 use crate::leg::Leg;
@@ -54,7 +52,7 @@ impl<'a> BuildState<'a> {
     fn target(&mut self) -> Step<Vec<Leg>> {
         let target_doc = self.open_call()?;
         let req = self.call().req();
-        let top = Dialling::from_object(&req.properties);
+        let top = Dialling::of(&req.properties);
         match &req.target {
             Target::Endpoint(id) => {
                 let is_group = target_doc.is_some_and(|d| Kind::of(d) == Some(Kind::Group));
@@ -160,7 +158,7 @@ impl<'a> BuildState<'a> {
 
     /// Within one build, loopback legs with the same `Route` keep their first occurrence.
     fn dedupe_loopbacks(&mut self, legs: Vec<Leg>) -> Vec<Leg> {
-        let mut routes = HashSet::new();
+        let mut routes = HashSet::default();
         let mut out = Vec::with_capacity(legs.len());
         for leg in legs {
             if let Some(route) = leg.loopback_route()

@@ -1,13 +1,22 @@
 //! What the engine reads ([`Inputs`]) and what it answers: the build ([`Outcome::Done`]) or
 //! what it still needs to read ([`Needs`]). The resolver fills the one and fetches the other.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::config;
 use super::endpoint_type::Unapplied;
 use crate::build_api::BuildResult;
 use crate::documents::Doc;
 use crate::registrar::{RegKey, Registration};
+
+/// The engine's hash maps: foldhash, seeded per process, instead of SipHash. Every build
+/// looks documents up by id dozens of times; SipHash was a quarter of a device build's
+/// instructions. The maps hold what one build read (bounded by the resolver's limits), so a
+/// weaker hash costs at worst a slower build, never a worse one.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A set with the engine's hasher (see [`HashMap`]).
+pub type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// Everything the engine may read, gathered by the resolver.
 #[derive(Debug, Default, Clone)]
@@ -29,7 +38,9 @@ impl Inputs {
     /// categories nor the account's `configs_*`): every setting takes Kazoo's default.
     pub fn without_config(mut self) -> Self {
         for cat in config::ACCOUNT_CATEGORIES {
-            self.docs.entry(config::account_doc_id(cat)).or_insert(None);
+            self.docs
+                .entry(config::account_doc_id(cat).into_owned())
+                .or_insert(None);
         }
         for cat in config::SYSTEM_CATEGORIES {
             self.system_config.entry(cat.to_owned()).or_insert(None);

@@ -115,7 +115,7 @@ pub fn presence_id(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
         .or_else(|| ne_str(ep.sip_at(&["username"])))
         .or(ctx.req().call.request_user.as_deref())?;
     Some(match (p.contains('@'), account_realm(ctx)) {
-        (false, Some(realm)) => format!("{p}@{realm}"),
+        (false, Some(realm)) => [p, "@", realm].concat(),
         _ => p.to_owned(),
     })
 }
@@ -130,7 +130,7 @@ fn hold_media(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
     Some(if passes {
         id.to_owned()
     } else {
-        format!("/{}/{id}", ctx.req().account_id)
+        ["/", ctx.req().account_id.as_str(), "/", id].concat()
     })
 }
 
@@ -201,7 +201,10 @@ fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Head
     if let Some(user) = ne_str(ep.sip_at(&["username"])) {
         let realm = ne_str(ep.sip_at(&["realm"])).or(account_realm(ctx));
         if let Some(realm) = realm {
-            h.insert("X-KAZOO-AOR", Value::String(format!("sip:{user}@{realm}")));
+            h.insert(
+                "X-KAZOO-AOR",
+                Value::String(["sip:", user, "@", realm].concat()),
+            );
         }
     }
     if !forward {

@@ -4,7 +4,7 @@
 //! which record a missing input in [`Needs`] and stop that branch with
 //! [`Halt::MissingInput`].
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ use super::call::CallContext;
 use super::config;
 use super::endpoint_type::Unapplied;
 use super::explain;
-use super::inputs::{Inputs, Needs};
+use super::inputs::{HashSet, Inputs, Needs};
 use super::legs::{LegBuilder, SameOnEveryLeg};
 use crate::build_api::{BuildError, BuildRequest, ErrorCode, Target};
 use crate::ids::is_valid_id;
@@ -65,9 +65,9 @@ impl<'a> BuildState<'a> {
             call: CallContext::new(req, inputs),
             same_on_every_leg: SameOnEveryLeg::default(),
             needs: Needs::default(),
-            seen_devices: HashSet::new(),
-            seen_users: HashSet::new(),
-            seen_groups: HashSet::new(),
+            seen_devices: HashSet::default(),
+            seen_users: HashSet::default(),
+            seen_groups: HashSet::default(),
             explain: req.explain.then(Vec::new),
             unapplied: BTreeSet::new(),
         }
