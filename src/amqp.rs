@@ -183,10 +183,21 @@ pub async fn publish_json(
     body: &Value,
     properties: BasicProperties,
 ) -> Result<(), PublishError> {
-    let exchange = short_string("the exchange name", exchange)?;
-    let routing_key = short_string("the routing key", routing_key)?;
     // Serialising a `Value` cannot fail: its keys are strings and its numbers finite.
     let payload = serde_json::to_vec(body).unwrap_or_default();
+    publish_bytes(channel, exchange, routing_key, &payload, properties).await
+}
+
+/// Publishes a JSON body that is serialised already.
+pub async fn publish_bytes(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    payload: &[u8],
+    properties: BasicProperties,
+) -> Result<(), PublishError> {
+    let exchange = short_string("the exchange name", exchange)?;
+    let routing_key = short_string("the routing key", routing_key)?;
     if payload.len() > MAX_MESSAGE {
         return Err(PublishError::TooLarge { len: payload.len() });
     }
@@ -195,7 +206,7 @@ pub async fn publish_json(
             exchange,
             routing_key,
             BasicPublishOptions::default(),
-            &payload,
+            payload,
             properties,
         )
         .await?
@@ -251,8 +262,8 @@ impl ReplyAddress {
         Ok(Some(Self::Targeted { routing_key, pid }))
     }
 
-    /// Publishes `body` to this address.
-    pub async fn publish(&self, channel: &Channel, body: &Value) -> Result<(), PublishError> {
+    /// Publishes `body` (JSON text) to this address.
+    pub async fn publish(&self, channel: &Channel, body: &[u8]) -> Result<(), PublishError> {
         match self {
             Self::ReplyTo {
                 queue,
@@ -262,7 +273,7 @@ impl ReplyAddress {
                 if let Some(c) = correlation_id {
                     p = p.with_correlation_id(c.clone());
                 }
-                publish_json(channel, "", queue, body, p).await
+                publish_bytes(channel, "", queue, body, p).await
             }
             Self::Targeted { routing_key, pid } => {
                 let mut props = json_properties();
@@ -274,7 +285,7 @@ impl ReplyAddress {
                     );
                     props = props.with_headers(headers);
                 }
-                publish_json(channel, TARGETED, routing_key, body, props).await
+                publish_bytes(channel, TARGETED, routing_key, body, props).await
             }
         }
     }
@@ -287,7 +298,10 @@ pub async fn publish_targeted(
     body: &Value,
 ) -> Result<(), PublishError> {
     match ReplyAddress::of(None, None, Some(server_id))? {
-        Some(address) => address.publish(channel, body).await,
+        Some(address) => {
+            let payload = serde_json::to_vec(body).unwrap_or_default();
+            address.publish(channel, &payload).await
+        }
         None => Ok(()),
     }
 }

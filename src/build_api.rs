@@ -5,7 +5,7 @@
 //! typed field, or an id that is not 32 lowercase letters or digits, is an `invalid_request`
 //! whose message names the field, and such a request never reaches a database.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::ids::is_valid_id;
 use crate::kz_json::{Object, as_integer};
@@ -558,6 +558,29 @@ impl Identity {
     }
 }
 
+/// A reply body, serialised: the bytes that are published. Built straight from the typed
+/// legs (no JSON tree in between); [`Reply::json`] parses it back for tools and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply(Vec<u8>);
+
+impl Reply {
+    /// The JSON text, as published.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The reply as a JSON value.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
 /// Builds the reply body (`build_resp` or `build_error`) with the Kazoo envelope, and the
 /// `Explain` lines when there are any.
 pub fn reply_body(
@@ -565,50 +588,70 @@ pub fn reply_body(
     envelope: &Envelope,
     result: &BuildResult,
     explain: &[String],
-) -> Value {
-    let mut o = Object::new();
-    o.insert("App-Name".into(), json!(APP_NAME));
-    o.insert("App-Version".into(), json!(APP_VERSION));
-    o.insert("Event-Category".into(), json!(EVENT_CATEGORY));
-    o.insert("Node".into(), json!(identity.node));
-    // Kazoo requires a non-empty Msg-ID; a request without one still gets a well-formed error.
-    let msg_id = envelope
-        .msg_id
-        .clone()
-        .unwrap_or_else(|| "undefined".into());
-    o.insert("Msg-ID".into(), json!(msg_id));
-    for (k, v) in [
-        ("Account-ID", &envelope.account_id),
-        ("Call-ID", &envelope.call_id),
-        ("Endpoint-ID", &envelope.endpoint_id),
-    ] {
-        if let Some(v) = v {
-            o.insert(k.into(), json!(v));
+) -> Reply {
+    let body = ReplyBody {
+        identity,
+        envelope,
+        result,
+        explain,
+    };
+    // Serialising cannot fail: every key is a string and every number an integer.
+    Reply(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// The reply's fields, in the order Kazoo's envelope puts them.
+struct ReplyBody<'r> {
+    identity: &'r Identity,
+    envelope: &'r Envelope,
+    result: &'r BuildResult,
+    explain: &'r [String],
+}
+
+impl serde::Serialize for ReplyBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("App-Name", APP_NAME)?;
+        m.serialize_entry("App-Version", APP_VERSION)?;
+        m.serialize_entry("Event-Category", EVENT_CATEGORY)?;
+        m.serialize_entry("Node", &self.identity.node)?;
+        // Kazoo requires a non-empty Msg-ID; a request without one still gets a well-formed
+        // error.
+        m.serialize_entry(
+            "Msg-ID",
+            self.envelope.msg_id.as_deref().unwrap_or("undefined"),
+        )?;
+        for (k, v) in [
+            ("Account-ID", &self.envelope.account_id),
+            ("Call-ID", &self.envelope.call_id),
+            ("Endpoint-ID", &self.envelope.endpoint_id),
+        ] {
+            if let Some(v) = v {
+                m.serialize_entry(k, v)?;
+            }
         }
-    }
-    match result {
-        Ok(legs) => {
-            o.insert("Event-Name".into(), json!(BUILD_RESP));
-            o.insert(
-                "Endpoints".into(),
-                serde_json::to_value(legs).unwrap_or(Value::Array(Vec::new())),
-            );
+        match self.result {
+            Ok(legs) => {
+                m.serialize_entry("Event-Name", BUILD_RESP)?;
+                m.serialize_entry("Endpoints", legs)?;
+            }
+            Err(e) => {
+                m.serialize_entry("Event-Name", BUILD_ERROR)?;
+                m.serialize_entry("Error-Code", e.code.as_str())?;
+                m.serialize_entry("Error-Message", &e.message)?;
+            }
         }
-        Err(e) => {
-            o.insert("Event-Name".into(), json!(BUILD_ERROR));
-            o.insert("Error-Code".into(), json!(e.code.as_str()));
-            o.insert("Error-Message".into(), json!(e.message));
+        if !self.explain.is_empty() {
+            m.serialize_entry("Explain", self.explain)?;
         }
+        m.end()
     }
-    if !explain.is_empty() {
-        o.insert("Explain".into(), json!(explain));
-    }
-    Value::Object(o)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn base() -> Object {
         json!({
@@ -699,7 +742,8 @@ mod tests {
             &env,
             &Err(BuildError::invalid("Msg-ID must not be empty")),
             &[],
-        );
+        )
+        .json();
         assert_eq!(body["Msg-ID"], "undefined");
     }
 
@@ -712,6 +756,14 @@ mod tests {
             &Err(BuildError::new(ErrorCode::NoEndpoints, "nothing")),
             &[],
         );
+        // The envelope's fields in Kazoo's order, the error after them.
+        assert_eq!(
+            body.to_string(),
+            r#"{"App-Name":"kz-endpoint","App-Version":"#.to_owned()
+                + &serde_json::to_string(APP_VERSION).unwrap()
+                + r#","Event-Category":"endpoint","Node":"n@h","Msg-ID":"m1","Account-ID":"4a686300000000000000000000000001","Call-ID":"c1","Endpoint-ID":"5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b","Event-Name":"build_error","Error-Code":"no_endpoints","Error-Message":"nothing"}"#
+        );
+        let body = body.json();
         assert_eq!(body["Msg-ID"], "m1");
         assert_eq!(body["Event-Name"], "build_error");
         assert_eq!(body["Error-Code"], "no_endpoints");

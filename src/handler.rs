@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::build_api::{
-    BuildError, BuildResult, Envelope, ErrorCode, Identity, parse_request, reply_body,
+    BuildError, BuildResult, Envelope, ErrorCode, Identity, Reply, parse_request, reply_body,
 };
 use crate::documents::DocumentStore;
 use crate::kz_json::Object;
@@ -25,7 +25,7 @@ pub struct Handled {
     /// The outcome.
     pub result: BuildResult,
     /// The reply body to publish.
-    pub reply: Value,
+    pub reply: Reply,
     /// The resolution, when the request was valid enough to build.
     pub resolution: Option<Resolution>,
 }
@@ -67,8 +67,11 @@ where
     let envelope = Envelope::of(body);
     let (result, resolution) = match parse_request(body) {
         Ok(req) => {
-            let r = resolve_scoped(&req, store, registrar, limits, &identity.config_scope()).await;
-            (r.result.clone(), Some(r))
+            let mut r =
+                resolve_scoped(&req, store, registrar, limits, &identity.config_scope()).await;
+            // The legs move to `Handled::result`; the resolution keeps the rest.
+            let result = std::mem::replace(&mut r.result, Ok(Vec::new()));
+            (result, Some(r))
         }
         Err(e) => (Err(e), None),
     };

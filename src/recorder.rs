@@ -77,7 +77,7 @@ impl Recorder {
             None => (Vec::new(), BTreeMap::new()),
         };
         documents.iter_mut().for_each(redact);
-        let reply = message.has_reply_address().then(|| handled.reply.clone());
+        let reply = message.has_reply_address().then(|| handled.reply.json());
         Capture {
             kz_capture: VERSION,
             description: None,

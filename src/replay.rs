@@ -60,7 +60,7 @@ pub async fn run(c: &Capture, dir: &Path, identity: &Identity) -> Result<Handled
 
 /// The reply a replay would publish: `None` when the message has no reply address.
 pub fn published_reply(c: &Capture, handled: &Handled) -> Option<Value> {
-    c.message.has_reply_address().then(|| handled.reply.clone())
+    c.message.has_reply_address().then(|| handled.reply.json())
 }
 
 /// Compares a replayed reply with the captured one. Returns the differences, one line each

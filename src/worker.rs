@@ -661,7 +661,7 @@ impl<S: ServingStore> Worker<S> {
             if invalid {
                 self.stats.invalid_inputs.0.inc();
             }
-            let mut published = address.publish(publish, &handled.reply).await;
+            let mut published = address.publish(publish, handled.reply.bytes()).await;
             if let Err(PublishError::TooLarge { len }) = &published {
                 // Too big to send: say so in a reply that fits.
                 tracing::warn!(bytes = len, "reply too large; answered with internal");
@@ -674,7 +674,7 @@ impl<S: ServingStore> Worker<S> {
                 ));
                 // (Counted as built already; the log line above tells this rare case apart.)
                 let reply = reply_body(&self.identity, &handled.envelope, &result, &[]);
-                published = address.publish(publish, &reply).await;
+                published = address.publish(publish, reply.bytes()).await;
             }
             let settled = match published {
                 Ok(()) => settlement.ack().await,

@@ -189,7 +189,7 @@ fn kazoo_fixture_devices_and_users_build() {
                     failures.push(format!("{what}: the reply contains a SIP password"));
                 }
             }
-            if handled.reply["Msg-ID"] != req["Msg-ID"] {
+            if handled.reply.json()["Msg-ID"] != req["Msg-ID"] {
                 failures.push(format!("{what}: the reply does not echo Msg-ID"));
             }
             match &handled.result {
@@ -197,7 +197,7 @@ fn kazoo_fixture_devices_and_users_build() {
                     let legs: Vec<_> = legs.iter().map(Leg::to_object).collect();
                     ok += 1;
                     eprintln!("  {what}: ok, {} leg(s) {:?}", legs.len(), summary(&legs));
-                    if handled.reply["Event-Name"] != "build_resp" {
+                    if handled.reply.json()["Event-Name"] != "build_resp" {
                         failures.push(format!("{what}: legs but no build_resp"));
                     }
                     for (i, leg) in legs.iter().enumerate() {
@@ -212,7 +212,7 @@ fn kazoo_fixture_devices_and_users_build() {
                 Err(e) if GATING_CODES.contains(&e.code.as_str()) => {
                     gated += 1;
                     eprintln!("  {what}: gated, {} ({})", e.code, e.message);
-                    if handled.reply["Error-Code"] != e.code.as_str() {
+                    if handled.reply.json()["Error-Code"] != e.code.as_str() {
                         failures.push(format!("{what}: the reply's Error-Code is not {}", e.code));
                     }
                 }

@@ -1042,8 +1042,8 @@ fn invalid_requests_never_reach_the_database() {
         let e = handled.result.expect_err("an invalid request");
         assert_eq!(e.code.as_str(), "invalid_request", "{field}");
         assert!(e.message.contains(field), "{field}: {}", e.message);
-        assert_eq!(handled.reply["Event-Name"], "build_error");
-        assert_eq!(handled.reply["Error-Code"], "invalid_request");
+        assert_eq!(handled.reply.json()["Event-Name"], "build_error");
+        assert_eq!(handled.reply.json()["Error-Code"], "invalid_request");
         assert!(handled.resolution.is_none());
     }
 }

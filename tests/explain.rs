@@ -14,7 +14,7 @@ fn explain(w: &World, req: Value) -> Vec<String> {
     let store = MemoryStore::new(w.docs.clone());
     let registrar = GivenRegistrations::new(w.registered.clone(), w.unknown);
     let handled = run(&store, &registrar, &req);
-    handled.reply["Explain"]
+    handled.reply.json()["Explain"]
         .as_array()
         .expect("an Explain list")
         .iter()
@@ -236,7 +236,7 @@ fn no_explanation_unless_asked() {
     let store = MemoryStore::new(w.docs.clone());
     let registrar = GivenRegistrations::new(w.registered.clone(), false);
     let handled = run(&store, &registrar, &request(&dev(1)));
-    assert!(handled.reply.get("Explain").is_none());
+    assert!(handled.reply.json().get("Explain").is_none());
 }
 
 #[test]

@@ -437,7 +437,7 @@ fn any_request_on_any_documents_gets_a_well_formed_reply() {
                 &registrar,
                 &identity,
             ));
-            let reply = &handled.reply;
+            let reply = &handled.reply.json();
             let outcome = match &handled.result {
                 Ok(_) => "build_resp".to_owned(),
                 Err(e) => e.code.as_str().to_owned(),

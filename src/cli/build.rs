@@ -39,7 +39,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, &handled.reply)?;
+    out.write_all(handled.reply.bytes())?;
     writeln!(out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)

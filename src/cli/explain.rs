@@ -32,7 +32,8 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let mut out = std::io::stdout().lock();
-    let lines = handled.reply.get("Explain").and_then(|v| v.as_array());
+    let reply = handled.reply.json();
+    let lines = reply.get("Explain").and_then(|v| v.as_array());
     for line in lines.into_iter().flatten() {
         writeln!(out, "{}", line.as_str().unwrap_or_default())?;
     }

@@ -203,16 +203,16 @@ where
         !text.contains("secret"),
         "a password leaked into the reply: {text}"
     );
-    assert_eq!(handled.reply["Msg-ID"], req["Msg-ID"]);
+    assert_eq!(handled.reply.json()["Msg-ID"], req["Msg-ID"]);
     if let Ok(legs) = &handled.result {
-        assert_eq!(handled.reply["Event-Name"], "build_resp");
+        assert_eq!(handled.reply.json()["Event-Name"], "build_resp");
         for leg in legs.iter().map(Leg::to_object) {
             if let Err(e) = validate_leg(&leg) {
                 panic!("invalid leg ({e}): {}", Value::Object(leg));
             }
         }
     } else {
-        assert_eq!(handled.reply["Event-Name"], "build_error");
+        assert_eq!(handled.reply.json()["Event-Name"], "build_error");
     }
     handled
 }
