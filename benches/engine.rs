@@ -24,7 +24,7 @@ fn engine(c: &mut Criterion) {
     ] {
         let req = parse_request(account.request(target).as_object().unwrap()).unwrap();
         match build(&req, &inputs) {
-            Outcome::Done(Ok(l), ..) => assert_eq!(l.len(), legs, "{name}"),
+            Outcome::Done { result: Ok(l), .. } => assert_eq!(l.len(), legs, "{name}"),
             other => panic!("{name}: {other:?}"),
         }
         group.bench_function(name, |b| {

@@ -238,10 +238,15 @@ impl DocCache {
         (found, missing, inner.epoch)
     }
 
-    /// A cached document, parsed, when it is there and fresh.
-    fn doc(&self, inner: &mut Inner, db: &str, id: &str, now: Instant) -> Option<Doc> {
+    /// A cached document, parsed, when it is there and fresh: `Some(None)` when it is known
+    /// not to exist.
+    fn doc(&self, inner: &mut Inner, db: &str, id: &str, now: Instant) -> Option<Option<Doc>> {
         self.fresh(&mut inner.docs, &(db.to_owned(), id.to_owned()), now, |b| {
-            unpack(b)
+            if b.is_empty() {
+                Some(None)
+            } else {
+                unpack(b).map(Some)
+            }
         })
     }
 }
@@ -252,7 +257,13 @@ fn unpack(bytes: &[u8]) -> Option<Doc> {
     serde_json::from_slice(&json).ok().map(std::sync::Arc::new)
 }
 
-/// A document in its cached form: its JSON, LZ4-compressed.
+/// A document in its cached form: its JSON, LZ4-compressed; nothing for a document known not
+/// to exist.
+///
+/// Absent documents are cached too: every build reads the account's `configs_*` documents
+/// and the `system_config` categories, which most clusters never create, and re-reading them
+/// made each warm build a CouchDB round trip. A creation is a change event like an edit
+/// (the bindings cover every action on the types the builder reads), so it evicts the entry.
 fn pack(doc: &Value) -> Box<[u8]> {
     let json = serde_json::to_vec(doc).expect("a JSON value serialises");
     lz4_flex::compress_prepend_size(&json).into_boxed_slice()
@@ -292,7 +303,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let now = Instant::now();
         let cache = &self.cache;
         let (found, missing, epoch) = cache.lookup(ids, |inner, id| cache.doc(inner, db, id, now));
-        let mut out: Docs = found.into_iter().map(|(k, d)| (k, Some(d))).collect();
+        let mut out: Docs = found.into_iter().collect();
         if missing.is_empty() {
             return Ok(out);
         }
@@ -300,8 +311,8 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let mut inner = cache.lock();
         let store = inner.epoch == epoch;
         for (id, doc) in fetched {
-            if store && let Some(d) = &doc {
-                let v = (now, pack(d));
+            if store {
+                let v = (now, doc.as_deref().map_or_else(|| Box::from([]), pack));
                 insert(
                     &cache.stats,
                     &mut inner.docs,
@@ -322,7 +333,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
             let key = (db.to_owned(), user.to_owned());
             let ids = cache.fresh(&mut inner.owned, &key, now, |ids| Some(ids.clone()))?;
             ids.iter()
-                .map(|id| cache.doc(inner, db, id, now))
+                .map(|id| cache.doc(inner, db, id, now).flatten())
                 .collect::<Option<Vec<Doc>>>()
         });
         if missing.is_empty() {
@@ -381,9 +392,18 @@ mod tests {
         let ids = vec!["d1".to_owned(), "nope".to_owned()];
         let first = block(store.open_docs("db", &ids)).unwrap();
         assert!(first["d1"].is_some() && first["nope"].is_none());
-        block(store.open_docs("db", &ids)).unwrap();
-        // d1 was a hit the second time; a missing document is never cached.
-        assert_eq!(store.cache.stats.hits.load(Ordering::Relaxed), 1);
+        let second = block(store.open_docs("db", &ids)).unwrap();
+        // Both were hits the second time: a missing document is cached as missing.
+        assert!(second["d1"].is_some() && second["nope"].is_none());
+        assert_eq!(store.cache.stats.hits.load(Ordering::Relaxed), 2);
+        assert_eq!(store.cache.stats.misses.load(Ordering::Relaxed), 2);
+        // Its creation is a change event: the next read asks the store again.
+        store.cache.apply(&Change::Doc {
+            db: "db".into(),
+            id: "nope".into(),
+            doc_type: Some("device".into()),
+        });
+        block(store.open_docs("db", &["nope".to_owned()])).unwrap();
         assert_eq!(store.cache.stats.misses.load(Ordering::Relaxed), 3);
         let owned = block(store.owned_devices("db", &["u1".to_owned()])).unwrap();
         assert_eq!(owned["u1"].len(), 1);
@@ -392,8 +412,9 @@ mod tests {
             id: "d1".into(),
             doc_type: Some("device".into()),
         });
-        assert!(store.cache.is_empty());
-        assert_eq!(store.cache.stats.evictions.load(Ordering::Relaxed), 2);
+        // "nope" evicted once, then d1 and the owned list; "nope" is cached again as missing.
+        assert_eq!(store.cache.len(), 1);
+        assert_eq!(store.cache.stats.evictions.load(Ordering::Relaxed), 3);
     }
 
     #[test]

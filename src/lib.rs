@@ -16,6 +16,8 @@
 //!   the ecallmgr registrars over AMQP by the worker ([`registrar::amqp`]).
 //! - [`engine`]: the pure leg engine (attribute merge, gating, device/user/group rules,
 //!   field-exact SIP, forward and failover legs).
+//! - [`leg`]: a leg as a type ([`leg::Leg`]: a device's SIP or push leg, a loopback leg),
+//!   serialised straight to Kazoo's JSON; what a build answers with.
 //! - [`validate`]: the bridge-endpoint validation ecallmgr applies, used on every leg in tests.
 //! - [`worker`]: the live worker: the request consumer, replies, reconnection and shutdown
 //!   ([`shutdown`]), counters ([`stats`]), the settlement of every delivery

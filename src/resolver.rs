@@ -155,7 +155,11 @@ where
     };
     loop {
         let needs = match engine::build(req, &res.inputs) {
-            Outcome::Done(result, explain, unapplied) => {
+            Outcome::Done {
+                result,
+                explain,
+                unapplied,
+            } => {
                 res.result = match result {
                     Ok(legs) if legs.len() > limits.max_legs => Err(BuildError::new(
                         ErrorCode::Internal,

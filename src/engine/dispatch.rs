@@ -44,7 +44,11 @@ pub fn build(req: &BuildRequest, inputs: &Inputs) -> Outcome {
             Err(e) => format!("result: {} ({})", e.code, e.message),
         });
     }
-    Outcome::Done(result, lines, unapplied)
+    Outcome::Done {
+        result,
+        explain: lines,
+        unapplied,
+    }
 }
 
 impl<'a> BuildState<'a> {

@@ -75,9 +75,15 @@ impl Needs {
 /// The result of one engine run.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The build is decided; with the explanation lines when the request asked for them,
-    /// and the document features met that the worker does not apply.
-    Done(BuildResult, Vec<String>, Vec<Unapplied>),
+    /// The build is decided.
+    Done {
+        /// The legs, or the Kazoo error.
+        result: BuildResult,
+        /// The explanation lines, when the request asked for them.
+        explain: Vec<String>,
+        /// The document features met that the worker does not apply.
+        unapplied: Vec<Unapplied>,
+    },
     /// More inputs are needed.
     Need(Needs),
 }

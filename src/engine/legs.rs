@@ -1,8 +1,8 @@
 //! Field-exact legs: the SIP leg, the call-forward (loopback) leg and the failover leg, as
 //! `kz_endpoint_v4` builds them (`kazoo-endpoint-rules.md` section 6).
 //!
-//! Every field keeps Kazoo's name and JSON type: timeouts are decimal strings, some flags are
-//! the string `"true"` and others booleans. Absent values are left out, never `null`.
+//! This module decides each field's value from the documents and the call; the leg types in
+//! [`crate::leg`] keep Kazoo's names, order and JSON types when they are serialised.
 
 use std::cell::OnceCell;
 

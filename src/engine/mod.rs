@@ -28,7 +28,8 @@
 //! - `forward`: call-forward and failover targets.
 //! - [`attributes`]: the merged endpoint (account, owner, device).
 //! - [`caller_id`]: caller ID, callee ID and privacy.
-//! - [`legs`]: the field-exact SIP, push and loopback legs.
+//! - [`legs`]: builds the field-exact SIP, push and loopback legs (the types are
+//!   [`crate::leg`]).
 //! - [`config`], [`recording`], [`formatters`], [`endpoint_type`]: the configuration read,
 //!   call recording, outbound formatters, endpoint types.
 //! - [`explain`]: the explanation lines.

@@ -204,7 +204,7 @@ mod tests {
         for (target, legs) in [(&a.device, 1), (&a.user, 10), (&a.group, 60)] {
             let req = parse_request(a.request(target).as_object().unwrap()).unwrap();
             match build(&req, &inputs) {
-                Outcome::Done(Ok(l), ..) => assert_eq!(l.len(), legs, "{target}"),
+                Outcome::Done { result: Ok(l), .. } => assert_eq!(l.len(), legs, "{target}"),
                 other => panic!("{target}: {other:?}"),
             }
         }
