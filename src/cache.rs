@@ -30,9 +30,17 @@ struct Inner {
     docs: LruCache<Key, (Instant, Box<[u8]>)>,
     /// Owned-device lists as document ids; their documents are in `docs`.
     owned: LruCache<Key, (Instant, Vec<String>)>,
+    /// Databases the store said do not exist, and when. A cluster without a
+    /// `system_config` database (every key then has Kazoo's default) is read on every build;
+    /// remembering the answer spares a CouchDB round trip per build.
+    missing_dbs: LruCache<String, Instant>,
     /// Bumped by every eviction: a read that saw another epoch stores nothing.
     epoch: u64,
 }
+
+/// How many missing databases are remembered: requests for accounts that do not exist must
+/// not grow the cache without bound.
+const MISSING_DBS: usize = 1024;
 
 /// Cache counters.
 #[derive(Debug, Default)]
@@ -140,6 +148,7 @@ impl DocCache {
             inner: Mutex::new(Inner {
                 docs: LruCache::new(cap),
                 owned: LruCache::new(cap),
+                missing_dbs: LruCache::new(NonZeroUsize::new(MISSING_DBS).expect("non-zero")),
                 epoch: 0,
             }),
             ttl,
@@ -168,6 +177,8 @@ impl DocCache {
         let mut evicted = 0;
         match change {
             Change::Doc { db, id, doc_type } => {
+                // A document changed in it: the database exists.
+                evicted += u64::from(inner.missing_dbs.pop(db).is_some());
                 evicted += u64::from(inner.docs.pop(&(db.clone(), id.clone())).is_some());
                 // A device edit can change who owns what; a user edit its own list.
                 if doc_type.as_deref() != Some("account") {
@@ -175,6 +186,7 @@ impl DocCache {
                 }
             }
             Change::Database { db } => {
+                evicted += u64::from(inner.missing_dbs.pop(db).is_some());
                 evicted += drop_db(&mut inner.docs, db);
                 evicted += drop_db(&mut inner.owned, db);
             }
@@ -186,9 +198,10 @@ impl DocCache {
     pub fn clear(&self) {
         let mut inner = self.lock();
         inner.epoch += 1;
-        let n = inner.docs.len() + inner.owned.len();
+        let n = inner.docs.len() + inner.owned.len() + inner.missing_dbs.len();
         inner.docs.clear();
         inner.owned.clear();
+        inner.missing_dbs.clear();
         self.stats.evicted(&self.stats.evicted_reset, n as u64);
     }
 
@@ -236,6 +249,19 @@ impl DocCache {
             .misses
             .fetch_add(missing.len() as u64, Ordering::Relaxed);
         (found, missing, inner.epoch)
+    }
+
+    /// The store said recently that `db` does not exist.
+    fn db_missing(&self, db: &str, now: Instant) -> bool {
+        let mut inner = self.lock();
+        match inner.missing_dbs.get(db) {
+            Some(at) if now.duration_since(*at) < self.ttl => true,
+            Some(_) => {
+                inner.missing_dbs.pop(db);
+                false
+            }
+            None => false,
+        }
     }
 
     /// A cached document, parsed, when it is there and fresh: `Some(None)` when it is known
@@ -302,12 +328,28 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
     async fn open_docs(&self, db: &str, ids: &[String]) -> Result<Docs, StoreError> {
         let now = Instant::now();
         let cache = &self.cache;
+        if cache.db_missing(db, now) {
+            cache
+                .stats
+                .hits
+                .fetch_add(ids.len() as u64, Ordering::Relaxed);
+            return Err(StoreError::NoDatabase(db.to_owned()));
+        }
         let (found, missing, epoch) = cache.lookup(ids, |inner, id| cache.doc(inner, db, id, now));
         let mut out: Docs = found.into_iter().collect();
         if missing.is_empty() {
             return Ok(out);
         }
-        let fetched = self.store.open_docs(db, &missing).await?;
+        let fetched = match self.store.open_docs(db, &missing).await {
+            Err(StoreError::NoDatabase(d)) => {
+                let mut inner = cache.lock();
+                if inner.epoch == epoch {
+                    inner.missing_dbs.put(db.to_owned(), now);
+                }
+                return Err(StoreError::NoDatabase(d));
+            }
+            other => other?,
+        };
         let mut inner = cache.lock();
         let store = inner.epoch == epoch;
         for (id, doc) in fetched {
@@ -415,6 +457,50 @@ mod tests {
         // "nope" evicted once, then d1 and the owned list; "nope" is cached again as missing.
         assert_eq!(store.cache.len(), 1);
         assert_eq!(store.cache.stats.evictions.load(Ordering::Relaxed), 3);
+    }
+
+    /// A store without any database, counting what it is asked.
+    struct NoDatabases(std::sync::atomic::AtomicUsize);
+
+    impl DocumentStore for NoDatabases {
+        async fn open_docs(&self, db: &str, _ids: &[String]) -> Result<Docs, StoreError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Err(StoreError::NoDatabase(db.to_owned()))
+        }
+
+        async fn owned_devices(&self, db: &str, _ids: &[String]) -> Result<Owned, StoreError> {
+            Err(StoreError::NoDatabase(db.to_owned()))
+        }
+    }
+
+    #[test]
+    fn a_missing_database_is_remembered_until_it_is_created() {
+        let store = CachedStore {
+            store: NoDatabases(Default::default()),
+            cache: std::sync::Arc::new(DocCache::new(10, Duration::from_secs(60))),
+        };
+        let ids = vec!["kazoo_endpoint".to_owned()];
+        for _ in 0..3 {
+            match block(store.open_docs("system_config", &ids)) {
+                Err(StoreError::NoDatabase(db)) => assert_eq!(db, "system_config"),
+                other => panic!("expected NoDatabase, got {other:?}"),
+            }
+        }
+        // Asked once; the other two answers came from the cache, and were the same.
+        assert_eq!(store.store.0.load(Ordering::Relaxed), 1);
+        store.cache.apply(&Change::Database {
+            db: "system_config".into(),
+        });
+        let _ = block(store.open_docs("system_config", &ids));
+        assert_eq!(store.store.0.load(Ordering::Relaxed), 2);
+        // A document event in it says it exists, too.
+        store.cache.apply(&Change::Doc {
+            db: "system_config".into(),
+            id: "kazoo_endpoint".into(),
+            doc_type: None,
+        });
+        let _ = block(store.open_docs("system_config", &ids));
+        assert_eq!(store.store.0.load(Ordering::Relaxed), 3);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub enum Change {
 }
 
 /// The routing keys to bind on `configuration` for the documents the builder reads.
-pub const BINDINGS: [&str; 7] = [
+pub const BINDINGS: [&str; 8] = [
     "*.*.device.*",
     "*.*.user.*",
     "*.*.account.*",
@@ -33,6 +33,8 @@ pub const BINDINGS: [&str; 7] = [
     // Every `system_config` document, whatever its type.
     "*.system_config.#",
     "db_deleted.#",
+    // A database that was missing (remembered by the cache) exists from now on.
+    "db_created.#",
 ];
 
 /// Reads a `configuration` event; `None` for anything that is not a valid document or
