@@ -5,3 +5,4 @@
 
 pub mod ecallmgr;
 pub mod synthetic;
+pub mod worker_process;

@@ -22,10 +22,9 @@ use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::documents::{Docs, DocumentStore, Owned, StoreError};
 use kz_endpoint::ids::account_db;
 use kz_endpoint::registrar::GivenRegistrations;
-use kz_endpoint::shutdown::{self, Trigger};
-use kz_endpoint::worker::{Store, Worker, WorkerConfig};
 use kz_endpoint_testkit::ecallmgr::{Answer, Ecallmgr};
 use kz_endpoint_testkit::synthetic;
+use kz_endpoint_testkit::worker_process::{ServeOptions, WorkerProcess};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -36,10 +35,11 @@ use serde_json::{Value, json};
 /// Load tool for kz-endpoint: measures build throughput and latency through RabbitMQ against
 /// a no-op echo consumer on the same broker, in one run.
 ///
-/// It creates a synthetic account in CouchDB, starts a worker in this process (the same code
-/// as `kz-endpoint serve`) and an echo consumer, then sends N device build requests with K in
-/// flight to each, exactly as Kazoo's callflow sends them (build_req on kapps, replies on a
-/// targeted queue). Scenarios: warm cache and cold cache (every build reads CouchDB), each
+/// It creates a synthetic account in CouchDB, starts the real `kz-endpoint serve` binary as a
+/// process of its own (its CPU time is reported per request) and an echo consumer, then sends
+/// N device build requests with K in flight to each, exactly as Kazoo's callflow sends them
+/// (build_req on kapps, replies on a targeted queue); and, at one in flight, the round trip
+/// against the echo consumer's. Scenarios: warm cache and cold cache (every build reads CouchDB), each
 /// with and without a registrar answering; then the warm worker paced at half its measured
 /// maximum, for latency under load. It also reports CouchDB requests per cold build and the
 /// resident memory of 100k cached documents. Nothing is asserted: it prints numbers.
@@ -72,6 +72,10 @@ struct Args {
     /// Devices of the user in the CouchDB-requests figure.
     #[arg(long, default_value_t = 10)]
     user_devices: usize,
+    /// The `kz-endpoint` binary to measure, started as `kz-endpoint serve` in a process of its
+    /// own [default: the one beside this tool, target/<profile>/kz-endpoint].
+    #[arg(long, value_name = "PATH")]
+    worker_binary: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +86,8 @@ struct Run {
     p99: Duration,
     p999: Duration,
     errors: usize,
+    /// The worker process's CPU time (user + system) per request, for a worker scenario.
+    cpu_per_request: Option<Duration>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -154,6 +160,7 @@ async fn drive(
         p99: percentile(&lat, 0.99),
         p999: percentile(&lat, 0.999),
         errors,
+        cpu_per_request: None,
     }
 }
 
@@ -273,37 +280,35 @@ async fn load_account(
     Ok(client)
 }
 
-async fn start_worker(
+/// Starts `kz-endpoint serve` for one scenario, bound to the account's build requests only.
+fn start_worker(
     args: &Args,
     account: &synthetic::Account,
+    binary: &std::path::Path,
     cold: bool,
-) -> anyhow::Result<(Arc<Worker>, Trigger)> {
-    let ttl = if cold {
-        Duration::ZERO
-    } else {
-        Duration::from_secs(3600)
-    };
-    let store = Store::Couch(CachedStore {
-        store: CouchStore::new(&args.couch_url, Duration::from_secs(2))?,
-        cache: Arc::new(DocCache::new(100_000, ttl)),
-    });
-    let mut config = WorkerConfig::new(
-        args.amqp_url.clone(),
-        format!("kz-endpoint-load@{}", random_hex(6)),
-    );
-    config.queue = format!("kz-load-builder-{}", random_hex(8));
-    config.bindings = vec![format!("endpoint.build.{}", encode(&account.id))];
-    config.prefetch = args.prefetch;
-    let worker = Worker::new(config, store);
-    let (trigger, shutdown) = shutdown::channel();
-    tokio::spawn(worker.clone().run(shutdown));
-    for _ in 0..500 {
-        if worker.is_consuming() {
-            return Ok((worker, trigger));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    bail!("the worker did not start consuming")
+) -> anyhow::Result<WorkerProcess> {
+    WorkerProcess::start(&ServeOptions {
+        binary: binary.to_owned(),
+        amqp_url: args.amqp_url.clone(),
+        couch_url: args.couch_url.clone(),
+        queue: format!("kz-load-builder-{}", random_hex(8)),
+        binding: format!("endpoint.build.{}", encode(&account.id)),
+        prefetch: args.prefetch,
+        cache_ttl_secs: if cold { 0 } else { 3600 },
+    })
+}
+
+/// Sends a scenario's requests to the worker and measures the worker's CPU time as well.
+async fn drive_worker(
+    worker: &WorkerProcess,
+    run: impl std::future::Future<Output = Run>,
+    n: usize,
+) -> anyhow::Result<Run> {
+    let before = worker.cpu()?;
+    let mut r = run.await;
+    let used = worker.cpu()?.saturating_sub(before);
+    r.cpu_per_request = Some(used / n.max(1) as u32);
+    Ok(r)
 }
 
 /// A store whose every document is freshly built (as documents arrive from CouchDB), for
@@ -395,12 +400,19 @@ async fn main() -> anyhow::Result<()> {
             None,
         )
     };
+    let binary = match &args.worker_binary {
+        Some(b) => b.clone(),
+        None => WorkerProcess::default_binary()?,
+    };
     for (cold, registrar) in [(false, false), (false, true), (true, false), (true, true)] {
-        let (worker, trigger) = start_worker(&args, &account, cold).await?;
+        let worker = start_worker(&args, &account, &binary, cold)?;
         let reg_tasks = if registrar {
             let t = start_registrar(&args.amqp_url, &account.realm).await?;
             for _ in 0..300 {
-                if worker.ecallmgr_nodes() > 0 {
+                let known = worker
+                    .metrics()
+                    .is_ok_and(|m| m.lines().any(|l| l == "kz_endpoint_ecallmgr_nodes 1"));
+                if known {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -429,7 +441,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
         let before = echo_run().await;
-        let run = drive(client.clone(), &name, &template, &build_key, n, k, None).await;
+        let run = drive(client.clone(), &name, &template, &build_key, n, k, None);
+        let run = drive_worker(&worker, run, n).await?;
         let after = echo_run().await;
         let reference = echo_ref(&before, &after);
         if runs.is_empty() {
@@ -444,27 +457,60 @@ async fn main() -> anyhow::Result<()> {
                 n,
                 k,
                 Some(run.throughput / 2.0),
-            )
-            .await;
+            );
+            let half = drive_worker(&worker, half, n).await?;
             runs.push((run, reference));
             runs.push((half, reference));
+            // One in flight: the round trip against the echo consumer's, in the same run.
+            let m = n / 5 + 1;
+            let echo_one = drive(
+                client.clone(),
+                "echo, 1 in flight",
+                &template,
+                &echo_key,
+                m,
+                1,
+                None,
+            )
+            .await;
+            let one = drive(
+                client.clone(),
+                "worker warm cache, no registrar, 1 in flight",
+                &template,
+                &build_key,
+                m,
+                1,
+                None,
+            );
+            let one = drive_worker(&worker, one, m).await?;
+            let one_ref = echo_one.throughput;
+            runs.push((echo_one, one_ref));
+            runs.push((one, one_ref));
         } else {
             runs.push((run, reference));
         }
-        // The stand-in registrar stops when dropped.
+        // The stand-in registrar stops when dropped, the worker process is killed.
         drop(reg_tasks);
-        trigger.fire();
+        drop(worker);
     }
     echo_consumer.abort();
 
     println!();
     println!(
-        "{:<62} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6}",
-        "scenario", "builds/s", "p50 ms", "p99 ms", "p99.9 ms", "echo ref", "vs echo", "errors"
+        "{:<62} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10}",
+        "scenario",
+        "builds/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "echo ref",
+        "vs echo",
+        "errors",
+        "worker CPU"
     );
     for (r, reference) in &runs {
         println!(
-            "{:<62} {:>9.0} {:>8} {:>8} {:>8} {:>9.0} {:>6.0}% {:>6}",
+            "{:<62} {:>9.0} {:>8} {:>8} {:>8} {:>9.0} {:>6.0}% {:>6} {:>10}",
             r.name,
             r.throughput,
             ms(r.p50),
@@ -472,7 +518,10 @@ async fn main() -> anyhow::Result<()> {
             ms(r.p999),
             reference,
             100.0 * r.throughput / reference,
-            r.errors
+            r.errors,
+            r.cpu_per_request
+                .map(|c| format!("{:.0} us", c.as_secs_f64() * 1e6))
+                .unwrap_or_else(|| "-".into())
         );
     }
 
