@@ -287,6 +287,13 @@ fn kazoo_v4_replies_match_except_listed_differences() {
     )
     .expect("the replies are a JSON object");
     let store = FixtureDb::new(root.join("fixturedb"));
+    let cached = kz_endpoint::cache::CachedStore {
+        store: FixtureDb::new(root.join("fixturedb")),
+        cache: std::sync::Arc::new(kz_endpoint::cache::DocCache::new(
+            10_000,
+            std::time::Duration::from_secs(3600),
+        )),
+    };
     let registrar = GivenRegistrations::new([], true);
     let identity = Identity::new("conformance@test");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -310,6 +317,16 @@ fn kazoo_v4_replies_match_except_listed_differences() {
             .get(name)
             .unwrap_or_else(|| panic!("no Kazoo reply for {name}"));
         let handled = rt.block_on(handle(&req, &store, &registrar, &identity));
+        // Kazoo's own documents through the worker's cache (slimmed, compressed), cold and
+        // warm: the same reply, byte for byte.
+        for run in ["cold", "warm"] {
+            let through = rt.block_on(handle(&req, &cached, &registrar, &identity));
+            assert_eq!(
+                through.reply.to_string(),
+                handled.reply.to_string(),
+                "{name}: the {run} cache changed the reply"
+            );
+        }
         let found = match (kazoo.get("Endpoints"), &handled.result) {
             (Some(Value::Array(k)), Ok(ours)) => {
                 let ours: Vec<_> = ours.iter().map(kz_endpoint::leg::Leg::to_object).collect();
