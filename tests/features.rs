@@ -467,3 +467,27 @@ fn formatter_matching_the_invite_format() {
         assert_eq!(leg["To-DID"], want, "{format}");
     }
 }
+
+/// A build compiles at most `MAX_REGEXES` distinct formatter patterns: past them a `regex`
+/// formatter does not apply, so a document listing thousands of patterns cannot make a build
+/// slow. Within the bound, the first formatter that matches wins as before.
+#[test]
+fn formatter_regexes_are_bounded_per_build() {
+    use kz_endpoint::engine::formatters::MAX_REGEXES;
+    let with_misses = |misses: usize| {
+        let mut list: Vec<Value> = (0..misses)
+            .map(|i| json!({"regex": format!("^never{i}$")}))
+            .collect();
+        list.push(json!({"regex": "^(\\d+)$", "prefix": "+"}));
+        let d1 = device(1, json!({"formatters": {"to_did": list}}));
+        let w = World::new(vec![d1]).registered(&["d1"]);
+        let req = with(
+            request(&dev(1)),
+            json!({"Call": {"Request-User": "4155551001"}}),
+        );
+        leg0(&w, &req)["To-DID"].clone()
+    };
+    assert_eq!(with_misses(MAX_REGEXES - 1), "+4155551001");
+    assert_eq!(with_misses(MAX_REGEXES), "4155551001");
+    assert_eq!(with_misses(5_000), "4155551001");
+}

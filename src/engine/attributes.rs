@@ -93,6 +93,7 @@ pub struct Endpoint<'a> {
     top: TopLevel<'a>,
     prefer_device_caller_id: bool,
     metaflows: OnceCell<Object>,
+    formatters: OnceCell<Object>,
     name: OnceCell<Option<String>>,
     outbound_flags: OnceCell<Value>,
 }
@@ -135,6 +136,7 @@ impl<'a> Endpoint<'a> {
                     &["caller_id_options", "prefer_device_caller_id"],
                 )),
             metaflows: OnceCell::new(),
+            formatters: OnceCell::new(),
             name: OnceCell::new(),
             outbound_flags: OnceCell::new(),
         }
@@ -234,8 +236,8 @@ impl<'a> Endpoint<'a> {
 
     /// The merged outbound `formatters` (the generic merge: account, then device, then owner
     /// winning per key; non-empty values only). Empty for nearly every endpoint.
-    pub fn formatters(&self) -> Object {
-        self.generic("formatters")
+    pub fn formatters(&self) -> &Object {
+        self.formatters.get_or_init(|| self.generic("formatters"))
     }
 
     /// A path below the document's `sip` object (read on every leg: looked up once).

@@ -26,9 +26,38 @@ use crate::kz_json::Object;
 /// cost a build more than a moment.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// Applies the outbound `formatters` to `leg`.
-pub fn apply(leg: &mut Object, formatters: &Object) {
-    format_object(leg, formatters);
+/// The most distinct regexes one build compiles. A document may list any number of
+/// formatters; past this many patterns, a formatter's `regex` does not apply (as for a
+/// pattern that does not compile), so a build's cost stays bounded (`docs/compatibility.md`).
+pub const MAX_REGEXES: usize = 64;
+
+/// The regexes of one build's formatters, compiled once each (a formatter inherited from the
+/// account applies to every SIP leg of the build).
+#[derive(Default)]
+pub struct Regexes(std::cell::RefCell<std::collections::HashMap<String, Option<Regex>>>);
+
+impl Regexes {
+    /// Runs `f` on the compiled `pattern`: `None` when it does not compile, or when the build
+    /// has compiled [`MAX_REGEXES`] others already.
+    fn with<R>(&self, pattern: &str, f: impl FnOnce(Option<&Regex>) -> R) -> R {
+        let mut map = self.0.borrow_mut();
+        if !map.contains_key(pattern) {
+            if map.len() >= MAX_REGEXES {
+                return f(None);
+            }
+            let re = RegexBuilder::new(pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .ok();
+            map.insert(pattern.to_owned(), re);
+        }
+        f(map.get(pattern).and_then(Option::as_ref))
+    }
+}
+
+/// Applies the outbound `formatters` to `leg`, compiling regexes through `regexes`.
+pub fn apply(leg: &mut Object, formatters: &Object, regexes: &Regexes) {
+    format_object(leg, formatters, regexes);
     let invite_format = leg.get("Invite-Format").cloned();
     if let Some(Value::Object(headers)) = leg.get_mut("Custom-SIP-Headers") {
         let added = match invite_format {
@@ -38,7 +67,7 @@ pub fn apply(leg: &mut Object, formatters: &Object) {
             }
             _ => false,
         };
-        format_object(headers, formatters);
+        format_object(headers, formatters, regexes);
         if added {
             headers.shift_remove("Invite-Format");
         }
@@ -58,7 +87,7 @@ fn normalize(key: &str) -> String {
         .collect()
 }
 
-fn format_object(obj: &mut Object, formatters: &Object) {
+fn format_object(obj: &mut Object, formatters: &Object, regexes: &Regexes) {
     for (meta_key, list) in formatters {
         let applicable: Vec<&Object> = match list {
             Value::Array(a) => a.iter().filter_map(Value::as_object).collect(),
@@ -81,7 +110,7 @@ fn format_object(obj: &mut Object, formatters: &Object) {
             continue;
         };
         for f in applicable {
-            if apply_one(obj, &key, f) {
+            if apply_one(obj, &key, f, regexes) {
                 break;
             }
         }
@@ -90,7 +119,7 @@ fn format_object(obj: &mut Object, formatters: &Object) {
 
 /// Tries one formatter on `obj[key]`; true when it changed something (or would have: Kazoo
 /// stops at the first formatter that applies).
-fn apply_one(obj: &mut Object, key: &str, f: &Object) -> bool {
+fn apply_one(obj: &mut Object, key: &str, f: &Object, regexes: &Regexes) -> bool {
     let Some(value) = obj.get(key).cloned() else {
         return false;
     };
@@ -133,20 +162,18 @@ fn apply_one(obj: &mut Object, key: &str, f: &Object) -> bool {
     let Value::String(subject) = &user else {
         return false;
     };
-    let Ok(re) = RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-    else {
-        return false;
-    };
-    let Some(caps) = re.captures(subject) else {
-        return false;
-    };
     // Erlang's `re:run(.., [{capture, all, binary}])` drops the unmatched groups at the end of
     // the list: with no group matched, the whole match is what was captured; otherwise the
     // first group (empty when it did not take part).
-    let any_group = (1..caps.len()).any(|i| caps.get(i).is_some());
-    let captured = if any_group { caps.get(1) } else { caps.get(0) }.map_or("", |m| m.as_str());
+    let captured = regexes.with(pattern, |re| {
+        let caps = re?.captures(subject)?;
+        let any_group = (1..caps.len()).any(|i| caps.get(i).is_some());
+        let m = if any_group { caps.get(1) } else { caps.get(0) };
+        Some(m.map_or("", |m| m.as_str()).to_owned())
+    });
+    let Some(captured) = captured else {
+        return false;
+    };
     let out = format!(
         "{}{captured}{}",
         f.get("prefix").map(binary).unwrap_or_default(),

@@ -32,6 +32,8 @@ pub const INVITE_FORMATS_4_3: [&str; 7] = [
 pub struct SameOnEveryLeg {
     caller_ids: CallerIds,
     caller_headers: OnceCell<Headers>,
+    /// The formatters' regexes, compiled once per build.
+    regexes: super::formatters::Regexes,
 }
 
 /// Builds the legs of one build: the call's context and what its legs share.
@@ -416,7 +418,8 @@ fn sip_leg(
     };
     let formatters = ep.formatters();
     if !formatters.is_empty() {
-        leg.format(|json| super::formatters::apply(json, &formatters));
+        let regexes = &lb.shared.regexes;
+        leg.format(|json| super::formatters::apply(json, formatters, regexes));
     }
     leg
 }
