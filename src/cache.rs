@@ -34,9 +34,17 @@ struct Inner {
     /// `system_config` database (every key then has Kazoo's default) is read on every build;
     /// remembering the answer spares a CouchDB round trip per build.
     missing_dbs: LruCache<String, Instant>,
+    /// The most recently read documents, parsed: a hit here costs no decoding. Served only
+    /// while the same key is fresh in `docs`, and dropped whenever that entry changes.
+    hot: LruCache<Key, Doc>,
     /// Bumped by every eviction: a read that saw another epoch stores nothing.
     epoch: u64,
 }
+
+/// How many documents are also kept parsed. Decoding a cached document (LZ4, then JSON into
+/// hashed maps) was half of a warm request's handling; a parsed document costs about ten
+/// times its compressed size, so only the hot ones are kept that way (about 6 MB for these).
+const HOT_DOCUMENTS: usize = 1024;
 
 /// How many missing databases are remembered: requests for accounts that do not exist must
 /// not grow the cache without bound.
@@ -149,6 +157,7 @@ impl DocCache {
                 docs: LruCache::new(cap),
                 owned: LruCache::new(cap),
                 missing_dbs: LruCache::new(NonZeroUsize::new(MISSING_DBS).expect("non-zero")),
+                hot: LruCache::new(NonZeroUsize::new(HOT_DOCUMENTS).expect("non-zero")),
                 epoch: 0,
             }),
             ttl,
@@ -179,7 +188,9 @@ impl DocCache {
             Change::Doc { db, id, doc_type } => {
                 // A document changed in it: the database exists.
                 evicted += u64::from(inner.missing_dbs.pop(db).is_some());
-                evicted += u64::from(inner.docs.pop(&(db.clone(), id.clone())).is_some());
+                let key = (db.clone(), id.clone());
+                inner.hot.pop(&key);
+                evicted += u64::from(inner.docs.pop(&key).is_some());
                 // A device edit can change who owns what; a user edit its own list.
                 if doc_type.as_deref() != Some("account") {
                     evicted += drop_db(&mut inner.owned, db);
@@ -187,6 +198,7 @@ impl DocCache {
             }
             Change::Database { db } => {
                 evicted += u64::from(inner.missing_dbs.pop(db).is_some());
+                drop_db(&mut inner.hot, db);
                 evicted += drop_db(&mut inner.docs, db);
                 evicted += drop_db(&mut inner.owned, db);
             }
@@ -202,6 +214,7 @@ impl DocCache {
         inner.docs.clear();
         inner.owned.clear();
         inner.missing_dbs.clear();
+        inner.hot.clear();
         self.stats.evicted(&self.stats.evicted_reset, n as u64);
     }
 
@@ -267,13 +280,18 @@ impl DocCache {
     /// A cached document, parsed, when it is there and fresh: `Some(None)` when it is known
     /// not to exist.
     fn doc(&self, inner: &mut Inner, db: &str, id: &str, now: Instant) -> Option<Option<Doc>> {
-        self.fresh(&mut inner.docs, &(db.to_owned(), id.to_owned()), now, |b| {
-            if b.is_empty() {
-                Some(None)
-            } else {
-                unpack(b).map(Some)
-            }
-        })
+        let key = (db.to_owned(), id.to_owned());
+        let Inner { docs, hot, .. } = inner;
+        let packed = self.fresh(docs, &key, now, |b| Some((b.is_empty(), ())))?;
+        if packed.0 {
+            return Some(None);
+        }
+        if let Some(d) = hot.get(&key) {
+            return Some(Some(d.clone()));
+        }
+        let d = docs.peek(&key).and_then(|(_, b)| unpack(b))?;
+        hot.put(key, d.clone());
+        Some(Some(d))
     }
 }
 
@@ -432,6 +450,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         for (id, doc) in fetched {
             if store {
                 let v = (now, doc.as_deref().map_or_else(|| Box::from([]), pack));
+                inner.hot.pop(&(db.to_owned(), id.clone()));
                 insert(
                     &cache.stats,
                     &mut inner.docs,
@@ -467,6 +486,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
                 for d in &list {
                     if let Some(id) = d.get("_id").and_then(Value::as_str) {
                         let v = (now, pack(d));
+                        inner.hot.pop(&(db.to_owned(), id.to_owned()));
                         insert(
                             &cache.stats,
                             &mut inner.docs,
@@ -578,6 +598,53 @@ mod tests {
         });
         let _ = block(store.open_docs("system_config", &ids));
         assert_eq!(store.store.0.load(Ordering::Relaxed), 3);
+    }
+
+    /// A store of one document whose content the test changes.
+    struct Editable(std::sync::Mutex<Value>);
+
+    impl DocumentStore for Editable {
+        async fn open_docs(&self, _db: &str, ids: &[String]) -> Result<Docs, StoreError> {
+            let doc = std::sync::Arc::new(self.0.lock().unwrap().clone());
+            Ok(ids
+                .iter()
+                .map(|id| (id.clone(), Some(doc.clone())))
+                .collect())
+        }
+
+        async fn owned_devices(&self, _db: &str, _ids: &[String]) -> Result<Owned, StoreError> {
+            Ok(Owned::new())
+        }
+    }
+
+    #[test]
+    fn a_parsed_hot_document_is_never_served_after_its_change() {
+        let store = CachedStore {
+            store: Editable(std::sync::Mutex::new(
+                json!({"_id": "d1", "pvt_type": "device", "name": "v1"}),
+            )),
+            cache: std::sync::Arc::new(DocCache::new(10, Duration::from_secs(60))),
+        };
+        let ids = vec!["d1".to_owned()];
+        let name = |docs: &Docs| docs["d1"].as_ref().unwrap()["name"].clone();
+        // A miss, a hit that parses and keeps it, a hit from the parsed copy.
+        for _ in 0..3 {
+            assert_eq!(name(&block(store.open_docs("db", &ids)).unwrap()), "v1");
+        }
+        *store.store.0.lock().unwrap() = json!({"_id": "d1", "pvt_type": "device", "name": "v2"});
+        store.cache.apply(&Change::Doc {
+            db: "db".into(),
+            id: "d1".into(),
+            doc_type: Some("device".into()),
+        });
+        for _ in 0..3 {
+            assert_eq!(name(&block(store.open_docs("db", &ids)).unwrap()), "v2");
+        }
+        // The same after the connection that carries change events is lost.
+        *store.store.0.lock().unwrap() = json!({"_id": "d1", "pvt_type": "device", "name": "v3"});
+        store.cache.clear();
+        assert_eq!(name(&block(store.open_docs("db", &ids)).unwrap()), "v3");
+        assert_eq!(name(&block(store.open_docs("db", &ids)).unwrap()), "v3");
     }
 
     #[test]
