@@ -17,12 +17,13 @@ use crate::resolver::{Limits, Resolution, resolve_scoped};
 /// Requests larger than this are refused unread.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// What handling one request produced.
+/// A request answered: where the answer goes, the build's result, and the reply body that
+/// says it (published by the worker, printed by the CLI, compared by replay).
 #[derive(Debug, Clone)]
-pub struct Handled {
+pub struct Answered {
     /// The request's reply-address fields (present even for a bad request).
     pub envelope: Envelope,
-    /// The outcome.
+    /// The legs, or the error.
     pub result: BuildResult,
     /// The reply body to publish.
     pub reply: Reply,
@@ -44,7 +45,7 @@ pub fn parse_body(bytes: &[u8]) -> Result<Object, BuildError> {
 }
 
 /// Handles one `build_req` body, within the default [`Limits`].
-pub async fn handle<S, R>(body: &Object, store: &S, registrar: &R, identity: &Identity) -> Handled
+pub async fn handle<S, R>(body: &Object, store: &S, registrar: &R, identity: &Identity) -> Answered
 where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
@@ -59,7 +60,7 @@ pub async fn handle_with<S, R>(
     registrar: &R,
     identity: &Identity,
     limits: &Limits,
-) -> Handled
+) -> Answered
 where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
@@ -69,7 +70,7 @@ where
         Ok(req) => {
             let mut r =
                 resolve_scoped(&req, store, registrar, limits, &identity.config_scope()).await;
-            // The legs move to `Handled::result`; the resolution keeps the rest.
+            // The legs move to `Answered::result`; the resolution keeps the rest.
             let result = std::mem::replace(&mut r.result, Ok(Vec::new()));
             (result, Some(r))
         }
@@ -80,7 +81,7 @@ where
         .map(|r| r.explain.as_slice())
         .unwrap_or_default();
     let reply = reply_body(identity, &envelope, &result, explain);
-    Handled {
+    Answered {
         envelope,
         result,
         reply,
@@ -100,11 +101,11 @@ pub struct Refused {
 
 impl Refused {
     /// What handling a refused message produced: the error reply, nothing built.
-    pub fn handled(self, identity: &Identity) -> Handled {
+    pub fn handled(self, identity: &Identity) -> Answered {
         let Refused { envelope, error } = self;
         let result = Err(error);
         let reply = reply_body(identity, &envelope, &result, &[]);
-        Handled {
+        Answered {
             envelope,
             result,
             reply,
@@ -157,7 +158,7 @@ pub async fn handle_message<S, R>(
     store: &S,
     registrar: &R,
     identity: &Identity,
-) -> Handled
+) -> Answered
 where
     S: DocumentStore + Sync,
     R: Registrar + Sync,

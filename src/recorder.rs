@@ -8,7 +8,7 @@ use lapin::message::Delivery;
 use serde_json::Value;
 
 use crate::capture::{Capture, Message, Properties, VERSION, redact};
-use crate::handler::Handled;
+use crate::handler::Answered;
 
 /// Writes captures of the requests the live worker answers (`serve --record DIR`).
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ impl Recorder {
     }
 
     /// The capture of one handled delivery, secrets redacted.
-    pub fn capture(delivery: &Delivery, handled: &Handled) -> Capture {
+    pub fn capture(delivery: &Delivery, handled: &Answered) -> Capture {
         let p = &delivery.properties;
         let mut message = Message {
             exchange: delivery.exchange.to_string(),
@@ -92,7 +92,7 @@ impl Recorder {
     }
 
     /// Writes the capture of one handled delivery. A failure is logged, never fatal.
-    pub async fn record(&self, delivery: &Delivery, handled: &Handled, dated: Option<i64>) {
+    pub async fn record(&self, delivery: &Delivery, handled: &Answered, dated: Option<i64>) {
         let mut capture = Self::capture(delivery, handled);
         // The worker dated a request that carried no `Timestamp`: the capture carries the
         // date the build used, so that its replay builds the same reply.

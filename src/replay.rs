@@ -11,7 +11,7 @@ use crate::build_api::Identity;
 use crate::capture::{Capture, load};
 use crate::documents::MemoryStore;
 use crate::fixturedb::FixtureDb;
-use crate::handler::{Handled, handle_message};
+use crate::handler::{Answered, handle_message};
 use crate::registrar::{GivenRegistrations, RegKey, Registration};
 
 /// Reply fields that legitimately differ between the capture and the replay.
@@ -38,7 +38,7 @@ pub fn registrar_of(c: &Capture) -> Result<GivenRegistrations, String> {
 
 /// Runs a capture's message through the request handler, with its documents and registrar
 /// answers. `dir` is the folder of the capture file (for a relative `fixturedb`).
-pub async fn run(c: &Capture, dir: &Path, identity: &Identity) -> Result<Handled, String> {
+pub async fn run(c: &Capture, dir: &Path, identity: &Identity) -> Result<Answered, String> {
     let registrar = registrar_of(c)?;
     let bytes = c.message.bytes();
     let ct = c.message.properties.content_type.as_deref();
@@ -59,7 +59,7 @@ pub async fn run(c: &Capture, dir: &Path, identity: &Identity) -> Result<Handled
 }
 
 /// The reply a replay would publish: `None` when the message has no reply address.
-pub fn published_reply(c: &Capture, handled: &Handled) -> Option<Value> {
+pub fn published_reply(c: &Capture, handled: &Answered) -> Option<Value> {
     c.message.has_reply_address().then(|| handled.reply.json())
 }
 

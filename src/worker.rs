@@ -40,7 +40,7 @@ use crate::conf_events;
 use crate::couchdb::CouchStore;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::fixturedb::FixtureDb;
-use crate::handler::{Handled, handle_with, read_message};
+use crate::handler::{Answered, handle_with, read_message};
 use crate::nodes::NodeTracker;
 use crate::progress::{InFlight, Progress};
 use crate::recorder::Recorder;
@@ -717,13 +717,13 @@ impl<S: ServingStore> Worker<S> {
     }
 
     /// The answer to a request whose build failed unexpectedly.
-    fn failed_build(&self, envelope: crate::build_api::Envelope) -> Handled {
+    fn failed_build(&self, envelope: crate::build_api::Envelope) -> Answered {
         let result = Err(BuildError::new(
             ErrorCode::Internal,
             "the build failed unexpectedly (a fault of kz-endpoint, logged); the request was not built",
         ));
         let reply = reply_body(&self.identity, &envelope, &result, &[]);
-        Handled {
+        Answered {
             envelope,
             result,
             reply,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use kz_endpoint::build_api::{self, BuildError, Envelope, ErrorCode, Identity};
 use kz_endpoint::fixturedb::FixtureDb;
-use kz_endpoint::handler::{Handled, handle};
+use kz_endpoint::handler::{Answered, handle};
 use kz_endpoint::registrar::GivenRegistrations;
 
 use super::{OfflineArgs, read_request, runtime, usage};
@@ -50,7 +50,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
 pub(super) fn answer(
     args: &OfflineArgs,
     explain: bool,
-) -> anyhow::Result<Result<Handled, ExitCode>> {
+) -> anyhow::Result<Result<Answered, ExitCode>> {
     let store = FixtureDb::open(&args.fixturedb).map_err(usage)?;
     let mut body = match read_request()? {
         Ok(body) => body,
@@ -75,7 +75,7 @@ pub(super) fn answer(
                 ),
             ));
             let reply = build_api::reply_body(&identity, &envelope, &result, &[]);
-            Handled {
+            Answered {
                 envelope,
                 result,
                 reply,

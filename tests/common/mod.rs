@@ -4,7 +4,7 @@
 
 use kz_endpoint::build_api::{BuildResult, Identity};
 use kz_endpoint::documents::{DocumentStore, MemoryStore};
-use kz_endpoint::handler::{Handled, handle};
+use kz_endpoint::handler::{Answered, handle};
 use kz_endpoint::kz_json::{Object, merge_right_wins};
 use kz_endpoint::leg::Leg;
 use kz_endpoint::registrar::{GivenRegistrations, RegKey, Registrar};
@@ -188,7 +188,7 @@ impl World {
 /// Runs `req` through the request handler with `store` and `registrar`; checks the reply
 /// envelope, that every leg passes the bridge-endpoint validator, and that no password is
 /// anywhere in the reply.
-pub fn run<S, R>(store: &S, registrar: &R, req: &Value) -> Handled
+pub fn run<S, R>(store: &S, registrar: &R, req: &Value) -> Answered
 where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
