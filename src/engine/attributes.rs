@@ -91,6 +91,9 @@ pub struct Endpoint<'a> {
     /// The document's top-level keys the builder reads, found in one pass over the document:
     /// a document has dozens of keys, and a hashed lookup of each costs more than the pass.
     top: TopLevel<'a>,
+    /// The same for the account document, and for the owner document (empty without one).
+    account_top: TopLevel<'a>,
+    owner_top: TopLevel<'a>,
     prefer_device_caller_id: bool,
     metaflows: OnceCell<Object>,
     formatters: OnceCell<Object>,
@@ -108,19 +111,21 @@ impl<'a> Endpoint<'a> {
         owner: Owner<'a>,
     ) -> Self {
         let o = owner.doc();
+        let top = TopLevel::of(doc);
+        let account_top = TopLevel::of(account);
+        let owner_top = o.map(TopLevel::of).unwrap_or_default();
         let owner_id = match (&owner, kind) {
             (_, Kind::User) => Some(id),
-            (Owner::Doc(d), _) => d
-                .get("_id")
+            (Owner::Doc(_), _) => owner_top
+                .id
                 .and_then(Value::as_str)
-                .or_else(|| ne_str(doc.get("owner_id"))),
-            _ => ne_str(doc.get("owner_id")),
+                .or_else(|| ne_str(top.owner_id)),
+            _ => ne_str(top.owner_id),
         };
-        let top = TopLevel::of(doc);
-        let dnd = [Some(account), Some(doc), o]
-            .iter()
-            .flatten()
-            .any(|d| is_true(path(d, &["do_not_disturb", "enabled"])));
+        let dnd = [&account_top, &top]
+            .into_iter()
+            .chain(o.map(|_| &owner_top))
+            .any(|t| is_true(t.do_not_disturb.and_then(|d| path(d, &["enabled"]))));
         Self {
             id,
             kind,
@@ -129,12 +134,15 @@ impl<'a> Endpoint<'a> {
             owner_id,
             owner,
             dnd,
+            prefer_device_caller_id: is_true(account_top.prefer_device_caller_id)
+                || is_true(
+                    account_top
+                        .caller_id_options
+                        .and_then(|c| path(c, &["prefer_device_caller_id"])),
+                ),
             top,
-            prefer_device_caller_id: is_true(account.get("prefer_device_caller_id"))
-                || is_true(path(
-                    account,
-                    &["caller_id_options", "prefer_device_caller_id"],
-                )),
+            account_top,
+            owner_top,
             metaflows: OnceCell::new(),
             formatters: OnceCell::new(),
             name: OnceCell::new(),
@@ -144,12 +152,24 @@ impl<'a> Endpoint<'a> {
 
     /// The "generic" merge of `key`: account, then endpoint, then owner, non-empty leaves.
     fn generic(&self, key: &str) -> Object {
-        let o = self.owner.doc();
-        merge_non_empty(&[
-            self.account.get(key),
-            self.doc.get(key),
-            o.and_then(|o| o.get(key)),
-        ])
+        merge_non_empty(&[self.account_get(key), self.get(key), self.owner_get(key)])
+    }
+
+    /// A top-level key of the account document.
+    pub fn account_get(&self, key: &str) -> Option<&'a Value> {
+        match self.account_top.lookup(key) {
+            Some(v) => v,
+            None => self.account.get(key),
+        }
+    }
+
+    /// A top-level key of the owner document, when there is one.
+    pub fn owner_get(&self, key: &str) -> Option<&'a Value> {
+        let o = self.owner.doc()?;
+        match self.owner_top.lookup(key) {
+            Some(v) => v,
+            None => o.get(key),
+        }
     }
 
     /// Merged `metaflows` (generic; always written).
@@ -171,8 +191,13 @@ impl<'a> Endpoint<'a> {
 
     /// Merged `outbound_flags` as `{static: [...], dynamic: [...]}`.
     pub fn outbound_flags(&self) -> &Value {
-        self.outbound_flags
-            .get_or_init(|| merge_flags([Some(self.account), self.owner.doc(), Some(self.doc)]))
+        self.outbound_flags.get_or_init(|| {
+            merge_flags([
+                self.account_get("outbound_flags"),
+                self.owner_get("outbound_flags"),
+                self.get("outbound_flags"),
+            ])
+        })
     }
 
     /// One leaf of a "generic" attribute (`caller_id_options`, `ringtones`,
@@ -183,13 +208,10 @@ impl<'a> Endpoint<'a> {
         let non_empty = |o: &'a Value| {
             crate::kz_json::get(o, leaf).filter(|v| !crate::kz_json::is_empty(Some(v)))
         };
-        let pick = |d: Option<&'a Value>| {
-            d.and_then(|d| crate::kz_json::get(d, key))
-                .and_then(non_empty)
-        };
-        pick(self.owner.doc())
+        self.owner_get(key)
+            .and_then(non_empty)
             .or_else(|| self.get(key).and_then(non_empty))
-            .or_else(|| pick(Some(self.account)))
+            .or_else(|| self.account_get(key).and_then(non_empty))
     }
 
     /// `caller_id.<attr>.<key>` as the merge of rules file 3.5 gives it, read directly: the
@@ -197,7 +219,9 @@ impl<'a> Endpoint<'a> {
     /// the device's caller ID; the account comes last; the device always wins for emergency.
     pub fn caller_id_leaf(&self, attr: &str, key: &str) -> Option<std::borrow::Cow<'a, str>> {
         use std::borrow::Cow;
-        let leaf = |d: &'a Value| ne_str(path(d, &["caller_id", attr, key])).map(Cow::Borrowed);
+        let leaf = |cid: Option<&'a Value>| {
+            ne_str(cid.and_then(|c| path(c, &[attr, key]))).map(Cow::Borrowed)
+        };
         let device = || ne_str(self.at(&["caller_id", attr, key])).map(Cow::Borrowed);
         if attr == "emergency"
             && let Some(v) = device()
@@ -206,7 +230,7 @@ impl<'a> Endpoint<'a> {
         }
         let owner = || {
             let o = self.owner.doc()?;
-            leaf(o).or_else(|| {
+            leaf(self.owner_get("caller_id")).or_else(|| {
                 (attr == "internal" && key == "name")
                     .then(|| full_name(o).map(Cow::Owned))
                     .flatten()
@@ -217,17 +241,21 @@ impl<'a> Endpoint<'a> {
         } else {
             owner().or_else(device)
         };
-        first.or_else(|| leaf(self.account))
+        first.or_else(|| leaf(self.account_get("caller_id")))
     }
 
     /// `call_waiting.enabled` as the deep merge (account, owner, device; the device wins, a
     /// `null` deletes) gives it.
     pub fn call_waiting_enabled(&self) -> Option<&'a Value> {
-        for d in [Some(self.doc), self.owner.doc(), Some(self.account)]
-            .into_iter()
-            .flatten()
+        for cw in [
+            self.get("call_waiting"),
+            self.owner_get("call_waiting"),
+            self.account_get("call_waiting"),
+        ]
+        .into_iter()
+        .flatten()
         {
-            if let Some(v) = path(d, &["call_waiting", "enabled"]) {
+            if let Some(v) = path(cw, &["enabled"]) {
                 return (!v.is_null()).then_some(v);
             }
         }
@@ -350,6 +378,17 @@ top_level_keys! {
     metaflows => "metaflows",
     outbound_flags => "outbound_flags",
     pvt_deleted => "pvt_deleted",
+    id => "_id",
+    prefer_device_caller_id => "prefer_device_caller_id",
+    formatters => "formatters",
+    first_name => "first_name",
+    last_name => "last_name",
+    call_recording => "call_recording",
+    record_call => "record_call",
+    push => "push",
+    mobile => "mobile",
+    skype => "skype",
+    endpoint_type => "endpoint_type",
 }
 
 /// The whole merged objects of rules file 3.4/3.5: the engine reads them leaf by leaf
@@ -466,6 +505,7 @@ fn merge_caller_id(doc: &Value, account: &Value, owner: Option<&Value>) -> Objec
 
 /// `outbound_flags`: account, owner and device lists concatenated, per kind. A legacy list is
 /// read as static flags.
+/// `sources`: the `outbound_flags` of the account, the owner and the device.
 fn merge_flags(sources: [Option<&Value>; 3]) -> Value {
     let mut stat = Vec::new();
     let mut dynamic = Vec::new();
@@ -478,10 +518,10 @@ fn merge_flags(sources: [Option<&Value>; 3]) -> Value {
             .cloned()
             .collect::<Vec<_>>()
     };
-    for src in sources.iter().flatten() {
-        match src.get("outbound_flags") {
-            Some(Value::Array(a)) => stat.extend(strings(a)),
-            Some(Value::Object(o)) => {
+    for flags in sources.iter().flatten() {
+        match flags {
+            Value::Array(a) => stat.extend(strings(a)),
+            Value::Object(o) => {
                 if let Some(Value::Array(a)) = o.get("static") {
                     stat.extend(strings(a));
                 }

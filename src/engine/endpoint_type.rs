@@ -87,10 +87,13 @@ pub fn of(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> EndpointType {
         return EndpointType::Unknown;
     }
     // `mobile` is merged like the other generic attributes (owner, device, account).
-    let mobile = [ep.owner_doc(), Some(ep.doc), Some(ep.account)]
-        .into_iter()
-        .flatten()
-        .any(|d| !is_empty(d.get("mobile")));
+    let mobile = [
+        ep.owner_get("mobile"),
+        ep.get("mobile"),
+        ep.account_get("mobile"),
+    ]
+    .into_iter()
+    .any(|m| !is_empty(m));
     if mobile {
         EndpointType::Mobile
     } else if !is_empty(ep.get("sip")) {

@@ -479,8 +479,7 @@ fn forward_leg(
 
 /// The push object of a device (`push`), when it is a non-empty object.
 pub fn push_object<'e>(ep: &Endpoint<'e>) -> Option<&'e Object> {
-    ep.doc
-        .get("push")
+    ep.get("push")
         .and_then(Value::as_object)
         .filter(|o| !o.is_empty())
 }

@@ -39,7 +39,7 @@ fn record_command(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<Value> {
     } else {
         "offnet"
     };
-    let merged = merged_call_recording(ctx, ep);
+    let merged = merged_call_recording(ep);
     let data = merged
         .get("endpoint")
         .and_then(|e| e.get("inbound"))
@@ -191,8 +191,8 @@ pub fn year_month(unix: i64) -> (i64, u32) {
 
 /// The merged `call_recording` Kazoo's `merge_attribute(<<"call_recording">>)` gives:
 /// account < owner < device, each normalised.
-pub fn merged_call_recording(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Value {
-    let account = match ctx.account().get("call_recording") {
+pub fn merged_call_recording(ep: &Endpoint<'_>) -> Value {
+    let account = match ep.account_get("call_recording") {
         Some(Value::Object(types)) => {
             let mut o = Map::new();
             for (t, settings) in types {
@@ -202,9 +202,12 @@ pub fn merged_call_recording(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Value 
         }
         _ => json!({}),
     };
-    let owner = ep.owner_doc().map_or(json!({}), entity_recording);
+    let owner = match ep.owner_doc() {
+        Some(_) => entity_recording(ep.owner_get("call_recording"), ep.owner_get("record_call")),
+        None => json!({}),
+    };
     let device = if ep.kind == super::attributes::Kind::Device {
-        entity_recording(ep.doc)
+        entity_recording(ep.get("call_recording"), ep.get("record_call"))
     } else {
         json!({})
     };
@@ -214,10 +217,10 @@ pub fn merged_call_recording(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Value 
 
 /// A user's or device's recording settings: `call_recording` under `endpoint`, else the
 /// legacy `record_call`.
-fn entity_recording(doc: &Value) -> Value {
-    match doc.get("call_recording").filter(|v| !v.is_null()) {
+fn entity_recording(call_recording: Option<&Value>, record_call: Option<&Value>) -> Value {
+    match call_recording.filter(|v| !v.is_null()) {
         Some(cr) => endpoint_recording(cr),
-        None => legacy(doc),
+        None => legacy(record_call),
     }
 }
 
@@ -228,8 +231,8 @@ fn endpoint_recording(cr: &Value) -> Value {
     json!({"endpoint": normalise(cr)})
 }
 
-fn legacy(doc: &Value) -> Value {
-    let rc = match doc.get("record_call") {
+fn legacy(record_call: Option<&Value>) -> Value {
+    let rc = match record_call {
         Some(Value::Object(o)) if !o.is_empty() => Value::Object(o.clone()),
         Some(v) if is_true(Some(v)) => json!({"action": "start", "record_call": true}),
         _ => return json!({}),
