@@ -282,8 +282,8 @@ impl DocCache {
     fn doc(&self, inner: &mut Inner, db: &str, id: &str, now: Instant) -> Option<Option<Doc>> {
         let key = (db.to_owned(), id.to_owned());
         let Inner { docs, hot, .. } = inner;
-        let packed = self.fresh(docs, &key, now, |b| Some((b.is_empty(), ())))?;
-        if packed.0 {
+        let absent = self.fresh(docs, &key, now, |b| Some(b.is_empty()))?;
+        if absent {
             return Some(None);
         }
         if let Some(d) = hot.get(&key) {
@@ -324,8 +324,7 @@ fn pack(doc: &Value) -> Box<[u8]> {
 
 /// The field names and default values of Kazoo's device, user and account documents (from
 /// their JSON schemas), in the shape Crossbar stores them: what cached documents are
-/// compressed against. Changing it makes every cached entry unreadable (the cache starts
-/// empty at every start, so that is only a concern inside one process).
+/// compressed against (the cache lives in one process, so writer and reader always agree).
 const DICTIONARY: &[u8] = include_bytes!("cache_dictionary.json");
 
 /// Top-level fields of the documents the builder reads that it never looks at: bookkeeping,
