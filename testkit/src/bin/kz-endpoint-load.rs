@@ -362,6 +362,33 @@ async fn main() -> anyhow::Result<()> {
     let couch = load_account(&args.couch_url, &account)
         .await
         .context("loading the bench account")?;
+    // Resident memory of the document cache, measured first: memory that later scenarios
+    // free and the allocator keeps would otherwise absorb part of the growth.
+    let cache = Arc::new(DocCache::new(
+        args.cached_documents,
+        Duration::from_secs(3600),
+    ));
+    let gen_store = CachedStore {
+        store: Generated(account.id.clone()),
+        cache: cache.clone(),
+    };
+    let before = rss_bytes();
+    let ids: Vec<String> = (0..args.cached_documents)
+        .map(|i| synthetic::id("c", i))
+        .collect();
+    for chunk in ids.chunks(1000) {
+        gen_store.open_docs("db", chunk).await?;
+    }
+    let after = rss_bytes();
+    let memory = format!(
+        "Resident memory: {:.1} MB before, {:.1} MB with {} cached documents ({:.1} MB for the cache, {:.0} bytes per document)",
+        before as f64 / 1e6,
+        after as f64 / 1e6,
+        cache.len(),
+        (after.saturating_sub(before)) as f64 / 1e6,
+        (after.saturating_sub(before)) as f64 / cache.len().max(1) as f64
+    );
+
     let db = account_db(&account.id);
     let template = account.request(&account.device);
     let client = Arc::new(Client::connect(&args.amqp_url).await?);
@@ -547,31 +574,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    // Resident memory of the document cache.
-    let cache = Arc::new(DocCache::new(
-        args.cached_documents,
-        Duration::from_secs(3600),
-    ));
-    let gen_store = CachedStore {
-        store: Generated(account.id.clone()),
-        cache: cache.clone(),
-    };
-    let before = rss_bytes();
-    let ids: Vec<String> = (0..args.cached_documents)
-        .map(|i| synthetic::id("c", i))
-        .collect();
-    for chunk in ids.chunks(1000) {
-        gen_store.open_docs("db", chunk).await?;
-    }
-    let after = rss_bytes();
-    println!(
-        "Resident memory: {:.1} MB before, {:.1} MB with {} cached documents ({:.1} MB for the cache, {:.0} bytes per document)",
-        before as f64 / 1e6,
-        after as f64 / 1e6,
-        cache.len(),
-        (after.saturating_sub(before)) as f64 / 1e6,
-        (after.saturating_sub(before)) as f64 / cache.len().max(1) as f64
-    );
+    println!("{memory}");
 
     let _ = couch
         .req(couch_rs::http::Method::DELETE, &format!("/{db}"), None)
