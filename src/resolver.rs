@@ -49,10 +49,13 @@ impl Default for Limits {
 /// A finished build and what it cost.
 #[derive(Debug, Clone)]
 pub struct Resolution {
-    /// The legs, or the error.
+    /// The legs, or the error. (The request handler moves them to
+    /// [`crate::handler::Answered::result`]; what it keeps here is an empty list.)
     pub result: BuildResult,
     /// Reads sent to the document store (each one batched).
     pub store_reads: u32,
+    /// Engine runs: one per round of reads, and the final one.
+    pub engine_runs: u32,
     /// Registrar lookups (each one for all the devices that needed one at that point).
     pub registrar_lookups: u32,
     /// The inputs the final engine run used (the documents read, the registration states).
@@ -144,6 +147,7 @@ where
     let mut res = Resolution {
         result: Ok(Vec::new()),
         store_reads: 0,
+        engine_runs: 0,
         registrar_lookups: 0,
         inputs: Inputs {
             scope: scope.clone(),
@@ -154,6 +158,7 @@ where
         registrar_time: std::time::Duration::ZERO,
     };
     loop {
+        res.engine_runs += 1;
         let needs = match engine::build(req, &res.inputs) {
             Outcome::Done {
                 result,

@@ -57,6 +57,12 @@ impl Registrar for CountingRegistrar {
 }
 
 fn run(docs: Vec<Value>, req: Value) -> (Vec<String>, Vec<Vec<RegKey>>, usize) {
+    let (reads, regs, legs, _) = run_counted(docs, req);
+    (reads, regs, legs)
+}
+
+/// [`run`], with the number of engine runs.
+fn run_counted(docs: Vec<Value>, req: Value) -> (Vec<String>, Vec<Vec<RegKey>>, usize, u32) {
     let world = World::new(docs).registered(&["d1"]);
     let store = Counting {
         inner: MemoryStore::new(world.docs.clone()),
@@ -77,14 +83,17 @@ fn run(docs: Vec<Value>, req: Value) -> (Vec<String>, Vec<Vec<RegKey>>, usize) {
         store.reads.into_inner().unwrap(),
         registrar.calls.into_inner().unwrap(),
         legs,
+        res.engine_runs,
     )
 }
 
 #[test]
 fn a_cold_device_build_is_two_reads_one_config_read_and_one_registrar_lookup() {
     let d1 = device(1, json!({"owner_id": usr(1)}));
-    let (reads, regs, legs) = run(vec![d1, user(1, json!({}))], request(&dev(1)));
+    let (reads, regs, legs, runs) = run_counted(vec![d1, user(1, json!({}))], request(&dev(1)));
     assert_eq!(legs, 1);
+    // The documents and configuration, the owner, the registrar, then the build itself.
+    assert_eq!(runs, 4);
     assert_eq!(
         reads,
         [
