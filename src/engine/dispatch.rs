@@ -5,9 +5,10 @@
 
 use serde_json::Value;
 
-use super::attributes::Kind;
+use super::attributes::{Endpoint, Kind};
 use super::dialling::Dialling;
 use super::explain;
+use super::forward::Forward;
 use super::gating;
 use super::group;
 use super::inputs::{HashSet, Inputs, Outcome};
@@ -158,6 +159,27 @@ impl<'a> BuildState<'a> {
                 format!("account {id} has no leg type"),
             ),
         }
+    }
+
+    /// A user or group whose forward substitutes it: the forward leg alone; `instead` says what
+    /// is then not rung, for the explanation.
+    pub(super) fn substituted_by_forward(
+        &mut self,
+        ep: &Endpoint<'_>,
+        dialling: &Dialling<'_>,
+        fwd: &Forward<'_>,
+        instead: &str,
+    ) -> Vec<Leg> {
+        let leg = self.legs().forward(ep, dialling, fwd);
+        self.note(|| {
+            format!(
+                "{}: {} -> {} only; {instead}",
+                explain::label(ep.kind, ep.id, ep.doc),
+                explain::forward_fact(ep, dialling),
+                leg.describe()
+            )
+        });
+        vec![leg]
     }
 
     /// Within one build, loopback legs with the same `Route` keep their first occurrence.

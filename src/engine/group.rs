@@ -36,18 +36,15 @@ impl<'a> BuildState<'a> {
         let ep = self.endpoint(id, doc)?;
         gating::gate(self.call(), &ep, dialling)?;
         let fwd = Forward::active(&ep, dialling);
-        let label = explain::label(Kind::Group, id, doc);
         if let Some(f) = fwd.as_ref().filter(|f| f.substitute) {
-            let leg = self.legs().forward(&ep, dialling, f);
-            self.note(|| {
-                format!(
-                    "{label}: {} -> {} only; members not rung",
-                    explain::forward_fact(&ep, dialling),
-                    leg.describe()
-                )
-            });
-            return Ok(vec![leg]);
+            return Ok(self.substituted_by_forward(&ep, dialling, f, "members not rung"));
         }
+        // Read by the explanation lines only: not built for a build that explains nothing.
+        let label = if self.explaining() {
+            explain::label(Kind::Group, id, doc)
+        } else {
+            String::new()
+        };
         let members = group_members(doc);
         self.note(|| {
             format!(

@@ -39,18 +39,16 @@ impl<'a> BuildState<'a> {
         self.mark_user_expanded(id);
         let fwd = Forward::active(&ep, dialling);
         let user_target = Forward::failover_target(&ep);
-        let label = explain::label(Kind::User, id, doc);
         if let Some(f) = fwd.as_ref().filter(|f| f.substitute) {
-            let leg = self.legs().forward(&ep, dialling, f);
-            self.note(|| {
-                format!(
-                    "{label}: {} -> {} only; the user's devices are not looked up",
-                    explain::forward_fact(&ep, dialling),
-                    leg.describe()
-                )
-            });
-            return Ok(vec![leg]);
+            let instead = "the user's devices are not looked up";
+            return Ok(self.substituted_by_forward(&ep, dialling, f, instead));
         }
+        // Read by the explanation lines only: not built for a build that explains nothing.
+        let label = if self.explaining() {
+            explain::label(Kind::User, id, doc)
+        } else {
+            String::new()
+        };
         let device_ids = self.owned(id)?;
         self.note(|| {
             format!(
