@@ -41,6 +41,24 @@ struct Inner {
     epoch: u64,
 }
 
+impl Inner {
+    /// Caches `doc` (`None`: known not to exist) as read at `now`; a parsed copy of an older
+    /// version is dropped with it.
+    fn put_doc(
+        &mut self,
+        stats: &CacheStats,
+        db: &str,
+        id: &str,
+        now: Instant,
+        doc: Option<&Value>,
+    ) {
+        let key = (db.to_owned(), id.to_owned());
+        self.hot.pop(&key);
+        let packed = doc.map_or_else(|| Box::from([]), pack);
+        insert(stats, &mut self.docs, key, (now, packed));
+    }
+}
+
 /// How many documents are also kept parsed. Decoding a cached document (LZ4, then JSON into
 /// hashed maps) was half of a warm request's handling; a parsed document costs about ten
 /// times its compressed size, so only the hot ones are kept that way (about 6 MB for these).
@@ -489,14 +507,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let store = inner.epoch == epoch;
         for (id, doc) in fetched {
             if store {
-                let v = (now, doc.as_deref().map_or_else(|| Box::from([]), pack));
-                inner.hot.pop(&(db.to_owned(), id.clone()));
-                insert(
-                    &cache.stats,
-                    &mut inner.docs,
-                    (db.to_owned(), id.clone()),
-                    v,
-                );
+                inner.put_doc(&cache.stats, db, &id, now, doc.as_deref());
             }
             out.insert(id, doc);
         }
@@ -525,14 +536,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
                 let mut ids = Vec::with_capacity(list.len());
                 for d in &list {
                     if let Some(id) = d.get("_id").and_then(Value::as_str) {
-                        let v = (now, pack(d));
-                        inner.hot.pop(&(db.to_owned(), id.to_owned()));
-                        insert(
-                            &cache.stats,
-                            &mut inner.docs,
-                            (db.to_owned(), id.to_owned()),
-                            v,
-                        );
+                        inner.put_doc(&cache.stats, db, id, now, Some(d));
                         ids.push(id.to_owned());
                     }
                 }
