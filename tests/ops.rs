@@ -75,7 +75,16 @@ async fn metrics_and_readiness_of_a_running_worker() {
     let r = cf.request(&acct, acct.request("not-an-id")).await;
     assert_eq!(r["Error-Code"], "invalid_request");
 
-    let (_, page) = get(&addr, "/metrics").await;
+    // A request's duration is observed once its delivery is settled, which is after its reply
+    // is out: wait (bounded) until the last one is recorded, then read the page once.
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = get(&addr, "/metrics").await.1;
+        if metric(&page, "kz_endpoint_build_duration_seconds_count") >= 5.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(
         metric(&page, "kz_endpoint_requests_total{outcome=\"build_resp\"}"),
         3.0
