@@ -22,6 +22,7 @@ use lru::LruCache;
 use serde_json::Value;
 
 use crate::conf_events::Change;
+use crate::document::Document;
 use crate::documents::{Doc, Docs, DocumentStore, Owned, StoreError};
 
 type Key = (String, String);
@@ -316,7 +317,9 @@ impl DocCache {
 /// A cached document, parsed.
 fn unpack(bytes: &[u8]) -> Option<Doc> {
     let json = lz4_flex::block::decompress_size_prepended_with_dict(bytes, DICTIONARY).ok()?;
-    serde_json::from_slice(&json).ok().map(std::sync::Arc::new)
+    serde_json::from_slice::<Value>(&json)
+        .ok()
+        .map(|v| std::sync::Arc::new(Document::new(v)))
 }
 
 /// A document in its cached form: its JSON, LZ4-compressed; nothing for a document known not
@@ -507,7 +510,13 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let store = inner.epoch == epoch;
         for (id, doc) in fetched {
             if store {
-                inner.put_doc(&cache.stats, db, &id, now, doc.as_deref());
+                inner.put_doc(
+                    &cache.stats,
+                    db,
+                    &id,
+                    now,
+                    doc.as_deref().map(Document::json),
+                );
             }
             out.insert(id, doc);
         }
@@ -649,7 +658,7 @@ mod tests {
 
     impl DocumentStore for Editable {
         async fn open_docs(&self, _db: &str, ids: &[String]) -> Result<Docs, StoreError> {
-            let doc = std::sync::Arc::new(self.0.lock().unwrap().clone());
+            let doc = std::sync::Arc::new(Document::new(self.0.lock().unwrap().clone()));
             Ok(ids
                 .iter()
                 .map(|id| (id.clone(), Some(doc.clone())))

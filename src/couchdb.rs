@@ -18,6 +18,7 @@ use couch_rs::Client;
 use couch_rs::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::document::Document;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 
 /// How long the worker stops sending credentials that CouchDB refused with 401. CouchDB 3
@@ -419,7 +420,7 @@ impl DocumentStore for CouchStore {
                 continue;
             };
             if doc.is_object() {
-                out.insert(key.to_owned(), Some(Arc::new(doc.clone())));
+                out.insert(key.to_owned(), Some(Arc::new(Document::new(doc.clone()))));
             }
         }
         Ok(out)
@@ -437,7 +438,7 @@ impl DocumentStore for CouchStore {
             if let (Some(owner), Some(doc)) = (owner, doc)
                 && let Some(list) = out.get_mut(owner)
             {
-                list.push(Arc::new(doc.clone()));
+                list.push(Arc::new(Document::new(doc.clone())));
             }
         }
         // View rows for one key come in document-id order; keep that order per user.

@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::document::Document;
 use crate::kz_json::{is_true, path};
 
 /// A document as read from a store. Shared, because the same document (an owner, the account)
 /// serves many legs and many builds.
-pub type Doc = Arc<Value>;
+pub type Doc = Arc<Document>;
 
 /// A store failure. A missing document or database is not an error: it is reported as absent.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +134,8 @@ impl MemoryStore {
     /// Adds or replaces a document.
     pub fn insert(&mut self, doc: Value) {
         if let Some(id) = doc.get("_id").and_then(Value::as_str) {
-            self.docs.insert(id.to_owned(), Arc::new(doc));
+            self.docs
+                .insert(id.to_owned(), Arc::new(Document::new(doc)));
         }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use crate::document::Document;
 use crate::documents::{
     Doc, Docs, DocumentStore, Owned, StoreError, is_device_doc, owned_view_owners,
 };
@@ -73,7 +74,7 @@ impl FixtureDb {
         let d = self.database(db)?;
         let mut docs: Vec<(&String, &Doc)> = d.docs.iter().collect();
         docs.sort_by(|a, b| a.0.cmp(b.0));
-        Ok(docs.into_iter().map(|(_, d)| (**d).clone()).collect())
+        Ok(docs.into_iter().map(|(_, d)| d.json().clone()).collect())
     }
 
     /// The folder.
@@ -135,7 +136,7 @@ fn load(dir: &Path, db: &str) -> Result<Database, StoreError> {
                     .push(id.clone());
             }
         }
-        out.docs.insert(id, Arc::new(doc));
+        out.docs.insert(id, Arc::new(Document::new(doc)));
     }
     for ids in out.owned_devices.values_mut() {
         ids.sort();

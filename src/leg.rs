@@ -179,7 +179,7 @@ pub struct DeviceLeg {
     /// `Custom-Channel-Vars`.
     pub ccvs: ChannelVars,
     /// `Flags`: the merged `outbound_flags`.
-    pub flags: Value,
+    pub flags: Flags,
     /// `Ignore-Completed-Elsewhere`.
     pub ignore_completed_elsewhere: bool,
     /// The nested `Failover` of the device's own failover target.
@@ -195,6 +195,24 @@ pub struct DeviceLeg {
     pub user_failover: Option<LoopbackLeg>,
     /// The leg as its outbound formatters left it, when it has formatters.
     pub formatted: Option<Object>,
+}
+
+/// A leg's `Flags`: the merged `outbound_flags`, `{"static": [...], "dynamic": [...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// The static flags (flag names).
+    pub fixed: Vec<String>,
+    /// The dynamic flags (the names of the fields they are read from).
+    pub dynamic: Vec<String>,
+}
+
+impl Serialize for Flags {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("static", &self.fixed)?;
+        m.serialize_entry("dynamic", &self.dynamic)?;
+        m.end()
+    }
 }
 
 impl DeviceLeg {

@@ -10,6 +10,8 @@
 //! - [`handler`]: the one request path every entry point shares (CLI, worker, replay).
 //! - [`resolver`]: gathers the documents and registrations a build needs, one batched read
 //!   per expansion level, and runs the engine.
+//! - [`document`]: a Kazoo document, its JSON and the typed view of the fields the builder
+//!   reads, found once when it is read.
 //! - [`documents`]: the [`documents::DocumentStore`] trait and the `attributes/owned` view;
 //!   [`fixturedb`]: the embedded store over a Kazoo fixturedb folder.
 //! - [`registrar`]: registration state ([`registrar::Registrar`]): given offline, asked of
@@ -44,6 +46,7 @@ pub mod client;
 pub mod conf_events;
 pub mod correlator;
 pub mod couchdb;
+pub mod document;
 pub mod documents;
 pub mod engine;
 pub mod fixturedb;

@@ -56,14 +56,14 @@ impl Recorder {
                     .inputs
                     .docs
                     .iter()
-                    .filter_map(|(id, d)| d.as_ref().map(|d| (id, (**d).clone())))
+                    .filter_map(|(id, d)| d.as_ref().map(|d| (id, d.json().clone())))
                     .collect();
                 // The `system_config` categories read, by their ids (`kazoo_endpoint`, ...).
                 docs.extend(
                     r.inputs
                         .system_config
                         .iter()
-                        .filter_map(|(id, d)| d.as_ref().map(|d| (id, (**d).clone()))),
+                        .filter_map(|(id, d)| d.as_ref().map(|d| (id, d.json().clone()))),
                 );
                 docs.sort_by(|a, b| a.0.cmp(b.0));
                 let regs = r

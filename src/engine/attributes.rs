@@ -7,45 +7,15 @@
 
 use std::cell::OnceCell;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 
+use crate::document::{Document, Media, Sip, TopLevel, View};
 use crate::kz_json::{Object, is_true, merge_non_empty, ne_str, path};
+use crate::leg::Flags;
 
-/// What kind of entity a document is (its `pvt_type`, with Kazoo's aliases).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `device`, and the `click2call` / `conference` aliases.
-    Device,
-    /// `user`.
-    User,
-    /// `group`.
-    Group,
-    /// `account`: accepted by Kazoo, but it has no leg type.
-    Account,
-}
-
-impl Kind {
-    /// Maps `pvt_type` (`check_endpoint_type`): `None` for a type that is not an endpoint.
-    pub fn of(doc: &Value) -> Option<Self> {
-        match crate::kz_json::get(doc, "pvt_type").and_then(Value::as_str)? {
-            "device" | "click2call" | "conference" => Some(Self::Device),
-            "user" => Some(Self::User),
-            "group" => Some(Self::Group),
-            "account" => Some(Self::Account),
-            _ => None,
-        }
-    }
-
-    /// The `Authorizing-Type` spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Device => "device",
-            Self::User => "user",
-            Self::Group => "group",
-            Self::Account => "account",
-        }
-    }
-}
+pub use crate::document::Kind;
 
 /// Whose attributes stand in as "the owner" of a device (rules file 3.2).
 #[derive(Debug, Clone)]
@@ -54,20 +24,32 @@ pub enum Owner<'a> {
     None,
     /// A user document: the `owner_id` user, the single hotdesk user, or, for a user or group
     /// endpoint, the document itself.
-    Doc(&'a Value),
+    Doc(&'a Document),
     /// Two or more hotdesk users: a synthetic owner that contributes no attribute that reaches
     /// a leg; the users are kept for the presence-id fallback.
-    Hotdesk(Vec<&'a Value>),
+    Hotdesk(Vec<&'a Document>),
 }
 
 impl<'a> Owner<'a> {
-    fn doc(&self) -> Option<&'a Value> {
+    fn doc(&self) -> Option<&'a Document> {
         match self {
             Owner::Doc(d) => Some(d),
             _ => None,
         }
     }
 }
+
+/// A top-level field of a document, chosen from its typed view (`|t| t.ringtones`).
+pub type Field = for<'x> fn(&TopLevel<'x>) -> Option<&'x Value>;
+
+/// The view of a missing document (an endpoint without an owner).
+static NO_VIEW: View<'static> = View {
+    top: TopLevel::EMPTY,
+    sip: Sip::EMPTY,
+    media: Media::EMPTY,
+    kind: None,
+    full_name: None,
+};
 
 /// An endpoint after the attribute merge. Merged attributes are read leaf by leaf
 /// ([`Endpoint::generic_leaf`], [`Endpoint::caller_id_leaf`], …); the few that go on a leg
@@ -88,17 +70,16 @@ pub struct Endpoint<'a> {
     pub owner_id: Option<&'a str>,
     /// Merged `do_not_disturb.enabled`: any of account, owner, device.
     pub dnd: bool,
-    /// The document's top-level keys the builder reads, found in one pass over the document:
-    /// a document has dozens of keys, and a hashed lookup of each costs more than the pass.
-    top: TopLevel<'a>,
-    /// The same for the account document, and for the owner document (empty without one).
-    account_top: TopLevel<'a>,
-    owner_top: TopLevel<'a>,
+    /// The typed views of the document, the account and the owner (empty without one): the
+    /// fields the builder reads, found when each document was read.
+    view: &'a View<'a>,
+    account_view: &'a View<'a>,
+    owner_view: &'a View<'a>,
     prefer_device_caller_id: bool,
     metaflows: OnceCell<Object>,
     formatters: OnceCell<Object>,
     name: OnceCell<Option<String>>,
-    outbound_flags: OnceCell<Value>,
+    outbound_flags: OnceCell<Flags>,
 }
 
 impl<'a> Endpoint<'a> {
@@ -106,43 +87,44 @@ impl<'a> Endpoint<'a> {
     pub fn merge(
         id: &'a str,
         kind: Kind,
-        doc: &'a Value,
-        account: &'a Value,
+        doc: &'a Document,
+        account: &'a Document,
         owner: Owner<'a>,
     ) -> Self {
         let o = owner.doc();
-        let top = TopLevel::of(doc);
-        let account_top = TopLevel::of(account);
-        let owner_top = o.map(TopLevel::of).unwrap_or_default();
+        let top = &doc.view().top;
+        let account_view = account.view();
+        let owner_view = o.map_or(&NO_VIEW, |o| o.view());
         let owner_id = match (&owner, kind) {
             (_, Kind::User) => Some(id),
-            (Owner::Doc(_), _) => owner_top
+            (Owner::Doc(_), _) => owner_view
+                .top
                 .id
                 .and_then(Value::as_str)
                 .or_else(|| ne_str(top.owner_id)),
             _ => ne_str(top.owner_id),
         };
-        let dnd = [&account_top, &top]
+        let dnd = [&account_view.top, top, &owner_view.top]
             .into_iter()
-            .chain(o.map(|_| &owner_top))
             .any(|t| is_true(t.do_not_disturb.and_then(|d| path(d, &["enabled"]))));
         Self {
             id,
             kind,
-            doc,
-            account,
+            doc: doc.json(),
+            account: account.json(),
             owner_id,
             owner,
             dnd,
-            prefer_device_caller_id: is_true(account_top.prefer_device_caller_id)
+            prefer_device_caller_id: is_true(account_view.top.prefer_device_caller_id)
                 || is_true(
-                    account_top
+                    account_view
+                        .top
                         .caller_id_options
                         .and_then(|c| path(c, &["prefer_device_caller_id"])),
                 ),
-            top,
-            account_top,
-            owner_top,
+            view: doc.view(),
+            account_view,
+            owner_view,
             metaflows: OnceCell::new(),
             formatters: OnceCell::new(),
             name: OnceCell::new(),
@@ -150,32 +132,45 @@ impl<'a> Endpoint<'a> {
         }
     }
 
+    /// The typed view of the endpoint's document.
+    pub fn view(&self) -> &'a View<'a> {
+        self.view
+    }
+
+    /// The document's `sip` fields.
+    pub fn sip(&self) -> &'a Sip<'a> {
+        &self.view.sip
+    }
+
+    /// The document's `media` fields.
+    pub fn media(&self) -> &'a Media<'a> {
+        &self.view.media
+    }
+
     /// The "generic" merge of `key`: account, then endpoint, then owner, non-empty leaves.
-    fn generic(&self, key: &str) -> Object {
-        merge_non_empty(&[self.account_get(key), self.get(key), self.owner_get(key)])
+    fn generic(&self, f: Field) -> Object {
+        merge_non_empty(&[self.account_get(f), f(self.top()), self.owner_get(f)])
     }
 
     /// A top-level key of the account document.
-    pub fn account_get(&self, key: &str) -> Option<&'a Value> {
-        match self.account_top.lookup(key) {
-            Some(v) => v,
-            None => self.account.get(key),
-        }
+    pub fn account_get(&self, f: Field) -> Option<&'a Value> {
+        f(&self.account_view.top)
     }
 
     /// A top-level key of the owner document, when there is one.
-    pub fn owner_get(&self, key: &str) -> Option<&'a Value> {
-        let o = self.owner.doc()?;
-        match self.owner_top.lookup(key) {
-            Some(v) => v,
-            None => o.get(key),
-        }
+    pub fn owner_get(&self, f: Field) -> Option<&'a Value> {
+        f(&self.owner_view.top)
+    }
+
+    /// The endpoint document's top-level fields the builder reads.
+    pub fn top(&self) -> &'a TopLevel<'a> {
+        &self.view.top
     }
 
     /// Merged `metaflows` (generic; always written).
     pub fn metaflows(&self) -> &Object {
         self.metaflows.get_or_init(|| {
-            let mut m = self.generic("metaflows");
+            let mut m = self.generic(|t| t.metaflows);
             // A null anywhere in it (a cleared key) is no setting; a leg carries none.
             m.retain(|_, v| crate::kz_json::strip_nulls(v));
             m
@@ -185,17 +180,23 @@ impl<'a> Endpoint<'a> {
     /// Merged `name` (owner's full name, else the document's, else the account's).
     pub fn name(&self) -> Option<&str> {
         self.name
-            .get_or_init(|| merged_name(self.doc, self.account, self.owner.doc()))
+            .get_or_init(|| {
+                self.owner_view
+                    .full_name
+                    .clone()
+                    .or_else(|| ne_str(self.top().name).map(str::to_owned))
+                    .or_else(|| ne_str(self.account_view.top.name).map(str::to_owned))
+            })
             .as_deref()
     }
 
     /// Merged `outbound_flags` as `{static: [...], dynamic: [...]}`.
-    pub fn outbound_flags(&self) -> &Value {
+    pub fn outbound_flags(&self) -> &Flags {
         self.outbound_flags.get_or_init(|| {
             merge_flags([
-                self.account_get("outbound_flags"),
-                self.owner_get("outbound_flags"),
-                self.get("outbound_flags"),
+                self.account_get(|t| t.outbound_flags),
+                self.owner_get(|t| t.outbound_flags),
+                self.top().outbound_flags,
             ])
         })
     }
@@ -204,14 +205,14 @@ impl<'a> Endpoint<'a> {
     /// `music_on_hold`, …) as the merge would give it: the owner's non-empty value, else the
     /// endpoint's, else the account's. Reading the leaf directly spares building the merged
     /// object on every build.
-    pub fn generic_leaf(&self, key: &str, leaf: &str) -> Option<&'a Value> {
+    pub fn generic_leaf(&self, f: Field, leaf: &str) -> Option<&'a Value> {
         let non_empty = |o: &'a Value| {
             crate::kz_json::get(o, leaf).filter(|v| !crate::kz_json::is_empty(Some(v)))
         };
-        self.owner_get(key)
+        self.owner_get(f)
             .and_then(non_empty)
-            .or_else(|| self.get(key).and_then(non_empty))
-            .or_else(|| self.account_get(key).and_then(non_empty))
+            .or_else(|| f(self.top()).and_then(non_empty))
+            .or_else(|| self.account_get(f).and_then(non_empty))
     }
 
     /// `caller_id.<attr>.<key>` as the merge of rules file 3.5 gives it, read directly: the
@@ -222,17 +223,17 @@ impl<'a> Endpoint<'a> {
         let leaf = |cid: Option<&'a Value>| {
             ne_str(cid.and_then(|c| path(c, &[attr, key]))).map(Cow::Borrowed)
         };
-        let device = || ne_str(self.at(&["caller_id", attr, key])).map(Cow::Borrowed);
+        let device = || leaf(self.top().caller_id);
         if attr == "emergency"
             && let Some(v) = device()
         {
             return Some(v);
         }
         let owner = || {
-            let o = self.owner.doc()?;
-            leaf(self.owner_get("caller_id")).or_else(|| {
+            self.owner.doc()?;
+            leaf(self.owner_view.top.caller_id).or_else(|| {
                 (attr == "internal" && key == "name")
-                    .then(|| full_name(o).map(Cow::Owned))
+                    .then(|| self.owner_view.full_name.clone().map(Cow::Owned))
                     .flatten()
             })
         };
@@ -241,16 +242,16 @@ impl<'a> Endpoint<'a> {
         } else {
             owner().or_else(device)
         };
-        first.or_else(|| leaf(self.account_get("caller_id")))
+        first.or_else(|| leaf(self.account_view.top.caller_id))
     }
 
     /// `call_waiting.enabled` as the deep merge (account, owner, device; the device wins, a
     /// `null` deletes) gives it.
     pub fn call_waiting_enabled(&self) -> Option<&'a Value> {
         for cw in [
-            self.get("call_waiting"),
-            self.owner_get("call_waiting"),
-            self.account_get("call_waiting"),
+            self.top().call_waiting,
+            self.owner_view.top.call_waiting,
+            self.account_view.top.call_waiting,
         ]
         .into_iter()
         .flatten()
@@ -265,25 +266,13 @@ impl<'a> Endpoint<'a> {
     /// The merged outbound `formatters` (the generic merge: account, then device, then owner
     /// winning per key; non-empty values only). Empty for nearly every endpoint.
     pub fn formatters(&self) -> &Object {
-        self.formatters.get_or_init(|| self.generic("formatters"))
-    }
-
-    /// A path below the document's `sip` object (read on every leg: looked up once).
-    pub fn sip_at(&self, keys: &[&str]) -> Option<&'a Value> {
-        path(self.top.sip?, keys)
-    }
-
-    /// A path below the document's `media` object.
-    pub fn media_at(&self, keys: &[&str]) -> Option<&'a Value> {
-        path(self.top.media?, keys)
+        self.formatters
+            .get_or_init(|| self.generic(|t| t.formatters))
     }
 
     /// A key of the document itself.
     pub fn get(&self, key: &str) -> Option<&'a Value> {
-        match self.top.lookup(key) {
-            Some(v) => v,
-            None => self.doc.get(key),
-        }
+        self.view.get(self.doc, key)
     }
 
     /// A path in the document itself.
@@ -293,102 +282,17 @@ impl<'a> Endpoint<'a> {
     }
 
     /// The owner document, when there is a single one.
-    pub fn owner_doc(&self) -> Option<&'a Value> {
+    pub fn owner_doc(&self) -> Option<&'a Document> {
         self.owner.doc()
     }
 
     /// The hotdesk users of a synthetic owner.
-    pub fn hotdesk_users(&self) -> &[&'a Value] {
+    pub fn hotdesk_users(&self) -> &[&'a Document] {
         match &self.owner {
             Owner::Hotdesk(users) => users,
             _ => &[],
         }
     }
-}
-
-/// Declares [`TopLevel`]: one field per top-level document key read on every build, and the
-/// match that finds a key's field, so the struct and the key list cannot drift apart.
-macro_rules! top_level_keys {
-    ($($field:ident => $key:literal,)*) => {
-        /// The document's top-level keys the builder reads, each `None` when absent.
-        #[derive(Debug, Clone, Copy, Default)]
-        struct TopLevel<'a> {
-            $($field: Option<&'a Value>,)*
-        }
-
-        impl<'a> TopLevel<'a> {
-            /// The keys of `doc`, found in one pass over it.
-            fn of(doc: &'a Value) -> Self {
-                let mut t = Self::default();
-                if let Some(obj) = doc.as_object() {
-                    for (k, v) in obj {
-                        if let Some(slot) = t.slot_mut(k) {
-                            *slot = Some(v);
-                        }
-                    }
-                }
-                t
-            }
-
-            fn slot_mut(&mut self, key: &str) -> Option<&mut Option<&'a Value>> {
-                Some(match key {
-                    $($key => &mut self.$field,)*
-                    _ => return None,
-                })
-            }
-
-            /// `Some(value)` for a key this struct holds (the value `None` when absent),
-            /// `None` for any other key.
-            fn lookup(&self, key: &str) -> Option<Option<&'a Value>> {
-                Some(match key {
-                    $($key => self.$field,)*
-                    _ => return None,
-                })
-            }
-        }
-    };
-}
-
-top_level_keys! {
-    sip => "sip",
-    media => "media",
-    call_forward => "call_forward",
-    call_failover => "call_failover",
-    caller_id => "caller_id",
-    name => "name",
-    enabled => "enabled",
-    owner_id => "owner_id",
-    presence_id => "presence_id",
-    number => "number",
-    pvt_type => "pvt_type",
-    pvt_account_id => "pvt_account_id",
-    device_type => "device_type",
-    exclude_from_queues => "exclude_from_queues",
-    default => "default",
-    privacy => "privacy",
-    privacy_mode => "privacy_mode",
-    privacy_method => "Privacy-Method",
-    ignore_completed_elsewhere => "ignore_completed_elsewhere",
-    call_waiting => "call_waiting",
-    hotdesk => "hotdesk",
-    do_not_disturb => "do_not_disturb",
-    caller_id_options => "caller_id_options",
-    music_on_hold => "music_on_hold",
-    ringtones => "ringtones",
-    metaflows => "metaflows",
-    outbound_flags => "outbound_flags",
-    pvt_deleted => "pvt_deleted",
-    id => "_id",
-    prefer_device_caller_id => "prefer_device_caller_id",
-    formatters => "formatters",
-    first_name => "first_name",
-    last_name => "last_name",
-    call_recording => "call_recording",
-    record_call => "record_call",
-    push => "push",
-    mobile => "mobile",
-    skype => "skype",
-    endpoint_type => "endpoint_type",
 }
 
 /// The whole merged objects of rules file 3.4/3.5: the engine reads them leaf by leaf
@@ -397,7 +301,7 @@ top_level_keys! {
 impl Endpoint<'_> {
     /// Merged `caller_id` (3.5).
     fn caller_id(&self) -> Object {
-        merge_caller_id(self.doc, self.account, self.owner.doc())
+        merge_caller_id(self.doc, self.account, self.owner.doc().map(Document::json))
     }
 
     /// Merged `call_waiting` (account, owner, device; the device wins).
@@ -411,7 +315,7 @@ impl Endpoint<'_> {
 
     /// Merged `ringtones` (generic).
     fn ringtones(&self) -> Object {
-        self.generic("ringtones")
+        self.generic(|t| t.ringtones)
     }
 }
 
@@ -440,13 +344,6 @@ pub fn full_name(user: &Value) -> Option<String> {
         (None, Some(l)) => Some(l.to_owned()),
         (None, None) => None,
     }
-}
-
-fn merged_name(doc: &Value, account: &Value, owner: Option<&Value>) -> Option<String> {
-    owner
-        .and_then(full_name)
-        .or_else(|| ne_str(doc.get("name")).map(str::to_owned))
-        .or_else(|| ne_str(account.get("name")).map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -506,7 +403,7 @@ fn merge_caller_id(doc: &Value, account: &Value, owner: Option<&Value>) -> Objec
 /// `outbound_flags`: account, owner and device lists concatenated, per kind. A legacy list is
 /// read as static flags.
 /// `sources`: the `outbound_flags` of the account, the owner and the device.
-fn merge_flags(sources: [Option<&Value>; 3]) -> Value {
+fn merge_flags(sources: [Option<&Value>; 3]) -> Flags {
     let mut stat = Vec::new();
     let mut dynamic = Vec::new();
     // Flags are strings (flag names, or the names of the fields dynamic flags are read
@@ -514,8 +411,8 @@ fn merge_flags(sources: [Option<&Value>; 3]) -> Value {
     // the leg fail validation.
     let strings = |a: &Vec<Value>| {
         a.iter()
-            .filter(|v| v.is_string())
-            .cloned()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
             .collect::<Vec<_>>()
     };
     for flags in sources.iter().flatten() {
@@ -532,19 +429,33 @@ fn merge_flags(sources: [Option<&Value>; 3]) -> Value {
             _ => {}
         }
     }
-    json!({"static": stat, "dynamic": dynamic})
+    Flags {
+        fixed: stat,
+        dynamic,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A document that lives as long as the test (an endpoint borrows its documents).
+    fn d(v: &Value) -> &'static Document {
+        Box::leak(Box::new(Document::new(v.clone())))
+    }
+
     #[test]
     fn owner_name_fills_internal_caller_id_name() {
         let doc = json!({"_id": "d", "caller_id": {"internal": {"number": "201", "name": "Desk"}}});
         let owner = json!({"_id": "u", "first_name": "Ann", "last_name": "Lee"});
         let account = json!({});
-        let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
+        let ep = Endpoint::merge(
+            "d",
+            Kind::Device,
+            d(&doc),
+            d(&account),
+            Owner::Doc(d(&owner)),
+        );
         assert_eq!(
             ep.caller_id()["internal"],
             json!({"number": "201", "name": "Ann Lee"})
@@ -552,7 +463,13 @@ mod tests {
         assert_eq!(ep.name(), Some("Ann Lee"));
         assert_eq!(ep.owner_id, Some("u"));
         let account = json!({"prefer_device_caller_id": true});
-        let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
+        let ep = Endpoint::merge(
+            "d",
+            Kind::Device,
+            d(&doc),
+            d(&account),
+            Owner::Doc(d(&owner)),
+        );
         assert_eq!(ep.caller_id()["internal"]["name"], "Desk");
     }
 
@@ -570,7 +487,7 @@ mod tests {
             a["prefer_device_caller_id"] = json!(true);
             a
         }] {
-            let ep = Endpoint::merge("d", Kind::Device, &doc, &acct, Owner::Doc(&owner));
+            let ep = Endpoint::merge("d", Kind::Device, d(&doc), d(&acct), Owner::Doc(d(&owner)));
             for attr in ["internal", "external", "emergency"] {
                 for key in ["number", "name"] {
                     let merged = ne_str(path(&Value::Object(ep.caller_id().clone()), &[attr, key]))
@@ -584,7 +501,7 @@ mod tests {
             }
             for leaf in ["internal", "external"] {
                 assert_eq!(
-                    ep.generic_leaf("ringtones", leaf).cloned(),
+                    ep.generic_leaf(|t| t.ringtones, leaf).cloned(),
                     ep.ringtones().get(leaf).cloned()
                 );
             }
@@ -601,7 +518,13 @@ mod tests {
         let owner =
             json!({"do_not_disturb": {"enabled": true}, "call_waiting": {"enabled": false}});
         let account = json!({});
-        let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
+        let ep = Endpoint::merge(
+            "d",
+            Kind::Device,
+            d(&doc),
+            d(&account),
+            Owner::Doc(d(&owner)),
+        );
         assert!(ep.dnd);
         assert_eq!(ep.call_waiting()["enabled"], json!(true));
     }
@@ -611,9 +534,15 @@ mod tests {
         let doc = json!({"outbound_flags": ["d"]});
         let owner = json!({"outbound_flags": {"static": ["u"], "dynamic": ["x"]}});
         let account = json!({"outbound_flags": ["a"]});
-        let ep = Endpoint::merge("d", Kind::Device, &doc, &account, Owner::Doc(&owner));
+        let ep = Endpoint::merge(
+            "d",
+            Kind::Device,
+            d(&doc),
+            d(&account),
+            Owner::Doc(d(&owner)),
+        );
         assert_eq!(
-            *ep.outbound_flags(),
+            serde_json::to_value(ep.outbound_flags()).unwrap(),
             json!({"static": ["a", "u", "d"], "dynamic": ["x"]})
         );
     }

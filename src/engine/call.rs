@@ -3,22 +3,25 @@
 //! read ([`CallContext::enter_account`], [`CallContext::set_caller`]); after that every leg,
 //! gate and configuration lookup of the build reads it and nothing changes it.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
 use super::attributes::Endpoint;
 use super::inputs::Inputs;
 use crate::build_api::BuildRequest;
+use crate::document::Document;
 use crate::kz_json::ne_str;
 
 /// The account document of a call whose account is missing.
-static NO_ACCOUNT: Value = Value::Null;
+static NO_ACCOUNT: LazyLock<Document> = LazyLock::new(|| Document::new(Value::Null));
 
 /// What every leg of one build reads about the call.
 pub struct CallContext<'a> {
     req: &'a BuildRequest,
     inputs: &'a Inputs,
     /// The call's account document (`null` when missing).
-    account: &'a Value,
+    account: &'a Document,
     /// The account's realm.
     account_realm: Option<&'a str>,
     /// The calling device, merged, when it is in the database.
@@ -39,10 +42,11 @@ impl<'a> CallContext<'a> {
 
     /// Sets the call's account (`None`: it does not exist); its realm is the document's
     /// `realm`, else the one the request names.
-    pub(super) fn enter_account(&mut self, account: Option<&'a Value>) {
-        self.account = account.unwrap_or(&NO_ACCOUNT);
+    pub(super) fn enter_account(&mut self, account: Option<&'a Document>) {
+        let account = account.unwrap_or(&NO_ACCOUNT);
+        self.account = account;
         self.account_realm =
-            ne_str(self.account.get("realm")).or(self.req.call.account_realm.as_deref());
+            ne_str(account.view().top.realm).or(self.req.call.account_realm.as_deref());
     }
 
     /// Sets the calling device (merged with the account and its owner).
@@ -61,7 +65,7 @@ impl<'a> CallContext<'a> {
     }
 
     /// The call's account document (`null` when missing).
-    pub fn account(&self) -> &'a Value {
+    pub fn account(&self) -> &'a Document {
         self.account
     }
 

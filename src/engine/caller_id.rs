@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::attributes::Endpoint;
 use super::call::CallContext;
 use super::config;
+use crate::document::Document;
 use crate::kz_json::{Object, is_true, ne_str, path};
 
 pub use crate::leg::Clid;
@@ -146,16 +147,16 @@ fn call_name(ctx: &CallContext<'_>) -> Option<String> {
 
 /// The caller's explicit presence id (owner, hotdesk user, device, account), without the
 /// SIP-username and dialled-user fallbacks of `Presence-ID`.
-fn explicit_presence_id<'e>(ctx: &'e CallContext<'_>, ep: &'e Endpoint<'_>) -> Option<&'e str> {
+pub(super) fn explicit_presence_id<'e>(
+    ctx: &'e CallContext<'_>,
+    ep: &'e Endpoint<'_>,
+) -> Option<&'e str> {
+    let presence = |d: &'e Document| ne_str(d.view().top.presence_id);
     ep.owner_doc()
-        .and_then(|o| ne_str(o.get("presence_id")))
-        .or_else(|| {
-            ep.hotdesk_users()
-                .iter()
-                .find_map(|u| ne_str(u.get("presence_id")))
-        })
-        .or_else(|| ne_str(ep.get("presence_id")))
-        .or_else(|| ne_str(ctx.account().get("presence_id")))
+        .and_then(presence)
+        .or_else(|| ep.hotdesk_users().iter().copied().find_map(presence))
+        .or_else(|| ne_str(ep.top().presence_id))
+        .or_else(|| presence(ctx.account()))
 }
 
 /// The KVS `dynamic_cid`: `{number, name}`, `[number, name]` or a bare number.
@@ -243,10 +244,10 @@ pub fn privacy(ctx: &CallContext<'_>, keep_caller_id: bool) -> (bool, bool) {
 /// `sip`, `none` or `kazoo`, else `kazoo`.
 pub fn privacy_method<'c>(ctx: &'c CallContext<'_>, ep: &Endpoint<'_>) -> &'c str {
     let v = ep
-        .generic_leaf("caller_id_options", "privacy_method")
+        .generic_leaf(|t| t.caller_id_options, "privacy_method")
         .or_else(|| ep.at(&["privacy", "method"]))
-        .or_else(|| ep.get("Privacy-Method"))
-        .or_else(|| ep.get("privacy_mode"));
+        .or_else(|| ep.top().privacy_method)
+        .or_else(|| ep.top().privacy_mode);
     match v.and_then(Value::as_str) {
         Some("sip") => "sip",
         Some("none") => "none",

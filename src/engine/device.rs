@@ -2,8 +2,6 @@
 //! registration state and call-forward decide which of the SIP, push, forward and failover
 //! legs it gets.
 
-use serde_json::Value;
-
 use super::attributes::{Endpoint, Kind};
 use super::dialling::Dialling;
 use super::endpoint_type::{self, EndpointType};
@@ -11,6 +9,7 @@ use super::explain;
 use super::forward::Forward;
 use super::gating;
 use super::state::{BuildState, Step};
+use crate::document::Document;
 use crate::kz_json::{is_empty, ne_str};
 use crate::leg::Leg;
 use crate::registrar::{RegKey, Registration};
@@ -37,7 +36,7 @@ impl<'a> BuildState<'a> {
     pub(super) fn device<'p>(
         &mut self,
         id: &'a str,
-        doc: &'a Value,
+        doc: &'a Document,
         dialling: &Dialling<'p>,
         count_registration: bool,
     ) -> Step<DeviceLegs<'a, 'p>> {
@@ -56,9 +55,9 @@ impl<'a> BuildState<'a> {
         let ep = &out.ep;
         let fwd_leg = |ctx: &Self| fwd.as_ref().map(|f| ctx.legs().forward(ep, dialling, f));
         let substitute = fwd.as_ref().is_some_and(|f| f.substitute);
-        let username = ne_str(ep.sip_at(&["username"]));
-        let raw_format = ne_str(ep.sip_at(&["invite_format"])).unwrap_or("username");
-        let routed = raw_format == "route" && ne_str(ep.sip_at(&["route"])).is_some();
+        let username = ne_str(ep.sip().username);
+        let raw_format = ne_str(ep.sip().invite_format).unwrap_or("username");
+        let routed = raw_format == "route" && ne_str(ep.sip().route).is_some();
         let kind = endpoint_type::of(self.call(), ep);
         let push = kind == EndpointType::Push;
         // Mobile and skype devices, and (with `restrict_to_known_types`) one of no known
@@ -66,7 +65,7 @@ impl<'a> BuildState<'a> {
         // all is the device table's rows 8-9.
         let no_device_leg = match kind {
             EndpointType::Mobile | EndpointType::Skype => true,
-            EndpointType::Unknown => !is_empty(ep.get("sip")),
+            EndpointType::Unknown => !is_empty(ep.top().sip),
             EndpointType::Sip | EndpointType::Push => false,
         };
         // Product rule 2: a device needs a registration when it has a username, is not
@@ -75,12 +74,12 @@ impl<'a> BuildState<'a> {
             && !push
             && !no_device_leg
             && !matches!(raw_format, "route" | "loopback")
-            && ne_str(ep.sip_at(&["ip"])).is_none();
+            && ne_str(ep.sip().ip).is_none();
         if let Some(user) = username
             && needs_registration
             && (count_registration || !substitute)
         {
-            let realm = ne_str(ep.sip_at(&["realm"])).or(self.call().account_realm());
+            let realm = ne_str(ep.sip().realm).or(self.call().account_realm());
             out.registration = Some(match realm {
                 Some(realm) => {
                     let key = RegKey::new(user, realm);
@@ -177,7 +176,7 @@ impl<'a> BuildState<'a> {
         if self.explaining() {
             let reg_fact = match out.registration {
                 Some(r) => explain::registration_fact(r, out.reg_key.as_ref()),
-                None if ne_str(out.ep.sip_at(&["ip"])).is_some() => {
+                None if ne_str(out.ep.sip().ip).is_some() => {
                     "IP-authenticated (sip.ip): no registration needed".into()
                 }
                 None => "dialled by route: no registration needed".into(),

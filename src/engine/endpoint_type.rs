@@ -76,7 +76,7 @@ pub fn of(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> EndpointType {
         return EndpointType::Push;
     }
     // `kz_json:get_first_defined`: the first key present, whatever its value.
-    let declared = [ep.get("endpoint_type"), ep.get("device_type")]
+    let declared = [ep.top().endpoint_type, ep.top().device_type]
         .into_iter()
         .flatten()
         .find(|v| !v.is_null());
@@ -88,17 +88,17 @@ pub fn of(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> EndpointType {
     }
     // `mobile` is merged like the other generic attributes (owner, device, account).
     let mobile = [
-        ep.owner_get("mobile"),
-        ep.get("mobile"),
-        ep.account_get("mobile"),
+        ep.owner_get(|t| t.mobile),
+        ep.top().mobile,
+        ep.account_get(|t| t.mobile),
     ]
     .into_iter()
     .any(|m| !is_empty(m));
     if mobile {
         EndpointType::Mobile
-    } else if !is_empty(ep.get("sip")) {
+    } else if !is_empty(ep.top().sip) {
         EndpointType::Sip
-    } else if !is_empty(ep.get("skype")) {
+    } else if !is_empty(ep.top().skype) {
         EndpointType::Skype
     } else {
         EndpointType::Unknown

@@ -29,7 +29,7 @@ pub fn label(kind: Kind, id: &str, doc: &Value) -> String {
 
 /// The forward as it applies to this call.
 pub fn forward_fact(ep: &Endpoint<'_>, dialling: &Dialling<'_>) -> String {
-    let Some(cf) = ep.get("call_forward") else {
+    let Some(cf) = ep.top().call_forward else {
         return "no forward".into();
     };
     let number = ne_value_str(cf.get("number"));

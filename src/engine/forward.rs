@@ -43,7 +43,7 @@ impl<'a> Forward<'a> {
     /// enabled, with a non-empty number, and the call is direct or the forward is not
     /// limited to direct calls.
     pub fn active(ep: &Endpoint<'a>, dialling: &Dialling<'_>) -> Option<Self> {
-        let cf = ep.get("call_forward")?;
+        let cf = ep.top().call_forward?;
         let number = ne_value_str(kz_get(cf, "number"))?;
         let ok = is_true(kz_get(cf, "enabled"))
             && (dialling.is_direct() || !is_true(kz_get(cf, "direct_calls_only")));
@@ -53,7 +53,7 @@ impl<'a> Forward<'a> {
     /// The entity's failover target: `call_failover` when enabled with a number, else the
     /// legacy `call_forward.failover` with `call_forward.number`.
     pub fn failover_target(ep: &Endpoint<'a>) -> Option<Self> {
-        if let Some(cfo) = ep.get("call_failover")
+        if let Some(cfo) = ep.top().call_failover
             && is_true(kz_get(cfo, "enabled"))
             && let Some(number) = ne_value_str(kz_get(cfo, "number"))
         {
@@ -62,7 +62,7 @@ impl<'a> Forward<'a> {
             f.substitute = true;
             return Some(f);
         }
-        let cf = ep.get("call_forward")?;
+        let cf = ep.top().call_forward?;
         let number = ne_value_str(kz_get(cf, "number"))?;
         is_true(kz_get(cf, "failover")).then(|| Self::flags(cf, number, true, "call_forward"))
     }

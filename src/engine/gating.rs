@@ -10,23 +10,25 @@ use super::config;
 use super::dialling::Dialling;
 use super::explain;
 use crate::build_api::{BuildError, ErrorCode};
+use crate::document::Document;
 use crate::kz_json::{is_false, is_true, path};
 
 /// The document checks made before an entity is built by its type: deleted, disabled (an
 /// account's `pvt_enabled`, any other's `enabled`).
-pub(super) fn check_document(id: &str, doc: &Value, kind: Kind) -> Result<(), BuildError> {
-    if is_true(doc.get("pvt_deleted")) || is_true(doc.get("_deleted")) {
+pub(super) fn check_document(id: &str, doc: &Document, kind: Kind) -> Result<(), BuildError> {
+    let top = &doc.view().top;
+    if is_true(top.pvt_deleted) || is_true(top.deleted) {
         return Err(BuildError::new(
             ErrorCode::EndpointDeleted,
             format!("{} {id} is deleted", kind.as_str()),
         ));
     }
-    let enabled_key = if kind == Kind::Account {
-        "pvt_enabled"
+    let enabled = if kind == Kind::Account {
+        top.pvt_enabled
     } else {
-        "enabled"
+        top.enabled
     };
-    if is_false(doc.get(enabled_key)) {
+    if is_false(enabled) {
         return Err(BuildError::new(
             ErrorCode::EndpointDisabled,
             format!("{} {id} is disabled", kind.as_str()),
@@ -77,7 +79,7 @@ pub(super) fn gate(
             format!("{what} {id} is the calling device"),
         ));
     }
-    if is_false(ep.get("enabled")) {
+    if is_false(ep.top().enabled) {
         return Err(BuildError::new(
             ErrorCode::EndpointDisabled,
             format!("{what} {id} is disabled"),
@@ -111,7 +113,7 @@ pub(super) fn gate(
         ));
     }
     if call.ccvs.get("Queue-ID").is_some_and(Value::is_string)
-        && is_true(ep.get("exclude_from_queues"))
+        && is_true(ep.top().exclude_from_queues)
     {
         return Err(BuildError::new(
             ErrorCode::ExcludeFromQueues,

@@ -11,6 +11,7 @@ use super::forward::Forward;
 use super::gating;
 use super::state::{BuildState, Halt, Step, fail};
 use crate::build_api::{ErrorCode, Member, MemberType};
+use crate::document::Document;
 use crate::ids::is_valid_id;
 use crate::kz_json::{as_integer, is_false, is_true, ne_str};
 use crate::leg::Leg;
@@ -20,7 +21,7 @@ impl<'a> BuildState<'a> {
     pub(super) fn group(
         &mut self,
         id: &'a str,
-        doc: &'a Value,
+        doc: &'a Document,
         dialling: &Dialling<'_>,
     ) -> Step<Vec<Leg>> {
         if !self.first_expansion_of_group(id) {

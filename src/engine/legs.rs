@@ -103,18 +103,8 @@ fn account_realm<'c>(ctx: &'c CallContext<'_>) -> Option<&'c str> {
 /// account's, else the SIP username, else the dialled user; `@<account realm>` added when it
 /// has no `@`.
 pub fn presence_id(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
-    let owner = ep
-        .owner_doc()
-        .and_then(|o| ne_str(o.get("presence_id")))
-        .or_else(|| {
-            ep.hotdesk_users()
-                .iter()
-                .find_map(|u| ne_str(u.get("presence_id")))
-        });
-    let p = owner
-        .or_else(|| ne_str(ep.get("presence_id")))
-        .or_else(|| ne_str(ctx.account().get("presence_id")))
-        .or_else(|| ne_str(ep.sip_at(&["username"])))
+    let p = caller_id::explicit_presence_id(ctx, ep)
+        .or_else(|| ne_str(ep.sip().username))
         .or(ctx.req().call.request_user.as_deref())?;
     Some(match (p.contains('@'), account_realm(ctx)) {
         (false, Some(realm)) => [p, "@", realm].concat(),
@@ -124,7 +114,7 @@ pub fn presence_id(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
 
 /// `Hold-Media`: a plain media id becomes `/<account id>/<media id>`; paths and streams pass.
 fn hold_media(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
-    let id = ne_str(ep.generic_leaf("music_on_hold", "media_id"))?;
+    let id = ne_str(ep.generic_leaf(|t| t.music_on_hold, "media_id"))?;
     let passes = id.contains('/')
         || id.starts_with("system_media")
         || id.starts_with("local_stream://")
@@ -139,8 +129,8 @@ fn hold_media(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
 /// `Codecs`: the audio codecs followed by the video codecs (empty: left out).
 fn codecs(ep: &Endpoint<'_>) -> Vec<String> {
     let mut out = Vec::new();
-    for kind in ["audio", "video"] {
-        if let Some(Value::Array(a)) = ep.media_at(&[kind, "codecs"]) {
+    for kind in [ep.media().audio, ep.media().video] {
+        if let Some(Value::Array(a)) = kind.and_then(|k| crate::kz_json::get(k, "codecs")) {
             out.extend(a.iter().filter_map(Value::as_str).map(str::to_owned));
         }
     }
@@ -198,10 +188,10 @@ fn diversion(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<String> {
 fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Headers {
     let ctx = lb.ctx;
     let mut h = Headers::new();
-    let invite_format = ne_str(ep.sip_at(&["invite_format"])).unwrap_or("contact");
+    let invite_format = ne_str(ep.sip().invite_format).unwrap_or("contact");
     h.insert("X-KAZOO-INVITE-FORMAT", json!(invite_format));
-    if let Some(user) = ne_str(ep.sip_at(&["username"])) {
-        let realm = ne_str(ep.sip_at(&["realm"])).or(account_realm(ctx));
+    if let Some(user) = ne_str(ep.sip().username) {
+        let realm = ne_str(ep.sip().realm).or(account_realm(ctx));
         if let Some(realm) = realm {
             h.insert(
                 "X-KAZOO-AOR",
@@ -216,7 +206,7 @@ fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Head
             } else {
                 "external"
             };
-            ne_str(ep.generic_leaf("ringtones", which))
+            ne_str(ep.generic_leaf(|t| t.ringtones, which))
         });
         if let Some(ring) = ring {
             h.insert("Alert-Info", json!(ring));
@@ -242,20 +232,25 @@ fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Head
 /// `Custom-Channel-Vars` (rules file 6.3); `fwd` adds the call-forward block.
 fn ccvs(ctx: &CallContext<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> ChannelVars {
     let call = &ctx.req().call;
-    let webrtc = is_true(ep.media_at(&["webrtc"]));
-    let rtcp_mux = match ep.media_at(&["rtcp_mux"]) {
+    let webrtc = is_true(ep.media().webrtc);
+    let rtcp_mux = match ep.media().rtcp_mux {
         Some(Value::Bool(b)) => Some(*b),
         _ => webrtc.then_some(true),
     };
-    let enforce = ep.media_at(&["encryption", "enforce_security"]);
-    let (srtp, zrtp) = match ep.media_at(&["encryption", "methods"]) {
+    let encryption = |k| {
+        ep.media()
+            .encryption
+            .and_then(|e| crate::kz_json::get(e, k))
+    };
+    let enforce = encryption("enforce_security");
+    let (srtp, zrtp) = match encryption("methods") {
         Some(Value::Array(methods)) => {
             let has = |m: &str| methods.iter().any(|v| v.as_str() == Some(m));
             (has("srtp"), has("zrtp"))
         }
         _ => (false, false),
     };
-    let invite_domain = ne_str(ep.sip_at(&["realm"]))
+    let invite_domain = ne_str(ep.sip().realm)
         .or(account_realm(ctx))
         .or(call.request_realm.as_deref());
     let forward = fwd.map(|f| ForwardVars {
@@ -280,12 +275,12 @@ fn ccvs(ctx: &CallContext<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> 
         authorizing_id: ep.id.to_owned(),
         authorizing_type: ep.kind.as_str(),
         owner_id: ep.owner_id.map(str::to_owned),
-        account_id: ne_str(ep.get("pvt_account_id"))
+        account_id: ne_str(ep.top().pvt_account_id)
             .unwrap_or(&ctx.req().account_id)
             .to_owned(),
         media_webrtc: webrtc,
         rtcp_mux,
-        fax_enabled: ep.media_at(&["fax_option"]).and_then(Value::as_str) == Some("auto"),
+        fax_enabled: ep.media().fax_option.and_then(Value::as_str) == Some("auto"),
         enforce_security: enforce.is_none() || is_true(enforce),
         srtp,
         zrtp,
@@ -310,9 +305,9 @@ fn privacy(ctx: &CallContext<'_>, ep: &Endpoint<'_>, keep_caller_id: bool) -> Pr
 }
 
 fn ignore_completed_elsewhere(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> bool {
-    ep.generic_leaf("caller_id_options", "ignore_completed_elsewhere")
-        .or_else(|| ep.sip_at(&["ignore_completed_elsewhere"]))
-        .or_else(|| ep.get("ignore_completed_elsewhere"))
+    ep.generic_leaf(|t| t.caller_id_options, "ignore_completed_elsewhere")
+        .or_else(|| ep.sip().ignore_completed_elsewhere)
+        .or_else(|| ep.top().ignore_completed_elsewhere)
         .filter(|v| !v.is_null())
         .map(|v| is_true(Some(v)))
         .unwrap_or_else(|| config::default_ignore_completed_elsewhere(ctx))
@@ -321,7 +316,7 @@ fn ignore_completed_elsewhere(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> bool 
 /// `SIP-Transport`: the device's `sip.transport`, else `kazoo_endpoint.sip_transport`, each
 /// only when it is one of Kazoo's four transports.
 fn sip_transport<'c>(ctx: &'c CallContext<'_>, ep: &Endpoint<'c>) -> Option<&'c str> {
-    ne_str(ep.sip_at(&["transport"]))
+    ne_str(ep.sip().transport)
         .filter(|t| config::valid_transport(t))
         .or_else(|| config::sip_transport(ctx))
 }
@@ -329,7 +324,7 @@ fn sip_transport<'c>(ctx: &'c CallContext<'_>, ep: &Endpoint<'c>) -> Option<&'c 
 /// The `Invite-Format` of a SIP leg: `sip.invite_format`, default `username`. A value a 4.3
 /// ecallmgr would reject falls back to `username` (see `docs/compatibility.md`).
 pub fn invite_format(ep: &Endpoint<'_>) -> &'static str {
-    let raw = ne_str(ep.sip_at(&["invite_format"]));
+    let raw = ne_str(ep.sip().invite_format);
     INVITE_FORMATS_4_3
         .iter()
         .find(|f| Some(**f) == raw)
@@ -358,9 +353,9 @@ fn caller_fields(
         caller,
         callee,
         privacy: privacy(ctx, ep, is_true(ep.at(&["call_forward", "keep_caller_id"]))),
-        ignore_early_media: is_true(ep.media_at(&["ignore_early_media"])),
-        bypass_media: is_true(ep.media_at(&["bypass_media"])),
-        progress_timeout: secs(as_integer(ep.media_at(&["progress_timeout"]))),
+        ignore_early_media: is_true(ep.media().ignore_early_media),
+        bypass_media: is_true(ep.media().bypass_media),
+        progress_timeout: secs(as_integer(ep.media().progress_timeout)),
     }
 }
 
@@ -377,27 +372,27 @@ fn sip_leg(
 ) -> DeviceLeg {
     let ctx = lb.ctx;
     let call = &ctx.req().call;
-    let sip = |k: &str| ne_str(ep.sip_at(&[k]));
+    let sip = ep.sip();
     let mut leg = DeviceLeg {
         kind: DeviceLegKind::Sip,
         invite_format: invite_format(ep),
         to_user: owned(
             dialling
                 .static_invite
-                .or(sip("static_invite"))
-                .or(sip("username")),
+                .or(ne_str(sip.static_invite))
+                .or(ne_str(sip.username)),
         ),
-        to_username: owned(sip("username")),
-        to_realm: owned(sip("realm").or(account_realm(ctx))),
-        to_did: owned(sip("number").or(call.request_user.as_deref())),
-        to_ip: owned(sip("ip")),
+        to_username: owned(ne_str(sip.username)),
+        to_realm: owned(ne_str(sip.realm).or(account_realm(ctx))),
+        to_did: owned(ne_str(sip.number).or(call.request_user.as_deref())),
+        to_ip: owned(ne_str(sip.ip)),
         sip_transport: owned(sip_transport(ctx, ep)),
         sip_interface: owned(
-            sip("custom_sip_interface").or_else(|| config::custom_sip_interface(ctx)),
+            ne_str(sip.custom_sip_interface).or_else(|| config::custom_sip_interface(ctx)),
         ),
-        route: owned(sip("route")),
-        proxy_ip: owned(sip("proxy")),
-        forward_ip: owned(sip("forward")),
+        route: owned(ne_str(sip.route)),
+        proxy_ip: owned(ne_str(sip.proxy)),
+        forward_ip: owned(ne_str(sip.forward)),
         caller: caller_fields(lb, ep, dialling),
         endpoint_timeout: secs(dialling.timeout),
         endpoint_delay: secs(dialling.delay),
@@ -412,7 +407,7 @@ fn sip_leg(
         failover: failover.map(|f| lb.nested(ep, dialling, f)),
         metaflows: ep.metaflows().clone(),
         endpoint_actions: super::recording::endpoint_actions(ctx, ep),
-        t38: (ep.get("device_type").and_then(Value::as_str) == Some("fax")).then(|| t38(ctx, ep)),
+        t38: (ep.top().device_type.and_then(Value::as_str) == Some("fax")).then(|| t38(ctx, ep)),
         user_failover: None,
         formatted: None,
     };
@@ -427,8 +422,8 @@ fn sip_leg(
 /// T.38 fields of a fax device (rules file 6.11), from the caller's and callee's
 /// `media.fax_option`.
 fn t38(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> T38 {
-    let callee = is_true(ep.media_at(&["fax_option"]));
-    let caller = ctx.caller().map(|c| is_true(c.media_at(&["fax_option"])));
+    let callee = is_true(ep.media().fax_option);
+    let caller = ctx.caller().map(|c| is_true(c.media().fax_option));
     match (caller, callee) {
         (Some(true), true) | (Some(false), false) => T38::Passthrough,
         (Some(true), false) => T38::Gateway("peer"),
@@ -462,10 +457,10 @@ fn forward_leg(
         (None, None)
     };
     LoopbackLeg {
-        to_did: owned(ne_str(ep.get("number")).or(call.request_user.as_deref())),
+        to_did: owned(ne_str(ep.top().number).or(call.request_user.as_deref())),
         route: fwd.number.to_owned(),
         ignore_early_media,
-        progress_timeout: secs(as_integer(ep.media_at(&["progress_timeout"]))),
+        progress_timeout: secs(as_integer(ep.media().progress_timeout)),
         endpoint_timeout: secs(dialling.timeout),
         endpoint_delay: secs(dialling.delay),
         presence_id: presence_id(ctx, ep),
@@ -479,7 +474,8 @@ fn forward_leg(
 
 /// The push object of a device (`push`), when it is a non-empty object.
 pub fn push_object<'e>(ep: &Endpoint<'e>) -> Option<&'e Object> {
-    ep.get("push")
+    ep.top()
+        .push
         .and_then(Value::as_object)
         .filter(|o| !o.is_empty())
 }
@@ -496,8 +492,8 @@ fn push_leg(
     let ctx = lb.ctx;
     let push = push_object(ep)?;
     let proxy = push.get("Token-Proxy").and_then(Value::as_str)?;
-    let username = ne_str(ep.sip_at(&["username"]))?;
-    let realm = ne_str(ep.sip_at(&["realm"])).or(account_realm(ctx))?;
+    let username = ne_str(ep.sip().username)?;
+    let realm = ne_str(ep.sip().realm).or(account_realm(ctx))?;
     let call = &ctx.req().call;
     let to_user = format!("{username}@{realm}");
     let mut headers = sip_headers(lb, ep, false);
@@ -528,7 +524,7 @@ fn push_leg(
         to_user: Some(to_user),
         to_username: Some(username.to_owned()),
         to_realm: Some(realm.to_owned()),
-        to_did: owned(ne_str(ep.sip_at(&["number"])).or(call.request_user.as_deref())),
+        to_did: owned(ne_str(ep.sip().number).or(call.request_user.as_deref())),
         to_ip: None,
         sip_transport: owned(sip_transport(ctx, ep)),
         sip_interface: None,

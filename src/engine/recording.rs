@@ -192,7 +192,7 @@ pub fn year_month(unix: i64) -> (i64, u32) {
 /// The merged `call_recording` Kazoo's `merge_attribute(<<"call_recording">>)` gives:
 /// account < owner < device, each normalised.
 pub fn merged_call_recording(ep: &Endpoint<'_>) -> Value {
-    let account = match ep.account_get("call_recording") {
+    let account = match ep.account_get(|t| t.call_recording) {
         Some(Value::Object(types)) => {
             let mut o = Map::new();
             for (t, settings) in types {
@@ -203,11 +203,14 @@ pub fn merged_call_recording(ep: &Endpoint<'_>) -> Value {
         _ => json!({}),
     };
     let owner = match ep.owner_doc() {
-        Some(_) => entity_recording(ep.owner_get("call_recording"), ep.owner_get("record_call")),
+        Some(_) => entity_recording(
+            ep.owner_get(|t| t.call_recording),
+            ep.owner_get(|t| t.record_call),
+        ),
         None => json!({}),
     };
     let device = if ep.kind == super::attributes::Kind::Device {
-        entity_recording(ep.get("call_recording"), ep.get("record_call"))
+        entity_recording(ep.top().call_recording, ep.top().record_call)
     } else {
         json!({})
     };

@@ -16,6 +16,7 @@ use super::explain;
 use super::inputs::{HashSet, Inputs, Needs};
 use super::legs::{LegBuilder, SameOnEveryLeg};
 use crate::build_api::{BuildError, BuildRequest, ErrorCode, Target};
+use crate::document::Document;
 use crate::ids::is_valid_id;
 use crate::kz_json::{ne_str, path};
 use crate::registrar::{RegKey, Registration};
@@ -139,7 +140,7 @@ impl<'a> BuildState<'a> {
     /// `kind id "name"` of a document that was read, or the bare id.
     pub(super) fn label_of(&self, id: &str) -> String {
         match self.call.inputs().docs.get(id) {
-            Some(Some(doc)) => match Kind::of(doc) {
+            Some(Some(doc)) => match doc.view().kind {
                 Some(kind) => explain::label(kind, id, doc),
                 None => id.to_owned(),
             },
@@ -157,7 +158,7 @@ impl<'a> BuildState<'a> {
     }
 
     /// Looks a document up; records it as needed when it has not been fetched.
-    pub(super) fn doc(&mut self, id: &str) -> Step<Option<&'a Value>> {
+    pub(super) fn doc(&mut self, id: &str) -> Step<Option<&'a Document>> {
         match self.call.inputs().docs.get(id) {
             Some(Some(d)) => Ok(Some(d.as_ref())),
             Some(None) => Ok(None),
@@ -191,7 +192,7 @@ impl<'a> BuildState<'a> {
     /// Level 0: reads the account, the caller, the target and the configuration in one
     /// batch, and sets the call's account and caller. Returns the target's document when
     /// the target is one entity and it exists.
-    pub(super) fn open_call(&mut self) -> Step<Option<&'a Value>> {
+    pub(super) fn open_call(&mut self) -> Step<Option<&'a Document>> {
         let req = self.call.req();
         let account = self.doc(&req.account_id);
         let caller = match req.call.authorizing_id.as_deref() {
@@ -230,8 +231,8 @@ impl<'a> BuildState<'a> {
     }
 
     /// The merged endpoint of a document, loading the device's owner (rules file 3.2).
-    pub(super) fn endpoint(&mut self, id: &'a str, doc: &'a Value) -> Step<Endpoint<'a>> {
-        let kind = Kind::of(doc).unwrap_or(Kind::Device);
+    pub(super) fn endpoint(&mut self, id: &'a str, doc: &'a Document) -> Step<Endpoint<'a>> {
+        let kind = doc.view().kind.unwrap_or(Kind::Device);
         let owner = match kind {
             Kind::User => Owner::Doc(doc),
             Kind::Group | Kind::Account => Owner::None,
@@ -240,14 +241,17 @@ impl<'a> BuildState<'a> {
         Ok(Endpoint::merge(id, kind, doc, self.call.account(), owner))
     }
 
-    fn device_owner(&mut self, doc: &'a Value) -> Step<Owner<'a>> {
-        let is_user = |d: &&Value| Kind::of(d) == Some(Kind::User);
-        let hotdesk: Vec<&str> = path(doc, &["hotdesk", "users"])
+    fn device_owner(&mut self, doc: &'a Document) -> Step<Owner<'a>> {
+        let is_user = |d: &&Document| d.view().kind == Some(Kind::User);
+        let top = &doc.view().top;
+        let hotdesk: Vec<&str> = top
+            .hotdesk
+            .and_then(|h| path(h, &["users"]))
             .and_then(Value::as_object)
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
         match hotdesk.as_slice() {
-            [] => match ne_str(doc.get("owner_id")) {
+            [] => match ne_str(top.owner_id) {
                 Some(owner) => Ok(self
                     .doc(owner)?
                     .filter(is_user)

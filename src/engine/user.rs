@@ -1,8 +1,6 @@
 //! A user's legs (`product-rules.md` section 4): its forward, its owned devices through the
 //! device table, and the user's failover when none of them is registered.
 
-use serde_json::Value;
-
 use super::attributes::Kind;
 use super::dialling::Dialling;
 use super::explain;
@@ -10,6 +8,7 @@ use super::forward::Forward;
 use super::gating;
 use super::state::{BuildState, Halt, Step, fail};
 use crate::build_api::ErrorCode;
+use crate::document::Document;
 use crate::kz_json::{is_false, is_true};
 use crate::leg::Leg;
 use crate::registrar::Registration;
@@ -19,7 +18,7 @@ impl<'a> BuildState<'a> {
     pub(super) fn user(
         &mut self,
         id: &'a str,
-        doc: &'a Value,
+        doc: &'a Document,
         dialling: &Dialling<'_>,
     ) -> Step<Vec<Leg>> {
         if self.user_expanded(id) {

@@ -179,7 +179,9 @@ impl Account {
             if d["pvt_type"] == "user" {
                 inputs.owned.entry(id.clone()).or_default();
             }
-            inputs.docs.insert(id, Some(std::sync::Arc::new(d.clone())));
+            inputs
+                .docs
+                .insert(id, Some(std::sync::Arc::new(d.clone().into())));
         }
         for list in inputs.owned.values_mut() {
             list.sort();

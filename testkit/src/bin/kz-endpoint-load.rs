@@ -323,12 +323,9 @@ impl DocumentStore for Generated {
                 let username = format!("m{}", &id[24..]);
                 (
                     id.clone(),
-                    Some(Arc::new(synthetic::device_doc(
-                        &self.0,
-                        id,
-                        &username,
-                        Some("u0"),
-                    ))),
+                    Some(Arc::new(
+                        synthetic::device_doc(&self.0, id, &username, Some("u0")).into(),
+                    )),
                 )
             })
             .collect())
