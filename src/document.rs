@@ -184,6 +184,77 @@ object_view! {
     }
 }
 
+/// A caller-ID attribute's number and name (`caller_id.<attr>`), each only when it is a
+/// non-empty string.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallerIdLeaves<'a> {
+    /// `number`.
+    pub number: Option<&'a str>,
+    /// `name`.
+    pub name: Option<&'a str>,
+}
+
+/// The caller-ID attributes of a document's `caller_id` the builder reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallerId<'a> {
+    /// `internal`.
+    pub internal: CallerIdLeaves<'a>,
+    /// `external`.
+    pub external: CallerIdLeaves<'a>,
+    /// `emergency`.
+    pub emergency: CallerIdLeaves<'a>,
+}
+
+impl<'a> CallerId<'a> {
+    /// No caller-ID attributes.
+    pub const EMPTY: Self = Self {
+        internal: CallerIdLeaves {
+            number: None,
+            name: None,
+        },
+        external: CallerIdLeaves {
+            number: None,
+            name: None,
+        },
+        emergency: CallerIdLeaves {
+            number: None,
+            name: None,
+        },
+    };
+
+    /// The caller-ID attributes of `caller_id` (none when it is not an object).
+    pub fn of(caller_id: Option<&'a Value>) -> Self {
+        let attr = |name| {
+            let a = caller_id.and_then(|c| get(c, name));
+            CallerIdLeaves {
+                number: ne_str(a.and_then(|a| get(a, "number"))),
+                name: ne_str(a.and_then(|a| get(a, "name"))),
+            }
+        };
+        Self {
+            internal: attr("internal"),
+            external: attr("external"),
+            emergency: attr("emergency"),
+        }
+    }
+
+    /// `caller_id.<attr>.<key>` as a non-empty string; `None` for an attribute or key this
+    /// view does not hold (read from the JSON instead).
+    pub fn leaf(&self, attr: &str, key: &str) -> Option<Option<&'a str>> {
+        let leaves = match attr {
+            "internal" => &self.internal,
+            "external" => &self.external,
+            "emergency" => &self.emergency,
+            _ => return None,
+        };
+        match key {
+            "number" => Some(leaves.number),
+            "name" => Some(leaves.name),
+            _ => None,
+        }
+    }
+}
+
 /// The typed view of a document: where each field the builder reads is, and what it derives
 /// from them on every build.
 #[derive(Debug, Clone, Default)]
@@ -194,6 +265,8 @@ pub struct View<'a> {
     pub sip: Sip<'a>,
     /// The keys of `media`.
     pub media: Media<'a>,
+    /// The caller-ID attributes of `caller_id`.
+    pub caller_id: CallerId<'a>,
     /// The entity kind (`pvt_type` with Kazoo's aliases), when it is one.
     pub kind: Option<Kind>,
     /// `"First Last"`, `"First"` or `"Last"` (a user's; any document's, read as a user's).
@@ -207,6 +280,7 @@ impl<'a> View<'a> {
         Self {
             sip: Sip::of(top.sip),
             media: Media::of(top.media),
+            caller_id: CallerId::of(top.caller_id),
             kind: Kind::of_type(top.pvt_type),
             full_name: full_name(ne_str(top.first_name), ne_str(top.last_name)),
             top,

@@ -17,6 +17,8 @@
 //! is built, the formatters run on that JSON ([`DeviceLeg::format`]), and the leg answers
 //! with that JSON from then on. Only formatted legs pay for it.
 
+use std::borrow::Cow;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
@@ -527,9 +529,10 @@ impl Serialize for LoopbackLeg {
 }
 
 /// `Custom-SIP-Headers`: names chosen by documents, in the order first set; setting a name
-/// again replaces its value in place.
+/// again replaces its value in place. The builder's own names (`X-KAZOO-AOR`, …) are
+/// static, so a leg's headers allocate only for the names documents choose.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Headers(Vec<(String, Value)>);
+pub struct Headers(Vec<(Cow<'static, str>, Value)>);
 
 impl Headers {
     /// No headers.
@@ -538,16 +541,17 @@ impl Headers {
     }
 
     /// Sets `name` to `value`, in place when it is set already.
-    pub fn insert(&mut self, name: impl AsRef<str> + Into<String>, value: Value) {
-        match self.0.iter_mut().find(|(k, _)| k == name.as_ref()) {
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: Value) {
+        let name = name.into();
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
             Some((_, v)) => *v = value,
-            None => self.0.push((name.into(), value)),
+            None => self.0.push((name, value)),
         }
     }
 
     /// The headers, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 #[cfg(test)]
 use serde_json::json;
 
-use crate::document::{Document, Media, Sip, TopLevel, View};
+use crate::document::{CallerId, Document, Media, Sip, TopLevel, View};
 use crate::kz_json::{Object, is_true, merge_non_empty, ne_str, path};
 use crate::leg::Flags;
 
@@ -47,6 +47,7 @@ static NO_VIEW: View<'static> = View {
     top: TopLevel::EMPTY,
     sip: Sip::EMPTY,
     media: Media::EMPTY,
+    caller_id: CallerId::EMPTY,
     kind: None,
     full_name: None,
 };
@@ -218,12 +219,12 @@ impl<'a> Endpoint<'a> {
     /// `caller_id.<attr>.<key>` as the merge of rules file 3.5 gives it, read directly: the
     /// owner wins (its internal name defaulting to its full name) unless the account prefers
     /// the device's caller ID; the account comes last; the device always wins for emergency.
-    pub fn caller_id_leaf(&self, attr: &str, key: &str) -> Option<std::borrow::Cow<'a, str>> {
-        use std::borrow::Cow;
-        let leaf = |cid: Option<&'a Value>| {
-            ne_str(cid.and_then(|c| path(c, &[attr, key]))).map(Cow::Borrowed)
+    pub fn caller_id_leaf(&self, attr: &str, key: &str) -> Option<&'a str> {
+        let leaf = |view: &'a View<'a>| match view.caller_id.leaf(attr, key) {
+            Some(v) => v,
+            None => ne_str(view.top.caller_id.and_then(|c| path(c, &[attr, key]))),
         };
-        let device = || leaf(self.top().caller_id);
+        let device = || leaf(self.view);
         if attr == "emergency"
             && let Some(v) = device()
         {
@@ -231,9 +232,9 @@ impl<'a> Endpoint<'a> {
         }
         let owner = || {
             self.owner.doc()?;
-            leaf(self.owner_view.top.caller_id).or_else(|| {
+            leaf(self.owner_view).or_else(|| {
                 (attr == "internal" && key == "name")
-                    .then(|| self.owner_view.full_name.clone().map(Cow::Owned))
+                    .then_some(self.owner_view.full_name.as_deref())
                     .flatten()
             })
         };
@@ -242,7 +243,7 @@ impl<'a> Endpoint<'a> {
         } else {
             owner().or_else(device)
         };
-        first.or_else(|| leaf(self.account_view.top.caller_id))
+        first.or_else(|| leaf(self.account_view))
     }
 
     /// `call_waiting.enabled` as the deep merge (account, owner, device; the device wins, a
@@ -493,7 +494,7 @@ mod tests {
                     let merged = ne_str(path(&Value::Object(ep.caller_id().clone()), &[attr, key]))
                         .map(str::to_owned);
                     assert_eq!(
-                        ep.caller_id_leaf(attr, key).map(|c| c.into_owned()),
+                        ep.caller_id_leaf(attr, key).map(str::to_owned),
                         merged,
                         "{attr}.{key}"
                     );

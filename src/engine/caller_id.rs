@@ -33,7 +33,7 @@ fn ccv<'c>(ctx: &'c CallContext<'_>, key: &str) -> Option<&'c Value> {
 
 fn cid_field(ep: &Endpoint<'_>, attr: &str, key: &str) -> Option<String> {
     ep.caller_id_leaf(attr, key)
-        .map(|c| c.into_owned())
+        .map(str::to_owned)
         .or_else(|| ne_str(ep.at(&["default", key])).map(str::to_owned))
 }
 

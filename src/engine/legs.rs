@@ -137,10 +137,10 @@ fn codecs(ep: &Endpoint<'_>) -> Vec<String> {
     out
 }
 
-/// The custom SIP headers of a document: the legacy flat keys overlaid by `in` (inbound) or
-/// `out` (outbound).
-fn custom_headers(doc: &Value, direction: &str, into: &mut Headers) {
-    let Some(Value::Object(h)) = crate::kz_json::path(doc, &["sip", "custom_sip_headers"]) else {
+/// The custom SIP headers of a document (its `sip.custom_sip_headers`): the legacy flat keys
+/// overlaid by `in` (inbound) or `out` (outbound).
+fn custom_headers(headers: Option<&Value>, direction: &str, into: &mut Headers) {
+    let Some(Value::Object(h)) = headers else {
         return;
     };
     // A null header (a key cleared in Crossbar) is no header, and a null inside a header's
@@ -151,13 +151,13 @@ fn custom_headers(doc: &Value, direction: &str, into: &mut Headers) {
             && !v.is_object()
             && let Some(v) = without_nulls(v)
         {
-            into.insert(k.as_str(), v);
+            into.insert(k.clone(), v);
         }
     }
     if let Some(Value::Object(dir)) = h.get(direction) {
         for (k, v) in dir {
             if let Some(v) = without_nulls(v) {
-                into.insert(k.as_str(), v);
+                into.insert(k.clone(), v);
             }
         }
     }
@@ -215,16 +215,16 @@ fn sip_headers(lb: LegBuilder<'_, '_>, ep: &Endpoint<'_>, forward: bool) -> Head
     if let Some(d) = diversion(ctx, ep) {
         h.insert("Diversions", json!([d]));
     }
-    custom_headers(ep.doc, "in", &mut h);
+    custom_headers(ep.sip().custom_sip_headers, "in", &mut h);
     let outbound = lb.shared.caller_headers.get_or_init(|| {
         let mut out = Headers::new();
         if let Some(caller) = ctx.caller() {
-            custom_headers(caller.doc, "out", &mut out);
+            custom_headers(caller.sip().custom_sip_headers, "out", &mut out);
         }
         out
     });
     for (k, v) in outbound.iter() {
-        h.insert(k, v.clone());
+        h.insert(k.to_owned(), v.clone());
     }
     h
 }

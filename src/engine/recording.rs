@@ -39,6 +39,17 @@ fn record_command(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<Value> {
     } else {
         "offnet"
     };
+    // Nearly every endpoint records nothing: with no recording setting anywhere, the merge
+    // below would give `{}`.
+    let set = |v: Option<&Value>| v.is_some_and(|v| !v.is_null());
+    if !set(ep.account_get(|t| t.call_recording))
+        && !set(ep.owner_get(|t| t.call_recording))
+        && !set(ep.owner_get(|t| t.record_call))
+        && !set(ep.top().call_recording)
+        && !set(ep.top().record_call)
+    {
+        return None;
+    }
     let merged = merged_call_recording(ep);
     let data = merged
         .get("endpoint")
