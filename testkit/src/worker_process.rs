@@ -88,23 +88,7 @@ impl WorkerProcess {
 
     /// The process's CPU time so far (user + system).
     pub fn cpu(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // The fields after the command name (which is in parentheses and may hold spaces):
-        // utime and stime are fields 14 and 15 of the line, in clock ticks.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> anyhow::Result<u64> {
-            fields
-                .get(i)
-                .context("a short /proc stat line")?
-                .parse()
-                .context("a /proc stat field")
-        };
-        // Fields 14 and 15 counted from 1, after the pid and the name: indexes 11 and 12.
-        let total = ticks(11)? + ticks(12)?;
-        Ok(Duration::from_secs_f64(
-            total as f64 / clock_ticks_per_second(),
-        ))
+        process_cpu(self.child.id())
     }
 
     /// Its `/metrics` text.
@@ -132,6 +116,27 @@ impl Drop for WorkerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The CPU time (user + system) process `pid` has used so far, from `/proc`.
+pub fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which is in parentheses and may hold spaces):
+    // utime and stime are fields 14 and 15 of the line, in clock ticks.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .context("a short /proc stat line")?
+            .parse()
+            .context("a /proc stat field")
+    };
+    // Fields 14 and 15 counted from 1, after the pid and the name: indexes 11 and 12.
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_secs_f64(
+        total as f64 / clock_ticks_per_second(),
+    ))
 }
 
 /// A local address nothing listens on now (bound, read, released).

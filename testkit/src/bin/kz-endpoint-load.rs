@@ -24,7 +24,7 @@ use kz_endpoint::ids::account_db;
 use kz_endpoint::registrar::GivenRegistrations;
 use kz_endpoint_testkit::ecallmgr::{Answer, Ecallmgr};
 use kz_endpoint_testkit::synthetic;
-use kz_endpoint_testkit::worker_process::{ServeOptions, WorkerProcess};
+use kz_endpoint_testkit::worker_process::{ServeOptions, WorkerProcess, process_cpu};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -76,6 +76,14 @@ struct Args {
     /// own [default: the one beside this tool, target/<profile>/kz-endpoint].
     #[arg(long, value_name = "PATH")]
     worker_binary: Option<std::path::PathBuf>,
+    /// Only the warm-cache scenarios without a registrar (32 in flight, paced, 1 in flight):
+    /// a shorter run, for comparing two builds or profiling the worker.
+    #[arg(long)]
+    warm_only: bool,
+    /// Run as the echo consumer of routing key KEY, in a process of its own (the tool starts
+    /// itself so, so that the echo consumer's CPU time is measured as the worker's is).
+    #[arg(long, hide = true, value_name = "KEY")]
+    serve_echo: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,7 +94,8 @@ struct Run {
     p99: Duration,
     p999: Duration,
     errors: usize,
-    /// The worker process's CPU time (user + system) per request, for a worker scenario.
+    /// The consuming process's CPU time (user + system) per request: the worker's or the
+    /// echo consumer's.
     cpu_per_request: Option<Duration>,
 }
 
@@ -298,17 +307,70 @@ fn start_worker(
     })
 }
 
-/// Sends a scenario's requests to the worker and measures the worker's CPU time as well.
-async fn drive_worker(
-    worker: &WorkerProcess,
+/// Sends a scenario's requests and measures the consuming process's CPU time as well
+/// (`cpu`: that process's CPU time so far).
+async fn measured(
+    cpu: impl Fn() -> anyhow::Result<Duration>,
     run: impl std::future::Future<Output = Run>,
     n: usize,
 ) -> anyhow::Result<Run> {
-    let before = worker.cpu()?;
+    let before = cpu()?;
     let mut r = run.await;
-    let used = worker.cpu()?.saturating_sub(before);
+    let used = cpu()?.saturating_sub(before);
     r.cpu_per_request = Some(used / n.max(1) as u32);
     Ok(r)
+}
+
+/// The echo consumer, running as a process of its own (this tool, started with
+/// `--serve-echo`); killed when dropped.
+struct EchoProcess(std::process::Child);
+
+impl EchoProcess {
+    /// Starts it and waits until it consumes.
+    fn start(args: &Args, key: &str) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["--serve-echo", key])
+            .args(["--amqp-url", &args.amqp_url])
+            .args(["--couch-url", "unused"])
+            .args(["--prefetch", &args.prefetch.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("starting the echo consumer")?;
+        let mut line = String::new();
+        let out = child.stdout.take().context("the echo consumer's output")?;
+        std::io::BufReader::new(out).read_line(&mut line)?;
+        let echo = Self(child);
+        if line.trim() != "ready" {
+            bail!("the echo consumer did not start: {line:?}");
+        }
+        Ok(echo)
+    }
+
+    fn cpu(&self) -> anyhow::Result<Duration> {
+        process_cpu(self.0.id())
+    }
+}
+
+impl Drop for EchoProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `--serve-echo`: the echo consumer until killed, on one thread as the worker's default.
+fn serve_echo(args: &Args, key: &str) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let consumer = start_echo(&args.amqp_url, key, args.prefetch).await?;
+            println!("ready");
+            consumer.await?;
+            Ok(())
+        })
 }
 
 /// A store whose every document is freshly built (as documents arrive from CouchDB), for
@@ -352,9 +414,18 @@ fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(key) = &args.serve_echo {
+        return serve_echo(&args, key);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(load(args))
+}
+
+async fn load(args: Args) -> anyhow::Result<()> {
     let account = synthetic::account(&random_hex(32), args.user_devices);
     let couch = load_account(&args.couch_url, &account)
         .await
@@ -390,7 +461,7 @@ async fn main() -> anyhow::Result<()> {
     let template = account.request(&account.device);
     let client = Arc::new(Client::connect(&args.amqp_url).await?);
     let echo_key = format!("endpoint.echo.{}", random_hex(8));
-    let echo_consumer = start_echo(&args.amqp_url, &echo_key, args.prefetch).await?;
+    let echo = EchoProcess::start(&args, &echo_key)?;
     let build_key = format!("endpoint.build.{}", encode(&account.id));
     let (n, k) = (args.requests, args.in_flight);
     println!(
@@ -414,14 +485,18 @@ async fn main() -> anyhow::Result<()> {
     let echo_ref = |a: &Run, b: &Run| (a.throughput + b.throughput) / 2.0;
     let mut runs: Vec<(Run, f64)> = Vec::new();
     let echo_run = || {
-        drive(
-            client.clone(),
-            "echo (no-op consumer)",
-            &template,
-            &echo_key,
+        measured(
+            || echo.cpu(),
+            drive(
+                client.clone(),
+                "echo (no-op consumer)",
+                &template,
+                &echo_key,
+                n,
+                k,
+                None,
+            ),
             n,
-            k,
-            None,
         )
     };
     let binary = match &args.worker_binary {
@@ -429,6 +504,9 @@ async fn main() -> anyhow::Result<()> {
         None => WorkerProcess::default_binary()?,
     };
     for (cold, registrar) in [(false, false), (false, true), (true, false), (true, true)] {
+        if args.warm_only && (cold || registrar) {
+            continue;
+        }
         let worker = start_worker(&args, &account, &binary, cold)?;
         let reg_tasks = if registrar {
             let t = start_registrar(&args.amqp_url, &account.realm).await?;
@@ -464,10 +542,10 @@ async fn main() -> anyhow::Result<()> {
             None,
         )
         .await;
-        let before = echo_run().await;
+        let before = echo_run().await?;
         let run = drive(client.clone(), &name, &template, &build_key, n, k, None);
-        let run = drive_worker(&worker, run, n).await?;
-        let after = echo_run().await;
+        let run = measured(|| worker.cpu(), run, n).await?;
+        let after = echo_run().await?;
         let reference = echo_ref(&before, &after);
         if runs.is_empty() {
             runs.push((before.clone(), reference));
@@ -482,7 +560,7 @@ async fn main() -> anyhow::Result<()> {
                 k,
                 Some(run.throughput / 2.0),
             );
-            let half = drive_worker(&worker, half, n).await?;
+            let half = measured(|| worker.cpu(), half, n).await?;
             runs.push((run, reference));
             runs.push((half, reference));
             // One in flight: the round trip against the echo consumer's, in the same run.
@@ -495,8 +573,8 @@ async fn main() -> anyhow::Result<()> {
                 m,
                 1,
                 None,
-            )
-            .await;
+            );
+            let echo_one = measured(|| echo.cpu(), echo_one, m).await?;
             let one = drive(
                 client.clone(),
                 "worker warm cache, no registrar, 1 in flight",
@@ -506,7 +584,7 @@ async fn main() -> anyhow::Result<()> {
                 1,
                 None,
             );
-            let one = drive_worker(&worker, one, m).await?;
+            let one = measured(|| worker.cpu(), one, m).await?;
             let one_ref = echo_one.throughput;
             runs.push((echo_one, one_ref));
             runs.push((one, one_ref));
@@ -517,7 +595,7 @@ async fn main() -> anyhow::Result<()> {
         drop(reg_tasks);
         drop(worker);
     }
-    echo_consumer.abort();
+    drop(echo);
 
     println!();
     println!(
@@ -530,7 +608,7 @@ async fn main() -> anyhow::Result<()> {
         "echo ref",
         "vs echo",
         "errors",
-        "worker CPU"
+        "CPU/req"
     );
     for (r, reference) in &runs {
         println!(
