@@ -1,0 +1,52 @@
+//! Runs the worker's whole request path but the broker in a loop, for profiling: the message
+//! bytes read and validated, the documents served by the cache (warm, as in the load tool's
+//! warm scenario), the registrar unknown (no ecallmgr), the resolver's engine runs, the
+//! reply serialised. What the worker spends per request beyond this is AMQP and the runtime.
+//! Usage: cargo run --release --example request_profile -- [iterations]
+//! (`valgrind --tool=callgrind` it with N and with 1: the difference over N - 1 is one
+//! request.)
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kz_endpoint::build_api::Identity;
+use kz_endpoint::cache::{CachedStore, DocCache};
+use kz_endpoint::documents::MemoryStore;
+use kz_endpoint::handler::{handle, read_message};
+use kz_endpoint::registrar::GivenRegistrations;
+use kz_endpoint_testkit::synthetic;
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let account = synthetic::account("be0c4000000000000000000000000001", 10);
+    let store = CachedStore {
+        store: MemoryStore::new(account.docs.clone()),
+        cache: Arc::new(DocCache::new(10_000, Duration::from_secs(3600))),
+    };
+    let registrar = GivenRegistrations::new([], true);
+    let identity = Identity::new("kz-endpoint@profile");
+    let message = serde_json::to_vec(&account.request(&account.device)).expect("a request");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let one = || {
+        rt.block_on(async {
+            let body = read_message(&message, Some("application/json")).expect("a request");
+            let answered = handle(&body, &store, &registrar, &identity).await;
+            std::hint::black_box(answered.reply.bytes().len())
+        })
+    };
+    // The first request fills the cache, as the load tool's warm-up does.
+    let bytes = one();
+    let started = std::time::Instant::now();
+    for _ in 1..n {
+        one();
+    }
+    let per = started.elapsed() / n.max(2).saturating_sub(1) as u32;
+    println!("request: {per:?} per request ({bytes} bytes of reply)");
+}
