@@ -291,18 +291,33 @@ fn req_str<'a>(o: &'a Object, key: &str, what: &str) -> Result<&'a str, BuildErr
 }
 
 fn opt_str(o: &Object, key: &str, what: &str) -> Result<Option<String>, BuildError> {
+    opt_str_named(o, key, || what.to_owned())
+}
+
+/// [`opt_str`] with the field's name for the error built only on an error: the request's
+/// `Call` fields are read on every request.
+fn opt_str_named(
+    o: &Object,
+    key: &str,
+    what: impl FnOnce() -> String,
+) -> Result<Option<String>, BuildError> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(BuildError::invalid(format!("{what} must be a string"))),
+        Some(_) => Err(BuildError::invalid(format!("{} must be a string", what()))),
     }
 }
 
 fn opt_obj(o: &Object, key: &str, what: &str) -> Result<Object, BuildError> {
+    Ok(opt_obj_ref(o, key, what)?.cloned().unwrap_or_default())
+}
+
+/// The object under `key`, borrowed (`None` when absent or null).
+fn opt_obj_ref<'o>(o: &'o Object, key: &str, what: &str) -> Result<Option<&'o Object>, BuildError> {
     match o.get(key) {
-        None | Some(Value::Null) => Ok(Object::new()),
-        Some(Value::Object(m)) => Ok(m.clone()),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
         Some(_) => Err(BuildError::invalid(format!("{what} must be a JSON object"))),
     }
 }
@@ -488,19 +503,20 @@ fn parse_members(properties: &Object) -> Result<Option<Vec<Member>>, BuildError>
 /// Reads the call state from `Call`, falling back to the flat copies at the top level
 /// (`Call` wins when both are present).
 fn parse_call(body: &Object) -> Result<Call, BuildError> {
-    let call = opt_obj(body, "Call", "Call")?;
+    let no_call = Object::new();
+    let call = opt_obj_ref(body, "Call", "Call")?.unwrap_or(&no_call);
     let field = |key: &str| -> Result<Option<String>, BuildError> {
-        match opt_str(&call, key, &format!("Call.{key}"))? {
+        match opt_str_named(call, key, || format!("Call.{key}"))? {
             Some(v) => Ok(Some(v)),
             None => opt_str(body, key, key),
         }
     };
     let ccvs = if call.contains_key("Custom-Channel-Vars") {
-        opt_obj(&call, "Custom-Channel-Vars", "Call.Custom-Channel-Vars")?
+        opt_obj(call, "Custom-Channel-Vars", "Call.Custom-Channel-Vars")?
     } else {
         opt_obj(body, "Custom-Channel-Vars", "Custom-Channel-Vars")?
     };
-    let kvs = opt_obj(&call, "Key-Value-Store", "Call.Key-Value-Store")?;
+    let kvs = opt_obj(call, "Key-Value-Store", "Call.Key-Value-Store")?;
     let authorizing_id = field("Authorizing-ID")?;
     let owner_id = field("Owner-ID")?;
     Ok(Call {
@@ -516,7 +532,7 @@ fn parse_call(body: &Object) -> Result<Call, BuildError> {
         resource_type: field("Resource-Type")?,
         language: field("Language")?,
         account_realm: field("Account-Realm")?,
-        call_id: opt_str(&call, "Call-ID", "Call.Call-ID")?,
+        call_id: opt_str(call, "Call-ID", "Call.Call-ID")?,
         ccvs,
         kvs,
     })

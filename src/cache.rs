@@ -12,7 +12,6 @@
 //! about ten times its JSON size in memory (every key and value its own allocation), and
 //! unpacking one takes microseconds where a CouchDB round trip takes milliseconds.
 
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -263,8 +262,9 @@ impl DocCache {
         &self,
         keys: &[String],
         mut hit: impl FnMut(&mut Inner, &str) -> Option<T>,
-    ) -> (HashMap<String, T>, Vec<String>, u64) {
-        let mut found = HashMap::with_capacity(keys.len());
+    ) -> (crate::engine::HashMap<String, T>, Vec<String>, u64) {
+        let mut found =
+            crate::engine::HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         let mut missing = Vec::new();
         let mut inner = self.lock();
         for k in keys {
@@ -492,7 +492,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
             return Err(StoreError::NoDatabase(db.to_owned()));
         }
         let (found, missing, epoch) = cache.lookup(ids, |inner, id| cache.doc(inner, db, id, now));
-        let mut out: Docs = found.into_iter().collect();
+        let mut out: Docs = found;
         if missing.is_empty() {
             return Ok(out);
         }
@@ -666,7 +666,7 @@ mod tests {
         }
 
         async fn owned_devices(&self, _db: &str, _ids: &[String]) -> Result<Owned, StoreError> {
-            Ok(Owned::new())
+            Ok(Owned::default())
         }
     }
 

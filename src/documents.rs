@@ -44,11 +44,12 @@ pub enum StoreError {
     },
 }
 
-/// The documents of one database, by id; `None` where the document does not exist.
-pub type Docs = HashMap<String, Option<Doc>>;
+/// The documents of one database, by id; `None` where the document does not exist. (With
+/// the engine's hasher: every document a build reads passes through one of these.)
+pub type Docs = crate::engine::HashMap<String, Option<Doc>>;
 
 /// Owned devices by user id, each list in ascending document id.
-pub type Owned = HashMap<String, Vec<Doc>>;
+pub type Owned = crate::engine::HashMap<String, Vec<Doc>>;
 
 /// A source of Kazoo documents.
 pub trait DocumentStore {

@@ -209,25 +209,25 @@ where
                     + u32::from(!cats.is_empty());
                 let docs = async {
                     if ids.is_empty() {
-                        Ok(Docs::new())
+                        Ok(Docs::default())
                     } else {
                         store.open_docs(&db, &ids).await
                     }
                 };
                 let owned = async {
                     if owners.is_empty() {
-                        Ok(Owned::new())
+                        Ok(Owned::default())
                     } else {
                         store.owned_devices(&db, &owners).await
                     }
                 };
                 let system = async {
                     if cats.is_empty() {
-                        Ok(Docs::new())
+                        Ok(Docs::default())
                     } else {
                         // No `system_config` database: every key has Kazoo's default.
                         match store.open_docs(SYSTEM_CONFIG_DB, &cats).await {
-                            Err(StoreError::NoDatabase(_)) => Ok(Docs::new()),
+                            Err(StoreError::NoDatabase(_)) => Ok(Docs::default()),
                             other => other,
                         }
                     }

@@ -58,4 +58,4 @@ pub use dialling::Dialling;
 pub use dispatch::build;
 pub use forward::Forward;
 pub use group::nested_member_ids;
-pub use inputs::{Inputs, Needs, Outcome};
+pub use inputs::{HashMap, HashSet, Inputs, Needs, Outcome};

@@ -393,7 +393,7 @@ impl DocumentStore for Generated {
             .collect())
     }
     async fn owned_devices(&self, _db: &str, _users: &[String]) -> Result<Owned, StoreError> {
-        Ok(Owned::new())
+        Ok(Owned::default())
     }
 }
 
