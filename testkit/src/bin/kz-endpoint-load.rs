@@ -36,7 +36,8 @@ use serde_json::{Value, json};
 /// a no-op echo consumer on the same broker, in one run.
 ///
 /// It creates a synthetic account in CouchDB, starts the real `kz-endpoint serve` binary as a
-/// process of its own (its CPU time is reported per request) and an echo consumer, then sends
+/// process of its own and an echo consumer, also a process of its own (the CPU time of each is
+/// reported per request), then sends
 /// N device build requests with K in flight to each, exactly as Kazoo's callflow sends them
 /// (build_req on kapps, replies on a targeted queue); and, at one in flight, the round trip
 /// against the echo consumer's. Scenarios: warm cache and cold cache (every build reads CouchDB), each
