@@ -57,20 +57,13 @@ static NO_VIEW: View<'static> = View {
 /// whole are merged the first time they are read.
 #[derive(Debug, Clone)]
 pub struct Endpoint<'a> {
-    /// The document id.
-    pub id: &'a str,
-    /// The entity kind.
-    pub kind: Kind,
-    /// The document itself.
-    pub doc: &'a Value,
-    /// The account document (`null` when missing).
-    pub account: &'a Value,
-    /// The owner used for the merge.
-    pub owner: Owner<'a>,
-    /// `owner_id` after hotdesk rewriting (a user endpoint is its own owner).
-    pub owner_id: Option<&'a str>,
-    /// Merged `do_not_disturb.enabled`: any of account, owner, device.
-    pub dnd: bool,
+    id: &'a str,
+    kind: Kind,
+    doc: &'a Value,
+    account: &'a Value,
+    owner: Owner<'a>,
+    owner_id: Option<&'a str>,
+    dnd: bool,
     /// The typed views of the document, the account and the owner (empty without one): the
     /// fields the builder reads, found when each document was read.
     view: &'a View<'a>,
@@ -131,6 +124,36 @@ impl<'a> Endpoint<'a> {
             name: OnceCell::new(),
             outbound_flags: OnceCell::new(),
         }
+    }
+
+    /// The document id.
+    pub fn id(&self) -> &'a str {
+        self.id
+    }
+
+    /// The entity kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The document itself.
+    pub fn doc(&self) -> &'a Value {
+        self.doc
+    }
+
+    /// The account document (`null` when missing).
+    pub fn account(&self) -> &'a Value {
+        self.account
+    }
+
+    /// `owner_id` after hotdesk rewriting (a user endpoint is its own owner).
+    pub fn owner_id(&self) -> Option<&'a str> {
+        self.owner_id
+    }
+
+    /// Merged `do_not_disturb.enabled`: any of account, owner, device.
+    pub fn dnd(&self) -> bool {
+        self.dnd
     }
 
     /// The typed view of the endpoint's document.

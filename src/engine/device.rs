@@ -192,7 +192,7 @@ impl<'a> BuildState<'a> {
         }
         let line = format!(
             "{}: {registration}; {}; {} -> {} (docs/device-table.md row {row})",
-            explain::label(Kind::Device, d.ep.id, d.ep.doc),
+            explain::label(Kind::Device, d.ep.id(), d.ep.doc()),
             explain::forward_fact(&d.ep, &d.dialling),
             explain::failover_fact(Forward::failover_target(&d.ep).as_ref()),
             explain::legs(&d.legs),

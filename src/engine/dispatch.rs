@@ -174,7 +174,7 @@ impl<'a> BuildState<'a> {
         self.note(|| {
             format!(
                 "{}: {} -> {} only; {instead}",
-                explain::label(ep.kind, ep.id, ep.doc),
+                explain::label(ep.kind(), ep.id(), ep.doc()),
                 explain::forward_fact(ep, dialling),
                 leg.describe()
             )

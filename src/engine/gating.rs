@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::attributes::{Endpoint, Kind, Owner};
+use super::attributes::{Endpoint, Kind};
 use super::call::CallContext;
 use super::config;
 use super::dialling::Dialling;
@@ -44,8 +44,8 @@ pub(super) fn gate(
     dialling: &Dialling<'_>,
 ) -> Result<(), BuildError> {
     let call = &ctx.req().call;
-    let what = ep.kind.as_str();
-    let id = ep.id;
+    let what = ep.kind().as_str();
+    let id = ep.id();
     let Some(rt) = call.resource_type.as_deref() else {
         return Err(BuildError::new(
             ErrorCode::NoResourceType,
@@ -65,7 +65,7 @@ pub(super) fn gate(
         }
     };
     if !can_self
-        && let (Some(caller_owner), Some(owner)) = (call.owner_id.as_deref(), ep.owner_id)
+        && let (Some(caller_owner), Some(owner)) = (call.owner_id.as_deref(), ep.owner_id())
         && caller_owner == owner
     {
         return Err(BuildError::new(
@@ -85,14 +85,14 @@ pub(super) fn gate(
             format!("{what} {id} is disabled"),
         ));
     }
-    if ep.dnd {
+    if ep.dnd() {
         let on = |d: &Value| is_true(path(d, &["do_not_disturb", "enabled"]));
         let mut set_on = Vec::new();
-        if on(ep.doc) {
+        if on(ep.doc()) {
             set_on.push(format!("the {what}"));
         }
-        if ep.kind != Kind::User
-            && let Owner::Doc(owner) = ep.owner
+        if ep.kind() != Kind::User
+            && let Some(owner) = ep.owner_doc()
             && on(owner)
         {
             let owner_id = owner.get("_id").and_then(Value::as_str).unwrap_or("?");
@@ -101,7 +101,7 @@ pub(super) fn gate(
                 explain::label(Kind::User, owner_id, owner)
             ));
         }
-        if on(ep.account) {
+        if on(ep.account()) {
             set_on.push("the account".into());
         }
         return Err(BuildError::new(

@@ -272,9 +272,9 @@ fn ccvs(ctx: &CallContext<'_>, ep: &Endpoint<'_>, fwd: Option<&Forward<'_>>) -> 
         }),
     });
     ChannelVars {
-        authorizing_id: ep.id.to_owned(),
-        authorizing_type: ep.kind.as_str(),
-        owner_id: ep.owner_id.map(str::to_owned),
+        authorizing_id: ep.id().to_owned(),
+        authorizing_type: ep.kind().as_str(),
+        owner_id: ep.owner_id().map(str::to_owned),
         account_id: ne_str(ep.top().pvt_account_id)
             .unwrap_or(&ctx.req().account_id)
             .to_owned(),
@@ -396,7 +396,7 @@ fn sip_leg(
         caller: caller_fields(lb, ep, dialling),
         endpoint_timeout: secs(dialling.timeout),
         endpoint_delay: secs(dialling.delay),
-        endpoint_id: ep.id.to_owned(),
+        endpoint_id: ep.id().to_owned(),
         codecs: codecs(ep),
         hold_media: hold_media(ctx, ep),
         presence_id: presence_id(ctx, ep),
@@ -500,7 +500,7 @@ fn push_leg(
     // A typed push (`Token-Type`) names the endpoint and account itself.
     let typed = ne_str(push.get("Token-Type")).is_some();
     let own = |k: &str| match k {
-        "Endpoint-ID" if typed => Some(Value::String(ep.id.to_owned())),
+        "Endpoint-ID" if typed => Some(Value::String(ep.id().to_owned())),
         "Account-ID" if typed => Some(Value::String(ctx.req().account_id.clone())),
         _ => None,
     };
@@ -533,7 +533,7 @@ fn push_leg(
         caller: caller_fields(lb, ep, dialling),
         endpoint_timeout: None,
         endpoint_delay: None,
-        endpoint_id: ep.id.to_owned(),
+        endpoint_id: ep.id().to_owned(),
         codecs: codecs(ep),
         hold_media: hold_media(ctx, ep),
         presence_id: presence_id(ctx, ep),

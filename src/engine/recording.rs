@@ -61,7 +61,7 @@ fn record_command(ctx: &CallContext<'_>, ep: &Endpoint<'_>) -> Option<Value> {
     }
     let mut data = data.clone();
     // `kz_json:set_values/2` folds from the right: endpoint_id, then origin.
-    set_value(&mut data, "endpoint_id", json!(ep.id));
+    set_value(&mut data, "endpoint_id", json!(ep.id()));
     set_value(
         &mut data,
         "origin",
@@ -98,12 +98,12 @@ fn command(ctx: &CallContext<'_>, ep: &Endpoint<'_>, data: &Object) -> Value {
         .call_id
         .as_deref()
         .unwrap_or(&ctx.req().call_id);
-    let recording_id = hex_id(call_id, ep.id, "recording");
+    let recording_id = hex_id(call_id, ep.id(), "recording");
     let (year, month) = year_month(ctx.req().timestamp.unwrap_or(0));
     let doc_id = format!("{year:04}{month:02}-{recording_id}");
     let media_name = match data.get("media_name").filter(|v| !v.is_null()) {
         Some(v) => v.clone(),
-        None => json!(media_name(&hex_id(call_id, ep.id, "media"), &format)),
+        None => json!(media_name(&hex_id(call_id, ep.id(), "media"), &format)),
     };
     let follow_transfer = ctx
         .req()
@@ -141,7 +141,7 @@ fn command(ctx: &CallContext<'_>, ep: &Endpoint<'_>, data: &Object) -> Value {
     }
     c.insert("Recording-Variables".into(), Value::Object(vars));
     c.insert("Call-ID".into(), json!(call_id));
-    c.insert("Msg-ID".into(), json!(hex_id(call_id, ep.id, "msg")));
+    c.insert("Msg-ID".into(), json!(hex_id(call_id, ep.id(), "msg")));
     c.insert("Event-Category".into(), json!("call"));
     c.insert("Event-Name".into(), json!("command"));
     c.insert("App-Name".into(), json!("kapps_call_command"));
@@ -220,7 +220,7 @@ pub fn merged_call_recording(ep: &Endpoint<'_>) -> Value {
         ),
         None => json!({}),
     };
-    let device = if ep.kind == super::attributes::Kind::Device {
+    let device = if ep.kind() == super::attributes::Kind::Device {
         entity_recording(ep.top().call_recording, ep.top().record_call)
     } else {
         json!({})

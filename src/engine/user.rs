@@ -129,7 +129,7 @@ impl<'a> BuildState<'a> {
                     }
                     let nested = self.legs().nested(&b.ep, &b.dialling, &target);
                     b.legs[i].nest_user_failover(nested);
-                    nested_on.push(b.ep.id);
+                    nested_on.push(b.ep.id());
                 }
                 self.note(|| format!(
                     "{label}: no device registered, some unknown -> user failover to {n} nested on the SIP legs of: {}",
