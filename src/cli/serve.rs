@@ -25,6 +25,8 @@ use super::{
 const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 /// Seconds a cached document is trusted without a change event, unless told otherwise.
 const DEFAULT_CACHE_TTL_SECS: u64 = 300;
+/// Memory the document cache may take, in MB, unless told otherwise.
+const DEFAULT_CACHE_MEMORY_MB: u64 = 64;
 /// Threads that run requests, unless told otherwise.
 const DEFAULT_WORKER_THREADS: u16 = 1;
 
@@ -85,6 +87,13 @@ pub(super) struct Args {
     #[arg(long, env = "KZ_CACHE_TTL_SECS", hide_env_values = true,
         default_value_t = DEFAULT_CACHE_TTL_SECS)]
     cache_ttl_secs: u64,
+    /// Memory the document cache may take, in MB (its entries as it counts them, see the
+    /// kz_endpoint_cache_bytes metric); the least recently used documents are dropped first.
+    /// The cache is bounded by this and by --cache-capacity, whichever is reached first.
+    #[arg(long, env = "KZ_CACHE_MEMORY_MB", hide_env_values = true,
+        default_value_t = DEFAULT_CACHE_MEMORY_MB,
+        value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    cache_memory_mb: u64,
     /// Threads that run requests. With 1, one thread runs every request: a warm build takes
     /// microseconds, and each message then crosses between two threads only (the AMQP
     /// connection's and this one), which costs less CPU per request than a pool. More, for
@@ -155,10 +164,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let store = match args.store.choice()? {
         StoreChoice::Couch(url) => Store::Couch(CachedStore {
             store: CouchStore::new(url, args.couch_timeout.timeout()).map_err(usage)?,
-            cache: Arc::new(DocCache::new(
-                args.cache_capacity,
-                Duration::from_secs(args.cache_ttl_secs),
-            )),
+            cache: Arc::new(
+                DocCache::new(
+                    args.cache_capacity,
+                    Duration::from_secs(args.cache_ttl_secs),
+                )
+                .with_memory_limit(
+                    usize::try_from(args.cache_memory_mb.saturating_mul(1 << 20))
+                        .unwrap_or(usize::MAX),
+                ),
+            ),
         }),
         StoreChoice::Fixture(dir) => Store::Fixture(FixtureDb::open(dir).map_err(usage)?),
     };

@@ -450,12 +450,13 @@ async fn load(args: Args) -> anyhow::Result<()> {
     }
     let after = rss_bytes();
     let memory = format!(
-        "Resident memory: {:.1} MB before, {:.1} MB with {} cached documents ({:.1} MB for the cache, {:.0} bytes per document)",
+        "Resident memory: {:.1} MB before, {:.1} MB with {} cached documents ({:.1} MB for the cache, {:.0} bytes per document; the cache counts {:.0})",
         before as f64 / 1e6,
         after as f64 / 1e6,
         cache.len(),
         (after.saturating_sub(before)) as f64 / 1e6,
-        (after.saturating_sub(before)) as f64 / cache.len().max(1) as f64
+        (after.saturating_sub(before)) as f64 / cache.len().max(1) as f64,
+        cache.bytes() as f64 / cache.len().max(1) as f64
     );
 
     let db = account_db(&account.id);
