@@ -296,7 +296,9 @@ impl<'a> View<'a> {
     }
 }
 
-fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
+/// `"First Last"`, `"First"` or `"Last"` from a user's non-empty `first_name` and
+/// `last_name`.
+pub fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
     match (first, last) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (Some(f), None) => Some(f.to_owned()),

@@ -361,13 +361,8 @@ fn merge_deep(sources: &[Option<&Value>]) -> Object {
 
 /// `"First Last"`, `"First"` or `"Last"` of a user document.
 pub fn full_name(user: &Value) -> Option<String> {
-    let get = |k| crate::kz_json::get(user, k);
-    match (ne_str(get("first_name")), ne_str(get("last_name"))) {
-        (Some(f), Some(l)) => Some(format!("{f} {l}")),
-        (Some(f), None) => Some(f.to_owned()),
-        (None, Some(l)) => Some(l.to_owned()),
-        (None, None) => None,
-    }
+    let get = |k| ne_str(crate::kz_json::get(user, k));
+    crate::document::full_name(get("first_name"), get("last_name"))
 }
 
 #[cfg(test)]
