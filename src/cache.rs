@@ -13,8 +13,8 @@
 //! unpacking one takes microseconds where a CouchDB round trip takes milliseconds.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
@@ -24,7 +24,9 @@ use crate::conf_events::Change;
 use crate::document::Document;
 use crate::documents::{Doc, Docs, DocumentStore, Owned, StoreError};
 
-type Key = (String, String);
+/// An entry's key: its database's name, shared by every entry of that database (an account
+/// database's name is 48 bytes, more than the document id beside it), and the document id.
+type Key = (Arc<str>, String);
 
 /// What an entry's value takes in memory, beyond its key and the map's own bookkeeping.
 trait Weight {
@@ -47,14 +49,56 @@ impl Weight for (Instant, Vec<String>) {
 const ENTRY_STRING: usize = 24;
 
 /// An entry's bookkeeping beyond its value's bytes: the map's node and table slot, the key's
-/// two strings, the value's box and time, and the allocator's rounding. Set from the load
-/// tool's memory figure: 100 000 cached synthetic documents grew the process by 380 bytes
-/// each (436 less the list of their ids), and the cache counts 381 with this.
-const ENTRY_OVERHEAD: usize = 200;
+/// shared name and id, the value's box and time, and the allocator's rounding. Set from the
+/// load tool's memory figure: 100 000 cached synthetic documents grew the process by 349
+/// bytes each (405 less the list of their ids), and the cache counts 349 with this.
+const ENTRY_OVERHEAD: usize = 170;
 
-/// An entry's cost in memory, as the cache counts it.
+/// An entry's cost in memory, as the cache counts it (its database's name is counted once,
+/// in [`Names`]).
 fn cost<T: Weight>(key: &Key, value: &T) -> usize {
-    key.0.len() + key.1.len() + value.weight() + ENTRY_OVERHEAD
+    key.1.len() + value.weight() + ENTRY_OVERHEAD
+}
+
+/// The database names the cache's keys share.
+#[derive(Default)]
+struct Names {
+    names: std::collections::HashSet<Arc<str>>,
+    /// What the names take, as the cache counts it.
+    bytes: usize,
+    /// How many names there were after the last pruning.
+    pruned_at: usize,
+}
+
+/// A shared name's bookkeeping: the set's slot and the shared allocation's counts.
+const NAME_OVERHEAD: usize = 48;
+
+impl Names {
+    /// The shared name `db`, when an entry of it may be cached.
+    fn get(&self, db: &str) -> Option<Arc<str>> {
+        self.names.get(db).cloned()
+    }
+
+    /// The shared name `db`, made when it is new. Names no entry uses any more are dropped
+    /// whenever the set has doubled since they last were.
+    fn intern(&mut self, db: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(db) {
+            return n.clone();
+        }
+        if self.names.len() >= 2 * self.pruned_at + 64 {
+            self.names.retain(|n| Arc::strong_count(n) > 1);
+            self.bytes = self.names.iter().map(|n| n.len() + NAME_OVERHEAD).sum();
+            self.pruned_at = self.names.len();
+        }
+        let n: Arc<str> = Arc::from(db);
+        self.bytes += n.len() + NAME_OVERHEAD;
+        self.names.insert(n.clone());
+        n
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
 }
 
 /// An LRU map that counts what its entries take in memory, so the cache is bounded by
@@ -118,7 +162,7 @@ impl<T: Weight> Weighed<T> {
         let keys: Vec<Key> = self
             .map
             .iter()
-            .filter(|((d, _), _)| d == db)
+            .filter(|((d, _), _)| &**d == db)
             .map(|(k, _)| k.clone())
             .collect();
         for k in &keys {
@@ -141,6 +185,8 @@ struct Inner {
     /// The most recently read documents, parsed: a hit here costs no decoding. Served only
     /// while the same key is fresh in `docs`, and dropped whenever that entry changes.
     hot: LruCache<Key, Doc>,
+    /// The database names the keys share.
+    names: Names,
     /// Bumped by every eviction: a read that saw another epoch stores nothing.
     epoch: u64,
 }
@@ -156,7 +202,7 @@ impl Inner {
         now: Instant,
         doc: Option<&Value>,
     ) {
-        let key = (db.to_owned(), id.to_owned());
+        let key = (self.names.intern(db), id.to_owned());
         self.hot.pop(&key);
         let packed = doc.map_or_else(|| Box::from([]), pack);
         if self.docs.push(key, (now, packed)) {
@@ -176,7 +222,7 @@ impl Inner {
     /// Drops the least recently used documents (then lists) until the cache is within its
     /// memory.
     fn within_memory(&mut self, stats: &CacheStats) {
-        while self.docs.bytes + self.owned.bytes > self.max_bytes {
+        while self.docs.bytes + self.owned.bytes + self.names.bytes > self.max_bytes {
             let dropped = match self.docs.pop_lru() {
                 Some(key) => {
                     self.hot.pop(&key);
@@ -317,6 +363,7 @@ impl DocCache {
                 max_bytes: usize::MAX,
                 missing_dbs: LruCache::new(NonZeroUsize::new(MISSING_DBS).expect("non-zero")),
                 hot: LruCache::new(NonZeroUsize::new(HOT_DOCUMENTS).expect("non-zero")),
+                names: Names::default(),
                 epoch: 0,
             }),
             ttl,
@@ -339,7 +386,7 @@ impl DocCache {
     /// The memory the cached documents and lists take, as the cache counts it.
     pub fn bytes(&self) -> usize {
         let inner = self.lock();
-        inner.docs.bytes + inner.owned.bytes
+        inner.docs.bytes + inner.owned.bytes + inner.names.bytes
     }
 
     /// How many documents are cached.
@@ -361,9 +408,11 @@ impl DocCache {
             Change::Doc { db, id, doc_type } => {
                 // A document changed in it: the database exists.
                 evicted += u64::from(inner.missing_dbs.pop(db).is_some());
-                let key = (db.clone(), id.clone());
-                inner.hot.pop(&key);
-                evicted += u64::from(inner.docs.pop(&key).is_some());
+                if let Some(name) = inner.names.get(db) {
+                    let key = (name, id.clone());
+                    inner.hot.pop(&key);
+                    evicted += u64::from(inner.docs.pop(&key).is_some());
+                }
                 // A device edit can change who owns what; a user edit its own list.
                 if doc_type.as_deref() != Some("account") {
                     evicted += inner.owned.drop_db(db);
@@ -388,6 +437,7 @@ impl DocCache {
         inner.owned.clear();
         inner.missing_dbs.clear();
         inner.hot.clear();
+        inner.names.clear();
         self.stats.evicted(&self.stats.evicted_reset, n as u64);
     }
 
@@ -457,7 +507,7 @@ impl DocCache {
     /// A cached document, parsed, when it is there and fresh: `Some(None)` when it is known
     /// not to exist.
     fn doc(&self, inner: &mut Inner, db: &str, id: &str, now: Instant) -> Option<Option<Doc>> {
-        let key = (db.to_owned(), id.to_owned());
+        let key = (inner.names.get(db)?, id.to_owned());
         let Inner { docs, hot, .. } = inner;
         let absent = self.fresh(docs, &key, now, |b| Some(b.is_empty()))?;
         if absent {
@@ -612,7 +662,7 @@ impl serde::Serialize for Slim<'_> {
 fn drop_db<V>(cache: &mut LruCache<Key, V>, db: &str) -> u64 {
     let keys: Vec<Key> = cache
         .iter()
-        .filter(|((d, _), _)| d == db)
+        .filter(|((d, _), _)| &**d == db)
         .map(|(k, _)| k.clone())
         .collect();
     for k in &keys {
@@ -677,7 +727,7 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let cache = &self.cache;
         // A list is a hit only when every one of its documents still is.
         let (mut out, missing, epoch) = cache.lookup(user_ids, |inner, user| {
-            let key = (db.to_owned(), user.to_owned());
+            let key = (inner.names.get(db)?, user.to_owned());
             let ids = cache.fresh(&mut inner.owned, &key, now, |ids| Some(ids.clone()))?;
             ids.iter()
                 .map(|id| cache.doc(inner, db, id, now).flatten())
@@ -698,7 +748,8 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
                         ids.push(id.to_owned());
                     }
                 }
-                inner.put_owned(&cache.stats, (db.to_owned(), u.clone()), now, ids);
+                let key = (inner.names.intern(db), u.clone());
+                inner.put_owned(&cache.stats, key, now, ids);
             }
             out.insert(u, list);
         }
@@ -833,9 +884,10 @@ mod tests {
             bounded.cache.doc(inner, "db", id, Instant::now())
         });
         assert_eq!(missing, ids[..50 - kept].to_vec());
-        // Dropping entries gives their memory back, to the byte.
+        // Dropping entries gives their memory back, to the byte, but for the database's
+        // shared name (dropped once no entry uses it and the names have doubled).
         bounded.cache.apply(&Change::Database { db: "db".into() });
-        assert_eq!(bounded.cache.bytes(), 0);
+        assert_eq!(bounded.cache.bytes(), "db".len() + NAME_OVERHEAD);
         block(store.open_docs("db", &ids[..1])).unwrap();
         store.cache.clear();
         assert_eq!(store.cache.bytes(), 0);

@@ -445,8 +445,11 @@ async fn load(args: Args) -> anyhow::Result<()> {
     let ids: Vec<String> = (0..args.cached_documents)
         .map(|i| synthetic::id("c", i))
         .collect();
+    // Under the account's real database name, as the worker caches them (the key's
+    // database part is 48 bytes).
+    let gen_db = account_db(&account.id);
     for chunk in ids.chunks(1000) {
-        gen_store.open_docs("db", chunk).await?;
+        gen_store.open_docs(&gen_db, chunk).await?;
     }
     let after = rss_bytes();
     let memory = format!(
