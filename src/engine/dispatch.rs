@@ -60,7 +60,7 @@ impl<'a> BuildState<'a> {
         let top = Dialling::of(&req.properties);
         match &req.target {
             Target::Endpoint(id) => {
-                let is_group = target_doc.is_some_and(|d| Kind::of(d) == Some(Kind::Group));
+                let is_group = target_doc.is_some_and(|d| d.view().kind == Some(Kind::Group));
                 // A group's members carry their own timers; the action's are the bridge's.
                 let dialling = if is_group { top.without_timers() } else { top };
                 let legs = self.entity(id, &dialling)?;
@@ -126,9 +126,11 @@ impl<'a> BuildState<'a> {
         let Some(id) = self.stored_id(id) else {
             return Err(Halt::MissingInput);
         };
-        let Some(kind) = Kind::of(doc) else {
+        let Some(kind) = doc.view().kind else {
             let t = doc
-                .get("pvt_type")
+                .view()
+                .top
+                .pvt_type
                 .and_then(Value::as_str)
                 .unwrap_or("none");
             return fail(

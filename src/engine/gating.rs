@@ -16,25 +16,35 @@ use crate::kz_json::{is_false, is_true, path};
 /// The document checks made before an entity is built by its type: deleted, disabled (an
 /// account's `pvt_enabled`, any other's `enabled`).
 pub(super) fn check_document(id: &str, doc: &Document, kind: Kind) -> Result<(), BuildError> {
+    match unusable(doc, kind) {
+        None => Ok(()),
+        Some(code) => {
+            let what = if code == ErrorCode::EndpointDeleted {
+                "deleted"
+            } else {
+                "disabled"
+            };
+            Err(BuildError::new(
+                code,
+                format!("{} {id} is {what}", kind.as_str()),
+            ))
+        }
+    }
+}
+
+/// Why [`check_document`] refuses `doc` read as a `kind`: `endpoint_deleted` or
+/// `endpoint_disabled`; `None` when it passes.
+pub(super) fn unusable(doc: &Document, kind: Kind) -> Option<ErrorCode> {
     let top = &doc.view().top;
     if is_true(top.pvt_deleted) || is_true(top.deleted) {
-        return Err(BuildError::new(
-            ErrorCode::EndpointDeleted,
-            format!("{} {id} is deleted", kind.as_str()),
-        ));
+        return Some(ErrorCode::EndpointDeleted);
     }
     let enabled = if kind == Kind::Account {
         top.pvt_enabled
     } else {
         top.enabled
     };
-    if is_false(enabled) {
-        return Err(BuildError::new(
-            ErrorCode::EndpointDisabled,
-            format!("{} {id} is disabled", kind.as_str()),
-        ));
-    }
-    Ok(())
+    is_false(enabled).then_some(ErrorCode::EndpointDisabled)
 }
 
 /// The gating checks, in Kazoo's order (rules file 4).

@@ -13,7 +13,7 @@ use super::state::{BuildState, Halt, Step, fail};
 use crate::build_api::{ErrorCode, Member, MemberType};
 use crate::document::Document;
 use crate::ids::is_valid_id;
-use crate::kz_json::{as_integer, is_false, is_true, ne_str};
+use crate::kz_json::{as_integer, ne_str};
 use crate::leg::Leg;
 
 impl<'a> BuildState<'a> {
@@ -123,12 +123,12 @@ pub(super) fn describe_members(members: &[Member]) -> String {
 
 /// The ids a group document names as members (any that could be an id), for the resolver
 /// to read ahead; nothing for a document that is not a live group.
-pub fn nested_member_ids(doc: &Value) -> impl Iterator<Item = &str> {
-    let live_group = Kind::of(doc) == Some(Kind::Group)
-        && !is_true(doc.get("pvt_deleted"))
-        && !is_true(doc.get("_deleted"))
-        && !is_false(doc.get("enabled"));
-    doc.get("endpoints")
+pub fn nested_member_ids(doc: &Document) -> impl Iterator<Item = &str> {
+    let live_group =
+        doc.view().kind == Some(Kind::Group) && gating::unusable(doc, Kind::Group).is_none();
+    doc.view()
+        .top
+        .endpoints
         .and_then(Value::as_object)
         .filter(|_| live_group)
         .into_iter()

@@ -72,11 +72,12 @@ impl<'a> BuildState<'a> {
                     continue;
                 }
             };
-            let skip = if Kind::of(doc) != Some(Kind::Device) {
+            let top = &doc.view().top;
+            let skip = if doc.view().kind != Some(Kind::Device) {
                 Some("not a device")
-            } else if is_true(doc.get("pvt_deleted")) {
+            } else if is_true(top.pvt_deleted) {
                 Some("deleted")
-            } else if is_false(doc.get("enabled")) {
+            } else if is_false(top.enabled) {
                 Some("disabled")
             } else if !self.first_ring_of(did) {
                 Some("already rung by an earlier member")
