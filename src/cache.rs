@@ -159,12 +159,7 @@ impl<T: Weight> Weighed<T> {
 
     /// Drops every entry of database `db`; how many there were.
     fn drop_db(&mut self, db: &str) -> u64 {
-        let keys: Vec<Key> = self
-            .map
-            .iter()
-            .filter(|((d, _), _)| &**d == db)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let keys = keys_of(&self.map, db);
         for k in &keys {
             self.pop(k);
         }
@@ -659,12 +654,17 @@ impl serde::Serialize for Slim<'_> {
     }
 }
 
-fn drop_db<V>(cache: &mut LruCache<Key, V>, db: &str) -> u64 {
-    let keys: Vec<Key> = cache
+/// The keys of database `db`'s entries.
+fn keys_of<V>(cache: &LruCache<Key, V>, db: &str) -> Vec<Key> {
+    cache
         .iter()
         .filter(|((d, _), _)| &**d == db)
         .map(|(k, _)| k.clone())
-        .collect();
+        .collect()
+}
+
+fn drop_db<V>(cache: &mut LruCache<Key, V>, db: &str) -> u64 {
+    let keys = keys_of(cache, db);
     for k in &keys {
         cache.pop(k);
     }
