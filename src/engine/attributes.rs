@@ -253,8 +253,8 @@ impl<'a> Endpoint<'a> {
         {
             return Some(v);
         }
+        // Without an owner its view is empty: no leaf, no full name.
         let owner = || {
-            self.owner.doc()?;
             leaf(self.owner_view).or_else(|| {
                 (attr == "internal" && key == "name")
                     .then_some(self.owner_view.full_name.as_deref())
@@ -463,18 +463,17 @@ mod tests {
         Box::leak(Box::new(Document::new(v.clone())))
     }
 
+    /// Device `d` merged with `account` and its owner `owner`.
+    fn device(doc: &Value, account: &Value, owner: &Value) -> Endpoint<'static> {
+        Endpoint::merge("d", Kind::Device, d(doc), d(account), Owner::Doc(d(owner)))
+    }
+
     #[test]
     fn owner_name_fills_internal_caller_id_name() {
         let doc = json!({"_id": "d", "caller_id": {"internal": {"number": "201", "name": "Desk"}}});
         let owner = json!({"_id": "u", "first_name": "Ann", "last_name": "Lee"});
         let account = json!({});
-        let ep = Endpoint::merge(
-            "d",
-            Kind::Device,
-            d(&doc),
-            d(&account),
-            Owner::Doc(d(&owner)),
-        );
+        let ep = device(&doc, &account, &owner);
         assert_eq!(
             ep.caller_id()["internal"],
             json!({"number": "201", "name": "Ann Lee"})
@@ -482,13 +481,7 @@ mod tests {
         assert_eq!(ep.name(), Some("Ann Lee"));
         assert_eq!(ep.owner_id, Some("u"));
         let account = json!({"prefer_device_caller_id": true});
-        let ep = Endpoint::merge(
-            "d",
-            Kind::Device,
-            d(&doc),
-            d(&account),
-            Owner::Doc(d(&owner)),
-        );
+        let ep = device(&doc, &account, &owner);
         assert_eq!(ep.caller_id()["internal"]["name"], "Desk");
     }
 
@@ -506,7 +499,7 @@ mod tests {
             a["prefer_device_caller_id"] = json!(true);
             a
         }] {
-            let ep = Endpoint::merge("d", Kind::Device, d(&doc), d(&acct), Owner::Doc(d(&owner)));
+            let ep = device(&doc, &acct, &owner);
             for attr in ["internal", "external", "emergency"] {
                 for key in ["number", "name"] {
                     let merged = ne_str(path(&Value::Object(ep.caller_id().clone()), &[attr, key]))
@@ -537,13 +530,7 @@ mod tests {
         let owner =
             json!({"do_not_disturb": {"enabled": true}, "call_waiting": {"enabled": false}});
         let account = json!({});
-        let ep = Endpoint::merge(
-            "d",
-            Kind::Device,
-            d(&doc),
-            d(&account),
-            Owner::Doc(d(&owner)),
-        );
+        let ep = device(&doc, &account, &owner);
         assert!(ep.dnd);
         assert_eq!(ep.call_waiting()["enabled"], json!(true));
     }
@@ -553,13 +540,7 @@ mod tests {
         let doc = json!({"outbound_flags": ["d"]});
         let owner = json!({"outbound_flags": {"static": ["u"], "dynamic": ["x"]}});
         let account = json!({"outbound_flags": ["a"]});
-        let ep = Endpoint::merge(
-            "d",
-            Kind::Device,
-            d(&doc),
-            d(&account),
-            Owner::Doc(d(&owner)),
-        );
+        let ep = device(&doc, &account, &owner);
         assert_eq!(
             serde_json::to_value(ep.outbound_flags()).unwrap(),
             json!({"static": ["a", "u", "d"], "dynamic": ["x"]})
