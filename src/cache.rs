@@ -695,7 +695,10 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         if missing.is_empty() {
             return Ok(out);
         }
-        let fetched = match self.store.open_docs(db, &missing).await {
+        // Boxed: a miss goes to the store behind (an HTTP request, whose future is
+        // kilobytes), and a hit, the common case, should not carry that future's space in
+        // every request's task, to be copied each time one is spawned.
+        let fetched = match Box::pin(self.store.open_docs(db, &missing)).await {
             Err(StoreError::NoDatabase(d)) => {
                 let mut inner = cache.lock();
                 if inner.epoch == epoch {
@@ -736,7 +739,8 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         if missing.is_empty() {
             return Ok(out);
         }
-        let fetched = self.store.owned_devices(db, &missing).await?;
+        // Boxed, as in `open_docs`.
+        let fetched = Box::pin(self.store.owned_devices(db, &missing)).await?;
         let mut inner = cache.lock();
         let store = inner.epoch == epoch;
         for (u, list) in fetched {

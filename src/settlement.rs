@@ -9,8 +9,11 @@
 //! the task is aborted) rejects the delivery without requeueing it, so the slot is freed and
 //! a message that killed one task does not come back to kill the next.
 
-use lapin::Acker;
+use std::sync::Arc;
+
+use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
+use lapin::types::DeliveryTag;
 
 /// How a delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,23 +27,31 @@ pub enum Settled {
 }
 
 /// The settlement guard of one delivery.
+///
+/// It settles on the delivery's channel itself rather than through lapin's `Acker`: an
+/// `Acker` hands each acknowledgement to lapin's internal task, which starts a task of its
+/// own to send it, two extra task wake-ups and a spurious wake of the I/O thread per request
+/// for the same frame. What the `Acker` adds, a guard against settling twice, is this type's
+/// job already (it settles once, by value); and a delivery's tag cannot reach another
+/// channel: the worker never lets lapin reopen a channel, a lost connection is a new session
+/// with new channels, and a channel that closed refuses the frame.
 #[derive(Debug)]
 pub struct Settlement {
-    acker: Option<Acker>,
+    delivery: Option<(Arc<Channel>, DeliveryTag)>,
 }
 
 impl Settlement {
-    /// A guard over `acker` (a clone of the delivery's; lapin's ackers are single-use, so
-    /// whichever settles first wins).
-    pub fn new(acker: Acker) -> Self {
-        Self { acker: Some(acker) }
+    /// A guard over the delivery `tag` received on `channel`.
+    pub fn new(channel: Arc<Channel>, tag: DeliveryTag) -> Self {
+        Self {
+            delivery: Some((channel, tag)),
+        }
     }
 
     /// Acknowledges the delivery.
     pub async fn ack(mut self) -> Result<Settled, lapin::Error> {
-        let acker = self.acker.take();
-        if let Some(a) = acker {
-            a.ack(BasicAckOptions::default()).await?;
+        if let Some((channel, tag)) = self.delivery.take() {
+            channel.basic_ack(tag, BasicAckOptions::default()).await?;
         }
         Ok(Settled::Acked)
     }
@@ -49,26 +60,30 @@ impl Settlement {
     /// hiccup while replying deserves one more try, by any worker), rejects it otherwise (a
     /// message that fails twice is not retried forever).
     pub async fn retry_once(mut self, redelivered: bool) -> Result<Settled, lapin::Error> {
-        let Some(a) = self.acker.take() else {
+        let Some((channel, tag)) = self.delivery.take() else {
             return Ok(Settled::Rejected);
         };
         if redelivered {
-            a.reject(BasicRejectOptions { requeue: false }).await?;
+            channel
+                .basic_reject(tag, BasicRejectOptions { requeue: false })
+                .await?;
             Ok(Settled::Rejected)
         } else {
-            a.nack(BasicNackOptions {
+            let requeue = BasicNackOptions {
                 requeue: true,
                 multiple: false,
-            })
-            .await?;
+            };
+            channel.basic_nack(tag, requeue).await?;
             Ok(Settled::Requeued)
         }
     }
 
     /// Rejects the delivery without requeueing it.
     pub async fn reject(mut self) -> Result<Settled, lapin::Error> {
-        if let Some(a) = self.acker.take() {
-            a.reject(BasicRejectOptions { requeue: false }).await?;
+        if let Some((channel, tag)) = self.delivery.take() {
+            channel
+                .basic_reject(tag, BasicRejectOptions { requeue: false })
+                .await?;
         }
         Ok(Settled::Rejected)
     }
@@ -76,7 +91,7 @@ impl Settlement {
 
 impl Drop for Settlement {
     fn drop(&mut self) {
-        let Some(acker) = self.acker.take() else {
+        let Some((channel, tag)) = self.delivery.take() else {
             return;
         };
         // Dropped unsettled: the task panicked or was cancelled. Drop cannot wait, so the
@@ -85,7 +100,8 @@ impl Drop for Settlement {
         // delivery when the channel closes.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Err(e) = acker.reject(BasicRejectOptions { requeue: false }).await {
+                let reject = BasicRejectOptions { requeue: false };
+                if let Err(e) = channel.basic_reject(tag, reject).await {
                     tracing::debug!(error = %e, "rejecting an abandoned delivery failed");
                 }
             });

@@ -228,6 +228,18 @@ pub struct Worker<S = Store> {
     pub stats: Stats,
 }
 
+/// The channels and registrar of one broker session, shared by its request tasks.
+struct SessionChannels {
+    registrar: AmqpRegistrar,
+    /// Replies and registrar queries go out on it.
+    publish: Channel,
+    /// The request queue's: deliveries are settled on it.
+    requests: Arc<Channel>,
+    /// Signalled by a request task whose reply channel turned out to be closed (one per
+    /// session: a late task of the previous one cannot end this one).
+    channel_lost: tokio::sync::Notify,
+}
+
 /// How a connection's session ended.
 enum SessionEnd {
     Shutdown,
@@ -375,9 +387,6 @@ impl<S: ServingStore> Worker<S> {
     ) -> Result<SessionEnd, lapin::Error> {
         let mut shutdown = shutdown.clone();
         self.progress.reset();
-        // Signalled by a request task of this session whose reply channel turned out to be
-        // closed (one per session: a late task of the previous one cannot end this one).
-        let channel_lost = Arc::new(tokio::sync::Notify::new());
         let publish = conn.create_channel().await?;
         declare_exchanges(&publish).await?;
 
@@ -399,7 +408,7 @@ impl<S: ServingStore> Worker<S> {
         .await?;
 
         // The shared request queue.
-        let requests = conn.create_channel().await?;
+        let requests = Arc::new(conn.create_channel().await?);
         requests
             .basic_qos(self.config.prefetch, BasicQosOptions::default())
             .await?;
@@ -453,16 +462,24 @@ impl<S: ServingStore> Worker<S> {
             pending: pending.clone(),
             metrics: self.stats.registrar.clone(),
         };
+        // What every request task of this session shares, behind one `Arc`: a task takes
+        // one reference count, not a copy of each channel (a dozen each) and of the
+        // registrar's names.
+        let session = Arc::new(SessionChannels {
+            registrar,
+            publish,
+            requests: requests.clone(),
+            channel_lost: tokio::sync::Notify::new(),
+        });
         let mut inflight = JoinSet::new();
         let end = loop {
             tokio::select! {
                 _ = shutdown.wait() => break SessionEnd::Shutdown,
-                _ = channel_lost.notified() => break SessionEnd::Lost("the reply channel was closed".into()),
+                _ = session.channel_lost.notified() => break SessionEnd::Lost("the reply channel was closed".into()),
                 d = request_consumer.next() => match d {
                     Some(Ok(delivery)) => {
-                        let (me, registrar, publish) = (self.clone(), registrar.clone(), publish.clone());
-                        let lost = channel_lost.clone();
-                        inflight.spawn(async move { me.on_request(delivery, &registrar, &publish, &lost).await });
+                        let (me, session) = (self.clone(), session.clone());
+                        inflight.spawn(async move { me.on_request(delivery, &session).await });
                     }
                     Some(Err(e)) => break SessionEnd::Lost(crate::report::error_chain(&e)),
                     None => break SessionEnd::Lost("the request consumer was cancelled".into()),
@@ -539,16 +556,11 @@ impl<S: ServingStore> Worker<S> {
     /// One build request: read, build, reply, acknowledge. Every path settles the delivery:
     /// acknowledged after its reply is published (or when it has no usable reply address),
     /// requeued once when the broker fails the reply, rejected when the task dies.
-    async fn on_request(
-        &self,
-        delivery: Delivery,
-        registrar: &AmqpRegistrar,
-        publish: &Channel,
-        channel_lost: &tokio::sync::Notify,
-    ) {
+    async fn on_request(&self, delivery: Delivery, session: &SessionChannels) {
         let started = Instant::now();
         let _in_flight = InFlight::start(&self.progress, usize::from(self.config.prefetch));
-        let settlement = Settlement::new(delivery.acker.clone());
+        let settlement = Settlement::new(session.requests.clone(), delivery.delivery_tag);
+        let (registrar, publish) = (&session.registrar, &session.publish);
         let content_type = delivery
             .properties
             .content_type()
@@ -632,8 +644,15 @@ impl<S: ServingStore> Worker<S> {
             };
             let handled = match read {
                 Ok(body) => {
-                    let build =
-                        handle_with(&body, &self.store, registrar, &self.identity, &self.config.limits);
+                    // Boxed: the build's future is kilobytes, and this task's own future is
+                    // copied as it is spawned and wrapped; a box keeps those copies small.
+                    let build = Box::pin(handle_with(
+                        &body,
+                        &self.store,
+                        registrar,
+                        &self.identity,
+                        &self.config.limits,
+                    ));
                     match AssertUnwindSafe(build).catch_unwind().await {
                         Ok(handled) => handled,
                         Err(panic) => {
@@ -689,7 +708,7 @@ impl<S: ServingStore> Worker<S> {
                     if !publish.status().connected() {
                         // A closed reply channel fails every later reply too: start a new
                         // broker session rather than reject request after request.
-                        channel_lost.notify_one();
+                        session.channel_lost.notify_one();
                     }
                     settlement.retry_once(delivery.redelivered).await
                 }
