@@ -599,23 +599,15 @@ impl<S: ServingStore> Worker<S> {
         };
         // The request's context, for every line logged while it is handled (the registrar's
         // warnings included). A field the message does not carry is left out, not "".
+        // (Given at creation, all at once: recording them one by one formats the span's
+        // fields again for each.)
         let span = tracing::info_span!(
             "build",
-            msg_id = tracing::field::Empty,
-            account = tracing::field::Empty,
-            endpoint = tracing::field::Empty,
-            call_id = tracing::field::Empty,
+            msg_id = span_field(&envelope.msg_id),
+            account = span_field(&envelope.account_id),
+            endpoint = span_field(&envelope.endpoint_id),
+            call_id = span_field(&envelope.call_id),
         );
-        for (field, value) in [
-            ("msg_id", &envelope.msg_id),
-            ("account", &envelope.account_id),
-            ("endpoint", &envelope.endpoint_id),
-            ("call_id", &envelope.call_id),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                span.record(field, v);
-            }
-        }
         async move {
             let props = &delivery.properties;
             let reply_to = props.reply_to().as_ref().map(|s| s.as_str());
@@ -749,6 +741,12 @@ impl<S: ServingStore> Worker<S> {
             resolution: None,
         }
     }
+}
+
+/// A request's field as a span field: left out when the message does not carry it (or
+/// carries it empty), not logged as "".
+fn span_field(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|v| !v.is_empty())
 }
 
 /// The message of a panic payload.
