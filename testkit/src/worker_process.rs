@@ -86,9 +86,9 @@ impl WorkerProcess {
         bail!("kz-endpoint serve was not ready within 20 s")
     }
 
-    /// The process's CPU time so far (user + system).
-    pub fn cpu(&self) -> anyhow::Result<Duration> {
-        process_cpu(self.child.id())
+    /// The process's CPU time and context switches so far.
+    pub fn usage(&self) -> anyhow::Result<Usage> {
+        process_usage(self.child.id())
     }
 
     /// Its `/metrics` text.
@@ -118,8 +118,31 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// The CPU time (user + system) process `pid` has used so far, from `/proc`.
-pub fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
+/// What a process has used so far, from `/proc`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// CPU time, user + system, of all its threads (those gone included).
+    pub cpu: Duration,
+    /// Context switches, voluntary and not, of its live threads: each is a thread that went
+    /// to sleep (waiting for a message, a lock, a wake-up) or was preempted. Per request,
+    /// they count the hand-offs between threads a message costs.
+    pub context_switches: u64,
+}
+
+impl Usage {
+    /// What was used between `earlier` and `self`.
+    pub fn since(self, earlier: Usage) -> Usage {
+        Usage {
+            cpu: self.cpu.saturating_sub(earlier.cpu),
+            context_switches: self
+                .context_switches
+                .saturating_sub(earlier.context_switches),
+        }
+    }
+}
+
+/// What process `pid` has used so far.
+pub fn process_usage(pid: u32) -> anyhow::Result<Usage> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The fields after the command name (which is in parentheses and may hold spaces):
     // utime and stime are fields 14 and 15 of the line, in clock ticks.
@@ -134,9 +157,25 @@ pub fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
     };
     // Fields 14 and 15 counted from 1, after the pid and the name: indexes 11 and 12.
     let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_secs_f64(
-        total as f64 / clock_ticks_per_second(),
-    ))
+    // A process's own `status` counts its main thread's switches only: add up its threads'.
+    let mut context_switches = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue; // (the thread ended meanwhile)
+        };
+        context_switches += status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches:")
+                    || l.starts_with("nonvoluntary_ctxt_switches:")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(Usage {
+        cpu: Duration::from_secs_f64(total as f64 / clock_ticks_per_second()),
+        context_switches,
+    })
 }
 
 /// A local address nothing listens on now (bound, read, released).

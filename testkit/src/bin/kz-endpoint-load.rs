@@ -24,7 +24,7 @@ use kz_endpoint::ids::account_db;
 use kz_endpoint::registrar::GivenRegistrations;
 use kz_endpoint_testkit::ecallmgr::{Answer, Ecallmgr};
 use kz_endpoint_testkit::synthetic;
-use kz_endpoint_testkit::worker_process::{ServeOptions, WorkerProcess, process_cpu};
+use kz_endpoint_testkit::worker_process::{ServeOptions, Usage, WorkerProcess, process_usage};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -36,8 +36,8 @@ use serde_json::{Value, json};
 /// a no-op echo consumer on the same broker, in one run.
 ///
 /// It creates a synthetic account in CouchDB, starts the real `kz-endpoint serve` binary as a
-/// process of its own and an echo consumer, also a process of its own (the CPU time of each is
-/// reported per request), then sends
+/// process of its own and an echo consumer, also a process of its own (the CPU time and the
+/// context switches of each are reported per request), then sends
 /// N device build requests with K in flight to each, exactly as Kazoo's callflow sends them
 /// (build_req on kapps, replies on a targeted queue); and, at one in flight, the round trip
 /// against the echo consumer's. Scenarios: warm cache and cold cache (every build reads CouchDB), each
@@ -98,6 +98,8 @@ struct Run {
     /// The consuming process's CPU time (user + system) per request: the worker's or the
     /// echo consumer's.
     cpu_per_request: Option<Duration>,
+    /// The consuming process's context switches per request (all its threads).
+    switches_per_request: Option<f64>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -171,6 +173,7 @@ async fn drive(
         p999: percentile(&lat, 0.999),
         errors,
         cpu_per_request: None,
+        switches_per_request: None,
     }
 }
 
@@ -308,17 +311,18 @@ fn start_worker(
     })
 }
 
-/// Sends a scenario's requests and measures the consuming process's CPU time as well
-/// (`cpu`: that process's CPU time so far).
+/// Sends a scenario's requests and measures what the consuming process used as well
+/// (`usage`: what that process has used so far).
 async fn measured(
-    cpu: impl Fn() -> anyhow::Result<Duration>,
+    usage: impl Fn() -> anyhow::Result<Usage>,
     run: impl std::future::Future<Output = Run>,
     n: usize,
 ) -> anyhow::Result<Run> {
-    let before = cpu()?;
+    let before = usage()?;
     let mut r = run.await;
-    let used = cpu()?.saturating_sub(before);
-    r.cpu_per_request = Some(used / n.max(1) as u32);
+    let used = usage()?.since(before);
+    r.cpu_per_request = Some(used.cpu / n.max(1) as u32);
+    r.switches_per_request = Some(used.context_switches as f64 / n.max(1) as f64);
     Ok(r)
 }
 
@@ -349,8 +353,8 @@ impl EchoProcess {
         Ok(echo)
     }
 
-    fn cpu(&self) -> anyhow::Result<Duration> {
-        process_cpu(self.0.id())
+    fn usage(&self) -> anyhow::Result<Usage> {
+        process_usage(self.0.id())
     }
 }
 
@@ -491,7 +495,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
     let mut runs: Vec<(Run, f64)> = Vec::new();
     let echo_run = || {
         measured(
-            || echo.cpu(),
+            || echo.usage(),
             drive(
                 client.clone(),
                 "echo (no-op consumer)",
@@ -549,7 +553,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
         .await;
         let before = echo_run().await?;
         let run = drive(client.clone(), &name, &template, &build_key, n, k, None);
-        let run = measured(|| worker.cpu(), run, n).await?;
+        let run = measured(|| worker.usage(), run, n).await?;
         let after = echo_run().await?;
         let reference = echo_ref(&before, &after);
         if runs.is_empty() {
@@ -565,7 +569,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
                 k,
                 Some(run.throughput / 2.0),
             );
-            let half = measured(|| worker.cpu(), half, n).await?;
+            let half = measured(|| worker.usage(), half, n).await?;
             runs.push((run, reference));
             runs.push((half, reference));
             // One in flight: the round trip against the echo consumer's, in the same run.
@@ -579,7 +583,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
                 1,
                 None,
             );
-            let echo_one = measured(|| echo.cpu(), echo_one, m).await?;
+            let echo_one = measured(|| echo.usage(), echo_one, m).await?;
             let one = drive(
                 client.clone(),
                 "worker warm cache, no registrar, 1 in flight",
@@ -589,7 +593,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
                 1,
                 None,
             );
-            let one = measured(|| worker.cpu(), one, m).await?;
+            let one = measured(|| worker.usage(), one, m).await?;
             let one_ref = echo_one.throughput;
             runs.push((echo_one, one_ref));
             runs.push((one, one_ref));
@@ -604,7 +608,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "{:<62} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10}",
+        "{:<62} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>9}",
         "scenario",
         "builds/s",
         "p50 ms",
@@ -613,11 +617,12 @@ async fn load(args: Args) -> anyhow::Result<()> {
         "echo ref",
         "vs echo",
         "errors",
-        "CPU/req"
+        "CPU/req",
+        "switch/req"
     );
     for (r, reference) in &runs {
         println!(
-            "{:<62} {:>9.0} {:>8} {:>8} {:>8} {:>9.0} {:>6.0}% {:>6} {:>10}",
+            "{:<62} {:>9.0} {:>8} {:>8} {:>8} {:>9.0} {:>6.0}% {:>6} {:>10} {:>9}",
             r.name,
             r.throughput,
             ms(r.p50),
@@ -628,6 +633,9 @@ async fn load(args: Args) -> anyhow::Result<()> {
             r.errors,
             r.cpu_per_request
                 .map(|c| format!("{:.0} us", c.as_secs_f64() * 1e6))
+                .unwrap_or_else(|| "-".into()),
+            r.switches_per_request
+                .map(|c| format!("{c:.1}"))
                 .unwrap_or_else(|| "-".into())
         );
     }
