@@ -214,10 +214,15 @@ impl Inner {
         self.within_memory(stats);
     }
 
+    /// The memory the cached documents, lists and shared names take, as the cache counts it.
+    fn bytes(&self) -> usize {
+        self.docs.bytes + self.owned.bytes + self.names.bytes
+    }
+
     /// Drops the least recently used documents (then lists) until the cache is within its
     /// memory.
     fn within_memory(&mut self, stats: &CacheStats) {
-        while self.docs.bytes + self.owned.bytes + self.names.bytes > self.max_bytes {
+        while self.bytes() > self.max_bytes {
             let dropped = match self.docs.pop_lru() {
                 Some(key) => {
                     self.hot.pop(&key);
@@ -320,20 +325,17 @@ impl prometheus_client::collector::Collector for CacheCollector {
             let m: MetricEncoder<'_> = family.encode_family(&labels)?;
             ConstCounter::new(v).encode(m)?;
         }
-        let g = ConstGauge::new(self.0.len() as i64);
-        g.encode(encoder.encode_descriptor(
-            "cache_documents",
-            "Documents in the cache",
-            None,
-            g.metric_type(),
-        )?)?;
-        let g = ConstGauge::new(self.0.bytes() as i64);
-        g.encode(encoder.encode_descriptor(
-            "cache_bytes",
-            "Memory the cached documents take, as the cache counts it (bounded by --cache-memory-mb)",
-            None,
-            g.metric_type(),
-        )?)?;
+        for (name, help, v) in [
+            ("cache_documents", "Documents in the cache", self.0.len()),
+            (
+                "cache_bytes",
+                "Memory the cached documents take, as the cache counts it (bounded by --cache-memory-mb)",
+                self.0.bytes(),
+            ),
+        ] {
+            let g = ConstGauge::new(v as i64);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
         Ok(())
     }
 }
@@ -380,8 +382,7 @@ impl DocCache {
 
     /// The memory the cached documents and lists take, as the cache counts it.
     pub fn bytes(&self) -> usize {
-        let inner = self.lock();
-        inner.docs.bytes + inner.owned.bytes + inner.names.bytes
+        self.lock().bytes()
     }
 
     /// How many documents are cached.
