@@ -64,9 +64,7 @@ impl Settlement {
             return Ok(Settled::Rejected);
         };
         if redelivered {
-            channel
-                .basic_reject(tag, BasicRejectOptions { requeue: false })
-                .await?;
+            discard(&channel, tag).await?;
             Ok(Settled::Rejected)
         } else {
             let requeue = BasicNackOptions {
@@ -81,12 +79,18 @@ impl Settlement {
     /// Rejects the delivery without requeueing it.
     pub async fn reject(mut self) -> Result<Settled, lapin::Error> {
         if let Some((channel, tag)) = self.delivery.take() {
-            channel
-                .basic_reject(tag, BasicRejectOptions { requeue: false })
-                .await?;
+            discard(&channel, tag).await?;
         }
         Ok(Settled::Rejected)
     }
+}
+
+/// Rejects delivery `tag` for good (not requeued): how a delivery that cannot succeed ends,
+/// whichever path gives it up.
+async fn discard(channel: &Channel, tag: DeliveryTag) -> Result<(), lapin::Error> {
+    channel
+        .basic_reject(tag, BasicRejectOptions { requeue: false })
+        .await
 }
 
 impl Drop for Settlement {
@@ -100,8 +104,7 @@ impl Drop for Settlement {
         // delivery when the channel closes.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let reject = BasicRejectOptions { requeue: false };
-                if let Err(e) = channel.basic_reject(tag, reject).await {
+                if let Err(e) = discard(&channel, tag).await {
                     tracing::debug!(error = %e, "rejecting an abandoned delivery failed");
                 }
             });
