@@ -23,8 +23,8 @@ use kz_endpoint::documents::{Docs, DocumentStore, Owned, StoreError};
 use kz_endpoint::ids::account_db;
 use kz_endpoint::registrar::GivenRegistrations;
 use kz_endpoint_testkit::ecallmgr::{Answer, Ecallmgr};
-use kz_endpoint_testkit::synthetic;
 use kz_endpoint_testkit::worker_process::{ServeOptions, Usage, WorkerProcess, process_usage};
+use kz_endpoint_testkit::{raw_echo, synthetic};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -85,6 +85,10 @@ struct Args {
     /// itself so, so that the echo consumer's CPU time is measured as the worker's is).
     #[arg(long, hide = true, value_name = "KEY")]
     serve_echo: Option<String>,
+    /// With `--serve-echo`: the echo consumer that speaks AMQP itself on one thread
+    /// (`raw_echo`), instead of the one on lapin.
+    #[arg(long, hide = true, requires = "serve_echo")]
+    raw_echo: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -177,16 +181,9 @@ async fn drive(
     }
 }
 
-/// The no-op echo consumer: the cheapest request/reply worker possible on this broker.
-async fn start_echo(
-    amqp_url: &str,
-    key: &str,
-    prefetch: u16,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
-    let ch = conn.create_channel().await?;
-    declare_exchanges(&ch).await?;
-    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+/// Declares the echo consumer's queue (auto-delete) and binds it to `key` on `kapps`.
+async fn echo_queue(ch: &lapin::Channel, key: &str) -> anyhow::Result<String> {
+    declare_exchanges(ch).await?;
     let q = format!("kz-load-echo-{}", random_hex(8));
     ch.queue_declare(
         q.as_str().into(),
@@ -205,6 +202,20 @@ async fn start_echo(
         FieldTable::default(),
     )
     .await?;
+    Ok(q)
+}
+
+/// The no-op echo consumer: the cheapest request/reply worker possible on this broker with
+/// the worker's AMQP client.
+async fn start_echo(
+    amqp_url: &str,
+    key: &str,
+    prefetch: u16,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    let q = echo_queue(&ch, key).await?;
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
     let mut consumer = ch
         .basic_consume(
             q.as_str().into(),
@@ -332,10 +343,11 @@ struct EchoProcess(std::process::Child);
 
 impl EchoProcess {
     /// Starts it and waits until it consumes.
-    fn start(args: &Args, key: &str) -> anyhow::Result<Self> {
+    fn start(args: &Args, key: &str, raw: bool) -> anyhow::Result<Self> {
         use std::io::BufRead;
         let mut child = std::process::Command::new(std::env::current_exe()?)
             .args(["--serve-echo", key])
+            .args(raw.then_some("--raw-echo"))
             .args(["--amqp-url", &args.amqp_url])
             .args(["--couch-url", "unused"])
             .args(["--prefetch", &args.prefetch.to_string()])
@@ -371,6 +383,17 @@ fn serve_echo(args: &Args, key: &str) -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(async {
+            if args.raw_echo {
+                // The queue is declared and bound over lapin, which is then closed: only
+                // consuming and answering are measured.
+                let conn =
+                    Connection::connect(&args.amqp_url, ConnectionProperties::default()).await?;
+                let ch = conn.create_channel().await?;
+                let q = echo_queue(&ch, key).await?;
+                conn.close(0, "".into()).await?;
+                return raw_echo::serve(&args.amqp_url, &q, args.prefetch, || println!("ready"))
+                    .await;
+            }
             let consumer = start_echo(&args.amqp_url, key, args.prefetch).await?;
             println!("ready");
             consumer.await?;
@@ -470,7 +493,9 @@ async fn load(args: Args) -> anyhow::Result<()> {
     let template = account.request(&account.device);
     let client = Arc::new(Client::connect(&args.amqp_url).await?);
     let echo_key = format!("endpoint.echo.{}", random_hex(8));
-    let echo = EchoProcess::start(&args, &echo_key)?;
+    let echo = EchoProcess::start(&args, &echo_key, false)?;
+    let raw_key = format!("endpoint.echo.{}", random_hex(8));
+    let raw_echo = EchoProcess::start(&args, &raw_key, true)?;
     let build_key = format!("endpoint.build.{}", encode(&account.id));
     let (n, k) = (args.requests, args.in_flight);
     println!(
@@ -597,6 +622,35 @@ async fn load(args: Args) -> anyhow::Result<()> {
             let one_ref = echo_one.throughput;
             runs.push((echo_one, one_ref));
             runs.push((one, one_ref));
+            // The floor: an echo consumer with no client library, on one thread
+            // (`raw_echo`), at 32 and at 1 in flight; each row is its own reference.
+            drive(
+                client.clone(),
+                "warm-up",
+                &template,
+                &raw_key,
+                n / 10 + 1,
+                k,
+                None,
+            )
+            .await;
+            for (name, count, in_flight) in [
+                ("echo without a client library (raw AMQP, one thread)", n, k),
+                ("echo without a client library, 1 in flight", m, 1),
+            ] {
+                let raw = drive(
+                    client.clone(),
+                    name,
+                    &template,
+                    &raw_key,
+                    count,
+                    in_flight,
+                    None,
+                );
+                let raw = measured(|| raw_echo.usage(), raw, count).await?;
+                let reference = raw.throughput;
+                runs.push((raw, reference));
+            }
         } else {
             runs.push((run, reference));
         }
@@ -605,6 +659,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
         drop(worker);
     }
     drop(echo);
+    drop(raw_echo);
 
     println!();
     println!(
