@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::ids::is_valid_id;
-use crate::kz_json::{Object, as_integer};
+use crate::kz_json::{Object, as_integer, field};
 
 /// `Event-Category` of the whole API.
 pub const EVENT_CATEGORY: &str = "endpoint";
@@ -266,7 +266,7 @@ impl Envelope {
     /// echoed (Kazoo's correlation would match nothing with it).
     pub fn of(body: &Object) -> Self {
         let s = |k: &str| {
-            body.get(k)
+            field(body, k)
                 .and_then(Value::as_str)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
@@ -282,7 +282,7 @@ impl Envelope {
 }
 
 fn req_str<'a>(o: &'a Object, key: &str, what: &str) -> Result<&'a str, BuildError> {
-    match o.get(key) {
+    match field(o, key) {
         None | Some(Value::Null) => Err(BuildError::invalid(format!("{what} is required"))),
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::String(_)) => Err(BuildError::invalid(format!("{what} must not be empty"))),
@@ -301,7 +301,7 @@ fn opt_str_named(
     key: &str,
     what: impl FnOnce() -> String,
 ) -> Result<Option<String>, BuildError> {
-    match o.get(key) {
+    match field(o, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -315,7 +315,7 @@ fn opt_obj(o: &Object, key: &str, what: &str) -> Result<Object, BuildError> {
 
 /// The object under `key`, borrowed (`None` when absent or null).
 fn opt_obj_ref<'o>(o: &'o Object, key: &str, what: &str) -> Result<Option<&'o Object>, BuildError> {
-    match o.get(key) {
+    match field(o, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
         Some(_) => Err(BuildError::invalid(format!("{what} must be a JSON object"))),
@@ -333,7 +333,7 @@ fn valid_id(id: &str, what: &str) -> Result<(), BuildError> {
 }
 
 fn opt_seconds(o: &Object, key: &str, what: &str) -> Result<Option<i64>, BuildError> {
-    match o.get(key) {
+    match field(o, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v @ (Value::Number(_) | Value::String(_))) => as_integer(Some(v))
             .map(Some)
@@ -366,15 +366,14 @@ pub struct Properties {
 
 impl Properties {
     fn parse(o: &Object) -> Result<Self, BuildError> {
-        let text = |k: &str| crate::kz_json::ne_str(o.get(k)).map(str::to_owned);
+        let text = |k: &str| crate::kz_json::ne_str(field(o, k)).map(str::to_owned);
         Ok(Self {
             source: text("source"),
-            can_call_self: crate::kz_json::is_true(o.get("can_call_self")),
-            can_text_self: o
-                .get("can_text_self")
+            can_call_self: crate::kz_json::is_true(field(o, "can_call_self")),
+            can_text_self: field(o, "can_text_self")
                 .map(|v| crate::kz_json::bool_or(Some(v), true)),
             static_invite: text("static_invite"),
-            suppress_clid: crate::kz_json::is_true(o.get("suppress_clid")),
+            suppress_clid: crate::kz_json::is_true(field(o, "suppress_clid")),
             timeout: opt_seconds(o, "timeout", "Properties.timeout")?,
             delay: opt_seconds(o, "delay", "Properties.delay")?,
         })
@@ -433,7 +432,7 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
         }
     };
     let call = parse_call(body)?;
-    let explain = match body.get("Explain") {
+    let explain = match field(body, "Explain") {
         None | Some(Value::Null) => false,
         Some(v @ (Value::Bool(_) | Value::String(_)))
             if crate::kz_json::is_true(Some(v)) || crate::kz_json::is_false(Some(v)) =>
@@ -442,7 +441,7 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
         }
         Some(_) => return Err(BuildError::invalid("Explain must be a boolean")),
     };
-    let timestamp = crate::kz_json::as_integer(body.get("Timestamp")).map(|t| {
+    let timestamp = crate::kz_json::as_integer(field(body, "Timestamp")).map(|t| {
         if t > GREGORIAN_UNIX_OFFSET {
             t - GREGORIAN_UNIX_OFFSET
         } else {
@@ -464,7 +463,7 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
 }
 
 fn parse_members(properties: &Object) -> Result<Option<Vec<Member>>, BuildError> {
-    let list = match properties.get("endpoints") {
+    let list = match field(properties, "endpoints") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(a)) if a.is_empty() => return Ok(None),
         Some(Value::Array(a)) => a,
@@ -511,7 +510,7 @@ fn parse_call(body: &Object) -> Result<Call, BuildError> {
             None => opt_str(body, key, key),
         }
     };
-    let ccvs = if call.contains_key("Custom-Channel-Vars") {
+    let ccvs = if crate::kz_json::field(call, "Custom-Channel-Vars").is_some() {
         opt_obj(call, "Custom-Channel-Vars", "Call.Custom-Channel-Vars")?
     } else {
         opt_obj(body, "Custom-Channel-Vars", "Custom-Channel-Vars")?

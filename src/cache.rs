@@ -63,7 +63,7 @@ fn cost<T: Weight>(key: &Key, value: &T) -> usize {
 /// The database names the cache's keys share.
 #[derive(Default)]
 struct Names {
-    names: std::collections::HashSet<Arc<str>>,
+    names: crate::engine::HashSet<Arc<str>>,
     /// What the names take, as the cache counts it.
     bytes: usize,
     /// How many names there were after the last pruning.

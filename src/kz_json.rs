@@ -12,19 +12,23 @@ use serde_json::{Map, Value};
 pub type Object = Map<String, Value>;
 
 /// Objects up to this size are searched by comparing keys rather than by hashing: cheaper
-/// for the objects of a document (`sip`, `media`, `call_forward`, a user, …), whose map
-/// hashes every key with SipHash; most keys differ in length, so most comparisons end at
-/// once.
+/// for the objects of a document (`sip`, `media`, `call_forward`, a user, …) and of a
+/// request (its envelope, `Call`, `Properties`), whose map hashes every key with SipHash;
+/// most keys differ in length, so most comparisons end at once.
 const SCAN_UP_TO: usize = 24;
 
-/// `v[key]` when `v` is an object.
-pub fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    let o = v.as_object()?;
+/// `o[key]`.
+pub fn field<'a>(o: &'a Object, key: &str) -> Option<&'a Value> {
     if o.len() <= SCAN_UP_TO {
         o.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
     } else {
         o.get(key)
     }
+}
+
+/// `v[key]` when `v` is an object.
+pub fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    field(v.as_object()?, key)
 }
 
 /// The value at a path of object keys, if every step exists.
