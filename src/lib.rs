@@ -35,7 +35,8 @@
 //!   support, synthetic accounts and a stand-in ecallmgr, is the `kz-endpoint-testkit` crate
 //!   in `testkit/`, which the library does not ship).
 //! - [`kz_json`], [`ids`]: Kazoo's value conventions, ids and database names;
-//!   [`report`]: error chains and URLs as operators read them (never a password).
+//!   [`report`]: error chains and URLs as operators read them (never a password);
+//!   [`log_format`]: the fields of a text log line, written for less.
 
 pub mod amqp;
 pub mod build_api;
@@ -54,6 +55,7 @@ pub mod handler;
 pub mod ids;
 pub mod kz_json;
 pub mod leg;
+pub mod log_format;
 pub mod nodes;
 pub mod ops;
 pub mod progress;

@@ -208,17 +208,9 @@ impl LogArgs {
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         let ansi = std::io::stderr().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(ansi);
         match self.log_format {
-            LogFormat::Text => builder.init(),
-            LogFormat::Json => builder
-                .json()
-                .with_current_span(true)
-                .with_span_list(false)
-                .init(),
+            LogFormat::Text => kz_endpoint::log_format::init_text(filter, ansi),
+            LogFormat::Json => kz_endpoint::log_format::init_json(filter),
         }
     }
 }
