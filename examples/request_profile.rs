@@ -2,9 +2,11 @@
 //! bytes read and validated, the documents served by the cache (warm, as in the load tool's
 //! warm scenario), the registrar unknown (no ecallmgr), the resolver's engine runs, the
 //! reply serialised. What the worker spends per request beyond this is AMQP and the runtime.
-//! Usage: cargo run --release --example request_profile -- [iterations]
+//! Usage: cargo run --release --example request_profile -- [iterations] [--log]
 //! (`valgrind --tool=callgrind` it with N and with 1: the difference over N - 1 is one
-//! request.)
+//! request.) With `--log`, each request is also logged as the worker logs it (its span, its
+//! `built` line, the text format to stderr, at `info`): the difference is what logging
+//! costs a request.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -17,12 +19,17 @@ use kz_endpoint::documents::MemoryStore;
 use kz_endpoint::handler::{handle, read_message};
 use kz_endpoint::registrar::GivenRegistrations;
 use kz_endpoint_testkit::synthetic;
+use tracing::Instrument;
 
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
+    let log = std::env::args().any(|a| a == "--log");
+    if log {
+        kz_endpoint::log_format::init_text(tracing_subscriber::EnvFilter::new("info"), false);
+    }
     let account = synthetic::account("be0c4000000000000000000000000001", 10);
     let store = CachedStore {
         store: MemoryStore::new(account.docs.clone()),
@@ -37,8 +44,29 @@ fn main() {
     let one = || {
         rt.block_on(async {
             let body = read_message(&message, Some("application/json")).expect("a request");
-            let answered = handle(&body, &store, &registrar, &identity).await;
-            std::hint::black_box(answered.reply.bytes().len())
+            if !log {
+                let answered = handle(&body, &store, &registrar, &identity).await;
+                return std::hint::black_box(answered.reply.bytes().len());
+            }
+            // The worker's span and line (src/worker.rs), with the synthetic request's ids.
+            let envelope = kz_endpoint::build_api::Envelope::of(&body);
+            let span = tracing::info_span!(
+                "build",
+                msg_id = envelope.msg_id.as_deref(),
+                account = envelope.account_id.as_deref(),
+                endpoint = envelope.endpoint_id.as_deref(),
+                call_id = envelope.call_id.as_deref(),
+            );
+            let started = std::time::Instant::now();
+            async {
+                let answered = handle(&body, &store, &registrar, &identity).await;
+                let legs = answered.result.as_ref().map_or(0, Vec::len);
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::info!(legs, ms, "built");
+                std::hint::black_box(answered.reply.bytes().len())
+            }
+            .instrument(span)
+            .await
         })
     };
     // The first request fills the cache, as the load tool's warm-up does.
