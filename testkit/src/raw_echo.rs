@@ -175,12 +175,16 @@ async fn consume(amqp_url: &str, queue: &str, prefetch: u16) -> anyhow::Result<C
             _ => None,
         })
         .await?;
-    conn.frame_max = tune.frame_max as usize;
+    // The broker's frame_max, or (0: no limit) RabbitMQ's default.
+    conn.frame_max = match tune.frame_max {
+        0 => 131_072,
+        n => n as usize,
+    };
     conn.method(
         0,
         AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
             channel_max: 1,
-            frame_max: tune.frame_max,
+            frame_max: conn.frame_max as u32,
             heartbeat: 0,
         })),
     )?;
