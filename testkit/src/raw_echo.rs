@@ -18,9 +18,8 @@ use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame,
 use amq_protocol::protocol::{AMQPClass, basic, channel, connection};
 use amq_protocol::types::FieldTable;
 use amq_protocol::uri::AMQPUri;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use kz_endpoint::amqp::{ReplyAddress, TARGETED, json_properties};
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -101,16 +100,33 @@ impl Conn {
         Ok(())
     }
 
-    /// Writes what is queued, then waits for the method `expect` accepts.
-    async fn call<T>(&mut self, expect: impl Fn(AMQPClass) -> Option<T>) -> anyhow::Result<T> {
+    /// Writes what is queued, then reads the broker's next frame, which must be a method.
+    async fn next_method(&mut self) -> anyhow::Result<AMQPClass> {
         self.flush().await?;
         match self.recv().await? {
-            AMQPFrame::Method(_, method) => {
-                let shown = format!("{method:?}");
-                expect(method).with_context(|| format!("unexpected {shown}"))
-            }
+            AMQPFrame::Method(_, method) => Ok(method),
             other => bail!("unexpected frame {other}"),
         }
+    }
+
+    /// Writes what is queued, then reads the broker's next method, which `is_expected` must
+    /// accept.
+    async fn expect(&mut self, is_expected: impl Fn(&AMQPClass) -> bool) -> anyhow::Result<()> {
+        match self.next_method().await? {
+            m if is_expected(&m) => Ok(()),
+            m => bail!("unexpected {m:?}"),
+        }
+    }
+
+    /// Sends `method` on `channel` and waits for its answer, which `is_answer` accepts.
+    async fn rpc(
+        &mut self,
+        channel: u16,
+        method: AMQPClass,
+        is_answer: impl Fn(&AMQPClass) -> bool,
+    ) -> anyhow::Result<()> {
+        self.method(channel, method)?;
+        self.expect(is_answer).await
     }
 
     /// Queues a publish of `body` to the `targeted` exchange: method, header, body frames.
@@ -155,10 +171,8 @@ async fn consume(amqp_url: &str, queue: &str, prefetch: u16) -> anyhow::Result<C
         output: b"AMQP\x00\x00\x09\x01".to_vec(),
         frame_max: 4096,
     };
-    conn.call(|m| {
-        matches!(m, AMQPClass::Connection(connection::AMQPMethod::Start(_))).then_some(())
-    })
-    .await?;
+    conn.expect(|m| matches!(m, AMQPClass::Connection(connection::AMQPMethod::Start(_))))
+        .await?;
     let user = &uri.authority.userinfo;
     conn.method(
         0,
@@ -169,12 +183,10 @@ async fn consume(amqp_url: &str, queue: &str, prefetch: u16) -> anyhow::Result<C
             locale: "en_US".into(),
         })),
     )?;
-    let tune = conn
-        .call(|m| match m {
-            AMQPClass::Connection(connection::AMQPMethod::Tune(t)) => Some(t),
-            _ => None,
-        })
-        .await?;
+    let tune = match conn.next_method().await? {
+        AMQPClass::Connection(connection::AMQPMethod::Tune(t)) => t,
+        m => bail!("unexpected {m:?}"),
+    };
     // The broker's frame_max, or (0: no limit) RabbitMQ's default.
     conn.frame_max = match tune.frame_max {
         0 => 131_072,
@@ -188,40 +200,38 @@ async fn consume(amqp_url: &str, queue: &str, prefetch: u16) -> anyhow::Result<C
             heartbeat: 0,
         })),
     )?;
-    conn.method(
+    conn.rpc(
         0,
         AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
             virtual_host: uri.vhost.as_str().into(),
         })),
-    )?;
-    conn.call(|m| {
-        matches!(m, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))).then_some(())
-    })
+        |m| matches!(m, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))),
+    )
     .await?;
-    conn.method(
+    conn.rpc(
         CHANNEL,
         AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
-    )?;
-    conn.call(|m| matches!(m, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))).then_some(()))
-        .await?;
-    conn.method(
+        |m| matches!(m, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))),
+    )
+    .await?;
+    conn.rpc(
         CHANNEL,
         AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
             prefetch_count: prefetch,
             global: false,
         })),
-    )?;
-    conn.call(|m| matches!(m, AMQPClass::Basic(basic::AMQPMethod::QosOk(_))).then_some(()))
-        .await?;
-    conn.method(
+        |m| matches!(m, AMQPClass::Basic(basic::AMQPMethod::QosOk(_))),
+    )
+    .await?;
+    conn.rpc(
         CHANNEL,
         AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
             queue: queue.into(),
             ..Default::default()
         })),
-    )?;
-    conn.call(|m| matches!(m, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))).then_some(()))
-        .await?;
+        |m| matches!(m, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))),
+    )
+    .await?;
     Ok(conn)
 }
 
@@ -286,18 +296,10 @@ pub async fn serve(
 
 /// Queues the reply to one request, then its acknowledgement.
 fn answer(conn: &mut Conn, m: Incoming) -> anyhow::Result<()> {
-    #[derive(serde::Deserialize)]
-    struct Env {
-        #[serde(rename = "Msg-ID")]
-        msg_id: String,
-        #[serde(rename = "Server-ID")]
-        server_id: String,
-    }
-    if let Ok(env) = serde_json::from_slice::<Env>(&m.body)
+    if let Some((server_id, reply)) = crate::echo::reply(&m.body)
         && let Ok(Some(ReplyAddress::Targeted { routing_key, .. })) =
-            ReplyAddress::of(None, None, Some(&env.server_id))
+            ReplyAddress::of(None, None, Some(&server_id))
     {
-        let reply = json!({"Event-Category": "endpoint", "Event-Name": "build_resp", "Msg-ID": env.msg_id, "Endpoints": []});
         conn.publish_targeted(&routing_key, serde_json::to_vec(&reply)?)?;
     }
     conn.method(

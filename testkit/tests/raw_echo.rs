@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
-use kz_endpoint::amqp::{KAPPS, declare_exchanges, random_hex};
+use kz_endpoint::amqp::random_hex;
 use kz_endpoint::client::Client;
-use kz_endpoint_testkit::raw_echo;
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use kz_endpoint_testkit::{echo, raw_echo};
 use serde_json::json;
 
 fn amqp_url() -> String {
@@ -25,29 +23,10 @@ async fn answers_every_request_and_acknowledges_it() {
         .await
         .expect("RabbitMQ at KZ_TEST_AMQP_URL (or 127.0.0.1:5672)");
     let ch = conn.create_channel().await.unwrap();
-    declare_exchanges(&ch).await.unwrap();
     let key = format!("endpoint.raw-echo.{}", random_hex(8));
-    let queue = format!("kz-test-raw-echo-{}", random_hex(8));
-    // Auto-delete: the queue goes when the echo consumer's connection does.
-    ch.queue_declare(
-        queue.as_str().into(),
-        QueueDeclareOptions {
-            auto_delete: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    ch.queue_bind(
-        queue.as_str().into(),
-        KAPPS.into(),
-        key.as_str().into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    // The load tool's echo queue (auto-delete: it goes when the echo consumer's connection
+    // does).
+    let queue = echo::declare_queue(&ch, &key).await.unwrap();
 
     let (ready, consuming) = tokio::sync::oneshot::channel();
     let prefetch = 2;

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use futures_util::StreamExt;
-use kz_endpoint::amqp::{
-    KAPPS, declare_exchanges, encode, publish_targeted, queue_args, random_hex,
-};
+use kz_endpoint::amqp::{encode, publish_targeted, random_hex};
 use kz_endpoint::build_api::parse_request;
 use kz_endpoint::cache::{CachedStore, DocCache};
 use kz_endpoint::client::Client;
@@ -24,10 +22,8 @@ use kz_endpoint::ids::account_db;
 use kz_endpoint::registrar::GivenRegistrations;
 use kz_endpoint_testkit::ecallmgr::{Answer, Ecallmgr};
 use kz_endpoint_testkit::worker_process::{ServeOptions, Usage, WorkerProcess, process_usage};
-use kz_endpoint_testkit::{raw_echo, synthetic};
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use kz_endpoint_testkit::{echo, raw_echo, synthetic};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
@@ -181,30 +177,6 @@ async fn drive(
     }
 }
 
-/// Declares the echo consumer's queue (auto-delete) and binds it to `key` on `kapps`.
-async fn echo_queue(ch: &lapin::Channel, key: &str) -> anyhow::Result<String> {
-    declare_exchanges(ch).await?;
-    let q = format!("kz-load-echo-{}", random_hex(8));
-    ch.queue_declare(
-        q.as_str().into(),
-        QueueDeclareOptions {
-            auto_delete: true,
-            ..Default::default()
-        },
-        queue_args(3_000, i16::MAX),
-    )
-    .await?;
-    ch.queue_bind(
-        q.as_str().into(),
-        KAPPS.into(),
-        key.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
-    Ok(q)
-}
-
 /// The no-op echo consumer: the cheapest request/reply worker possible on this broker with
 /// the worker's AMQP client.
 async fn start_echo(
@@ -214,7 +186,7 @@ async fn start_echo(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
-    let q = echo_queue(&ch, key).await?;
+    let q = echo::declare_queue(&ch, key).await?;
     ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
     let mut consumer = ch
         .basic_consume(
@@ -229,16 +201,8 @@ async fn start_echo(
         while let Some(Ok(d)) = consumer.next().await {
             let ch = ch.clone();
             tokio::spawn(async move {
-                #[derive(serde::Deserialize)]
-                struct Env {
-                    #[serde(rename = "Msg-ID")]
-                    msg_id: String,
-                    #[serde(rename = "Server-ID")]
-                    server_id: String,
-                }
-                if let Ok(env) = serde_json::from_slice::<Env>(&d.data) {
-                    let reply = json!({"Event-Category": "endpoint", "Event-Name": "build_resp", "Msg-ID": env.msg_id, "Endpoints": []});
-                    let _ = publish_targeted(&ch, &env.server_id, &reply).await;
+                if let Some((server_id, reply)) = echo::reply(&d.data) {
+                    let _ = publish_targeted(&ch, &server_id, &reply).await;
                 }
                 let _ = d.acker.ack(BasicAckOptions::default()).await;
             });
@@ -389,7 +353,7 @@ fn serve_echo(args: &Args, key: &str) -> anyhow::Result<()> {
                 let conn =
                     Connection::connect(&args.amqp_url, ConnectionProperties::default()).await?;
                 let ch = conn.create_channel().await?;
-                let q = echo_queue(&ch, key).await?;
+                let q = echo::declare_queue(&ch, key).await?;
                 conn.close(0, "".into()).await?;
                 return raw_echo::serve(&args.amqp_url, &q, args.prefetch, || println!("ready"))
                     .await;
