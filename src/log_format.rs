@@ -95,6 +95,23 @@ impl PlainVisitor<'_> {
         self.writer.write_char('=')
     }
 
+    /// `name=value` for a value whose `Debug` is its `Display` (integers, booleans), when
+    /// the field may be written here; else the default formatter writes it.
+    fn display_or_default(
+        &mut self,
+        field: &Field,
+        value: impl fmt::Display,
+        record: impl FnOnce(&mut DefaultVisitor<'_>),
+    ) {
+        if self.writes(field) {
+            self.result = self
+                .name(field)
+                .and_then(|()| write!(self.writer, "{value}"));
+        } else {
+            self.default_writes(record);
+        }
+    }
+
     /// The default formatter writes this field.
     fn default_writes(&mut self, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
         if self.result.is_err() {
@@ -123,33 +140,15 @@ impl Visit for PlainVisitor<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.writes(field) {
-            self.result = self
-                .name(field)
-                .and_then(|()| write!(self.writer, "{value}"));
-        } else {
-            self.default_writes(|v| v.record_i64(field, value));
-        }
+        self.display_or_default(field, value, |v| v.record_i64(field, value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.writes(field) {
-            self.result = self
-                .name(field)
-                .and_then(|()| write!(self.writer, "{value}"));
-        } else {
-            self.default_writes(|v| v.record_u64(field, value));
-        }
+        self.display_or_default(field, value, |v| v.record_u64(field, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.writes(field) {
-            self.result = self
-                .name(field)
-                .and_then(|()| self.writer.write_str(if value { "true" } else { "false" }));
-        } else {
-            self.default_writes(|v| v.record_bool(field, value));
-        }
+        self.display_or_default(field, value, |v| v.record_bool(field, value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
