@@ -598,15 +598,16 @@ impl<S: ServingStore> Worker<S> {
             Err(refused) => refused.envelope.clone(),
         };
         // The request's context, for every line logged while it is handled (the registrar's
-        // warnings included). A field the message does not carry is left out, not "".
+        // warnings included). A field the message does not carry is left out, not "" (an
+        // envelope has no empty fields: `Envelope::of` reads an empty string as absent).
         // (Given at creation, all at once: recording them one by one formats the span's
         // fields again for each.)
         let span = tracing::info_span!(
             "build",
-            msg_id = span_field(&envelope.msg_id),
-            account = span_field(&envelope.account_id),
-            endpoint = span_field(&envelope.endpoint_id),
-            call_id = span_field(&envelope.call_id),
+            msg_id = envelope.msg_id.as_deref(),
+            account = envelope.account_id.as_deref(),
+            endpoint = envelope.endpoint_id.as_deref(),
+            call_id = envelope.call_id.as_deref(),
         );
         async move {
             let props = &delivery.properties;
@@ -741,12 +742,6 @@ impl<S: ServingStore> Worker<S> {
             resolution: None,
         }
     }
-}
-
-/// A request's field as a span field: left out when the message does not carry it (or
-/// carries it empty), not logged as "".
-fn span_field(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|v| !v.is_empty())
 }
 
 /// The message of a panic payload.
