@@ -162,6 +162,9 @@ pub enum PublishError {
     /// The broker refused the publish, or the connection failed.
     #[error(transparent)]
     Broker(#[from] lapin::Error),
+    /// The request connection is closed (or closing): nothing more goes out on it.
+    #[error("the request connection is closed: {0}")]
+    Connection(String),
 }
 
 /// The largest message the worker publishes: half of RabbitMQ 4's default
@@ -173,6 +176,21 @@ pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
 /// goes through here first.
 pub fn short_string(what: &'static str, s: &str) -> Result<ShortString, PublishError> {
     ShortString::try_new(s).map_err(|_| PublishError::TooLong { what, len: s.len() })
+}
+
+/// The exchange and routing key of a publish of `len` bytes as short strings, or why it
+/// cannot be published: what every publish checks first, whichever connection it goes on.
+pub fn publishable(
+    exchange: &str,
+    routing_key: &str,
+    len: usize,
+) -> Result<(ShortString, ShortString), PublishError> {
+    let exchange = short_string("the exchange name", exchange)?;
+    let routing_key = short_string("the routing key", routing_key)?;
+    if len > MAX_MESSAGE {
+        return Err(PublishError::TooLarge { len });
+    }
+    Ok((exchange, routing_key))
 }
 
 /// Publishes a JSON body.
@@ -196,11 +214,7 @@ pub async fn publish_bytes(
     payload: &[u8],
     properties: BasicProperties,
 ) -> Result<(), PublishError> {
-    let exchange = short_string("the exchange name", exchange)?;
-    let routing_key = short_string("the routing key", routing_key)?;
-    if payload.len() > MAX_MESSAGE {
-        return Err(PublishError::TooLarge { len: payload.len() });
-    }
+    let (exchange, routing_key) = publishable(exchange, routing_key, payload.len())?;
     channel
         .basic_publish(
             exchange,
@@ -262,8 +276,8 @@ impl ReplyAddress {
         Ok(Some(Self::Targeted { routing_key, pid }))
     }
 
-    /// Publishes `body` (JSON text) to this address.
-    pub async fn publish(&self, channel: &Channel, body: &[u8]) -> Result<(), PublishError> {
+    /// The exchange, routing key and properties a reply to this address is published with.
+    pub fn route(&self) -> (&'static str, &str, BasicProperties) {
         match self {
             Self::ReplyTo {
                 queue,
@@ -273,7 +287,7 @@ impl ReplyAddress {
                 if let Some(c) = correlation_id {
                     p = p.with_correlation_id(c.clone());
                 }
-                publish_bytes(channel, "", queue, body, p).await
+                ("", queue, p)
             }
             Self::Targeted { routing_key, pid } => {
                 let mut props = json_properties();
@@ -285,9 +299,25 @@ impl ReplyAddress {
                     );
                     props = props.with_headers(headers);
                 }
-                publish_bytes(channel, TARGETED, routing_key, body, props).await
+                (TARGETED, routing_key, props)
             }
         }
+    }
+
+    /// Publishes `body` (JSON text) to this address on a lapin channel.
+    pub async fn publish(&self, channel: &Channel, body: &[u8]) -> Result<(), PublishError> {
+        let (exchange, routing_key, properties) = self.route();
+        publish_bytes(channel, exchange, routing_key, body, properties).await
+    }
+
+    /// Queues `body` (JSON text) to this address on the request connection.
+    pub fn queue(
+        &self,
+        outbox: &crate::request_connection::Outbox,
+        body: &[u8],
+    ) -> Result<(), PublishError> {
+        let (exchange, routing_key, properties) = self.route();
+        outbox.publish(exchange, routing_key, properties, body)
     }
 }
 

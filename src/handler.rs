@@ -114,19 +114,24 @@ impl Refused {
     }
 }
 
+/// The refusal of a body of `size` bytes, over [`MAX_BODY`]: refused by its size alone, so
+/// that a consumer need not even keep it (its envelope is not read either).
+pub fn oversized(size: u64) -> Box<Refused> {
+    Box::new(Refused {
+        envelope: Envelope::default(),
+        error: invalid(format!(
+            "the body is {size} bytes, over the {MAX_BODY}-byte limit"
+        )),
+    })
+}
+
 /// Reads one AMQP message: its body bytes and its `content_type` property. A body over
 /// [`MAX_BODY`] is refused unread; a body that is not a JSON object, or a content type other
 /// than `application/json`, is refused (the reply address is still read from a JSON body
 /// when there is one).
 pub fn read_message(data: &[u8], content_type: Option<&str>) -> Result<Object, Box<Refused>> {
     if data.len() > MAX_BODY {
-        let size = data.len();
-        return Err(Box::new(Refused {
-            envelope: Envelope::default(),
-            error: invalid(format!(
-                "the body is {size} bytes, over the {MAX_BODY}-byte limit"
-            )),
-        }));
+        return Err(oversized(data.len() as u64));
     }
     let body = parse_body(data).map_err(|error| {
         Box::new(Refused {

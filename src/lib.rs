@@ -63,6 +63,7 @@ pub mod recorder;
 pub mod registrar;
 pub mod replay;
 pub mod report;
+pub mod request_connection;
 pub mod resolver;
 pub mod settlement;
 pub mod shutdown;

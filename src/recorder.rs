@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use lapin::message::Delivery;
+use crate::request_connection::Delivery;
 use serde_json::Value;
 
 use crate::capture::{Capture, Message, Properties, VERSION, redact};
@@ -37,8 +37,8 @@ impl Recorder {
             },
             ..Default::default()
         };
-        if delivery.data.len() > crate::handler::MAX_BODY {
-            message.body_size = Some(delivery.data.len());
+        if delivery.oversized() {
+            message.body_size = Some(delivery.body_size as usize);
         } else {
             match serde_json::from_slice::<Value>(&delivery.data) {
                 Ok(mut v) => {

@@ -9,11 +9,8 @@
 //! the task is aborted) rejects the delivery without requeueing it, so the slot is freed and
 //! a message that killed one task does not come back to kill the next.
 
-use std::sync::Arc;
-
-use lapin::Channel;
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
-use lapin::types::DeliveryTag;
+use crate::amqp::PublishError;
+use crate::request_connection::Outbox;
 
 /// How a delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,30 +25,28 @@ pub enum Settled {
 
 /// The settlement guard of one delivery.
 ///
-/// It settles on the delivery's channel itself rather than through lapin's `Acker`: an
-/// `Acker` hands each acknowledgement to lapin's internal task, which starts a task of its
-/// own to send it, two extra task wake-ups and a spurious wake of the I/O thread per request
-/// for the same frame. What the `Acker` adds, a guard against settling twice, is this type's
-/// job already (it settles once, by value); and a delivery's tag cannot reach another
-/// channel: the worker never lets lapin reopen a channel, a lost connection is a new session
-/// with new channels, and a channel that closed refuses the frame.
+/// A settlement is a frame queued on the request connection's [`Outbox`], behind the
+/// reply queued before it: queueing never waits, so settling (and the guard's `Drop`) is
+/// synchronous. A delivery's tag cannot reach another connection: a lost connection is a new
+/// session with a new outbox, and a closed outbox refuses the frame (the broker has requeued
+/// the delivery already, as it does with every unsettled delivery of a closed connection).
 #[derive(Debug)]
 pub struct Settlement {
-    delivery: Option<(Arc<Channel>, DeliveryTag)>,
+    delivery: Option<(Outbox, u64)>,
 }
 
 impl Settlement {
-    /// A guard over the delivery `tag` received on `channel`.
-    pub fn new(channel: Arc<Channel>, tag: DeliveryTag) -> Self {
+    /// A guard over the delivery `tag` received on `outbox`'s connection.
+    pub fn new(outbox: Outbox, tag: u64) -> Self {
         Self {
-            delivery: Some((channel, tag)),
+            delivery: Some((outbox, tag)),
         }
     }
 
     /// Acknowledges the delivery.
-    pub async fn ack(mut self) -> Result<Settled, lapin::Error> {
-        if let Some((channel, tag)) = self.delivery.take() {
-            channel.basic_ack(tag, BasicAckOptions::default()).await?;
+    pub fn ack(mut self) -> Result<Settled, PublishError> {
+        if let Some((outbox, tag)) = self.delivery.take() {
+            outbox.ack(tag)?;
         }
         Ok(Settled::Acked)
     }
@@ -59,55 +54,37 @@ impl Settlement {
     /// Hands the delivery back to the queue when this was its first delivery (a broker
     /// hiccup while replying deserves one more try, by any worker), rejects it otherwise (a
     /// message that fails twice is not retried forever).
-    pub async fn retry_once(mut self, redelivered: bool) -> Result<Settled, lapin::Error> {
-        let Some((channel, tag)) = self.delivery.take() else {
+    pub fn retry_once(mut self, redelivered: bool) -> Result<Settled, PublishError> {
+        let Some((outbox, tag)) = self.delivery.take() else {
             return Ok(Settled::Rejected);
         };
         if redelivered {
-            discard(&channel, tag).await?;
+            outbox.reject(tag)?;
             Ok(Settled::Rejected)
         } else {
-            let requeue = BasicNackOptions {
-                requeue: true,
-                multiple: false,
-            };
-            channel.basic_nack(tag, requeue).await?;
+            outbox.requeue(tag)?;
             Ok(Settled::Requeued)
         }
     }
 
     /// Rejects the delivery without requeueing it.
-    pub async fn reject(mut self) -> Result<Settled, lapin::Error> {
-        if let Some((channel, tag)) = self.delivery.take() {
-            discard(&channel, tag).await?;
+    pub fn reject(mut self) -> Result<Settled, PublishError> {
+        if let Some((outbox, tag)) = self.delivery.take() {
+            outbox.reject(tag)?;
         }
         Ok(Settled::Rejected)
     }
 }
 
-/// Rejects delivery `tag` for good (not requeued): how a delivery that cannot succeed ends,
-/// whichever path gives it up.
-async fn discard(channel: &Channel, tag: DeliveryTag) -> Result<(), lapin::Error> {
-    channel
-        .basic_reject(tag, BasicRejectOptions { requeue: false })
-        .await
-}
-
 impl Drop for Settlement {
     fn drop(&mut self) {
-        let Some((channel, tag)) = self.delivery.take() else {
-            return;
-        };
-        // Dropped unsettled: the task panicked or was cancelled. Drop cannot wait, so the
-        // rejection is sent from a task of its own; outside a runtime (a test), or when the
-        // channel is gone, there is nothing to send it on and the broker requeues the
-        // delivery when the channel closes.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = discard(&channel, tag).await {
-                    tracing::debug!(error = %e, "rejecting an abandoned delivery failed");
-                }
-            });
+        // Dropped unsettled: the task panicked or was cancelled. When the connection is
+        // gone there is nothing to send on, and the broker requeues the delivery as the
+        // connection closes.
+        if let Some((outbox, tag)) = self.delivery.take()
+            && let Err(e) = outbox.reject(tag)
+        {
+            tracing::debug!(error = %e, "rejecting an abandoned delivery failed");
         }
     }
 }

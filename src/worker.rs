@@ -1,17 +1,21 @@
 //! The live worker: `build_req` from RabbitMQ in, replies out.
 //!
-//! One broker connection carries three things:
-//! - the shared request queue (bound to `kapps` with `endpoint.build.*`), consumed with
-//!   manual acknowledgement, so several workers compete for requests and a message is
-//!   acknowledged only after its reply is published;
-//! - a private queue for everything addressed to this worker: registrar answers (on
-//!   `targeted`), node heartbeats (`nodes`) and document-change events (`configuration`);
-//! - publishes: replies and registration queries.
+//! A broker session is two connections:
+//! - the request connection ([`crate::request_connection`]), of its own, consuming the
+//!   shared request queue (bound to `kapps` with `endpoint.build.*`) with manual
+//!   acknowledgement, so several workers compete for requests; its replies and
+//!   acknowledgements go out on it too, each acknowledgement behind its reply, on the thread
+//!   that handles the requests;
+//! - lapin's connection, for everything that is not per request: the declarations, the
+//!   registrar's queries, and a private queue for everything addressed to this worker
+//!   (registrar answers on `targeted`, node heartbeats on `nodes` and document-change events
+//!   on `configuration`).
 //!
-//! A lost connection is re-established with backoff, the topology declared again and
-//! consumption resumed; the document cache is dropped meanwhile, because change events may
-//! have been missed. On shutdown the worker stops consuming, finishes and acknowledges what
-//! it has in flight, and returns.
+//! Losing either ends the session: the other is closed, a new session is established with
+//! backoff, the topology declared again and consumption resumed; the document cache is
+//! dropped meanwhile, because change events may have been missed. On shutdown the worker
+//! cancels its consumer, finishes and acknowledges what it has in flight (and what was
+//! already on its way), and returns.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -20,10 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
-use lapin::message::Delivery;
-use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use serde_json::Value;
@@ -40,11 +41,12 @@ use crate::conf_events;
 use crate::couchdb::CouchStore;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::fixturedb::FixtureDb;
-use crate::handler::{Answered, handle_with, read_message};
+use crate::handler::{Answered, handle_with, oversized, read_message};
 use crate::nodes::NodeTracker;
 use crate::progress::{InFlight, Progress};
 use crate::recorder::Recorder;
 use crate::registrar::amqp::{AmqpRegistrar, PendingQueries};
+use crate::request_connection::{Consume, Delivery, Event, Outbox, RequestConnection};
 use crate::resolver::Limits;
 use crate::settlement::Settlement;
 use crate::shutdown::Shutdown;
@@ -228,14 +230,14 @@ pub struct Worker<S = Store> {
     pub stats: Stats,
 }
 
-/// The channels and registrar of one broker session, shared by its request tasks.
+/// The connections and registrar of one broker session, shared by its request tasks.
 struct SessionChannels {
     registrar: AmqpRegistrar,
-    /// Replies and registrar queries go out on it.
+    /// Registrar queries go out on it (lapin).
     publish: Channel,
-    /// The request queue's: deliveries are settled on it.
-    requests: Arc<Channel>,
-    /// Signalled by a request task whose reply channel turned out to be closed (one per
+    /// The request connection's sending side: replies and settlements.
+    outbox: Outbox,
+    /// Signalled by a request task that found the registrar's channel closed (one per
     /// session: a late task of the previous one cannot end this one).
     channel_lost: tokio::sync::Notify,
 }
@@ -407,12 +409,9 @@ impl<S: ServingStore> Worker<S> {
         )
         .await?;
 
-        // The shared request queue.
-        let requests = Arc::new(conn.create_channel().await?);
-        requests
-            .basic_qos(self.config.prefetch, BasicQosOptions::default())
-            .await?;
-        requests
+        // The shared request queue: declared and bound here, consumed on the request
+        // connection of its own.
+        events
             .queue_declare(
                 self.config.queue.as_str().into(),
                 QueueDeclareOptions {
@@ -423,7 +422,7 @@ impl<S: ServingStore> Worker<S> {
             )
             .await?;
         for key in &self.config.bindings {
-            requests
+            events
                 .queue_bind(
                     self.config.queue.as_str().into(),
                     KAPPS.into(),
@@ -434,14 +433,23 @@ impl<S: ServingStore> Worker<S> {
                 .await?;
         }
         let consumer_tag = format!("{name}-requests");
-        let mut request_consumer = requests
-            .basic_consume(
-                self.config.queue.as_str().into(),
-                consumer_tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let opened = RequestConnection::open(&Consume {
+            amqp_url: &self.config.amqp_url,
+            connection_name: &consumer_tag,
+            queue: &self.config.queue,
+            consumer_tag: &consumer_tag,
+            prefetch: self.config.prefetch,
+        })
+        .await;
+        let (mut requests, outbox) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = conn.close(200, "set-up failed".into()).await;
+                return Ok(SessionEnd::SetupFailed(format!(
+                    "the request connection: {e}"
+                )));
+            }
+        };
         self.consuming.store(true, Ordering::Relaxed);
         tracing::info!(
             broker = %crate::report::url_host(&self.config.amqp_url),
@@ -468,21 +476,19 @@ impl<S: ServingStore> Worker<S> {
         let session = Arc::new(SessionChannels {
             registrar,
             publish,
-            requests: requests.clone(),
+            outbox: outbox.clone(),
             channel_lost: tokio::sync::Notify::new(),
         });
         let mut inflight = JoinSet::new();
         let end = loop {
             tokio::select! {
                 _ = shutdown.wait() => break SessionEnd::Shutdown,
-                _ = session.channel_lost.notified() => break SessionEnd::Lost("the reply channel was closed".into()),
-                d = request_consumer.next() => match d {
-                    Some(Ok(delivery)) => {
-                        let (me, session) = (self.clone(), session.clone());
-                        inflight.spawn(async move { me.on_request(delivery, &session).await });
-                    }
-                    Some(Err(e)) => break SessionEnd::Lost(crate::report::error_chain(&e)),
-                    None => break SessionEnd::Lost("the request consumer was cancelled".into()),
+                _ = session.channel_lost.notified() => break SessionEnd::Lost("the registrar's channel was closed".into()),
+                d = requests.next() => match d {
+                    Ok(Event::Delivery(delivery)) => self.spawn_request(&mut inflight, delivery, &session),
+                    // Not asked for: nothing to do.
+                    Ok(Event::CancelOk) => {}
+                    Err(e) => break SessionEnd::Lost(format!("the request connection: {e}")),
                 },
                 e = own_consumer.next() => match e {
                     Some(Ok(delivery)) => self.on_event(&delivery, &pending),
@@ -494,17 +500,33 @@ impl<S: ServingStore> Worker<S> {
         };
         if let SessionEnd::Lost(_) = end {
             inflight.abort_all();
+            // Answer the broker's close, if that is what ended it, and hang up.
+            requests.close().await;
+            let _ = conn.close(200, "connection lost".into()).await;
             return Ok(end);
         }
-        // Shutdown: take no more requests, finish (and acknowledge) the ones in flight. They
-        // may still wait on registrar answers, so keep reading our own queue meanwhile.
-        let _ = requests
-            .basic_cancel(consumer_tag.as_str().into(), BasicCancelOptions::default())
-            .await;
+        // Shutdown: take no more requests, finish (and acknowledge) the ones in flight. The
+        // deliveries already on their way until the broker confirms the cancel are handled
+        // too. Builds may still wait on registrar answers, so our own queue is read
+        // meanwhile.
+        if let Err(e) = outbox.cancel(&consumer_tag) {
+            tracing::warn!(error = %e, "cancelling the request consumer failed");
+        }
         self.consuming.store(false, Ordering::Relaxed);
-        while !inflight.is_empty() {
+        let mut cancelled = false;
+        while !(cancelled && inflight.is_empty()) {
             tokio::select! {
-                Some(done) = inflight.join_next() => self.joined(done),
+                d = requests.next(), if !cancelled => match d {
+                    Ok(Event::Delivery(delivery)) => self.spawn_request(&mut inflight, delivery, &session),
+                    Ok(Event::CancelOk) => cancelled = true,
+                    // The connection went: what is in flight cannot be settled any more (the
+                    // broker requeues it), but it still ends as it may.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the request connection went during shutdown");
+                        cancelled = true;
+                    }
+                },
+                Some(done) = inflight.join_next(), if !inflight.is_empty() => self.joined(done),
                 e = own_consumer.next() => match e {
                     Some(Ok(delivery)) => self.on_event(&delivery, &pending),
                     _ => break,
@@ -514,13 +536,25 @@ impl<S: ServingStore> Worker<S> {
         while let Some(done) = inflight.join_next().await {
             self.joined(done);
         }
+        requests.close().await;
         let _ = conn.close(200, "shutdown".into()).await;
         tracing::info!("stopped");
         Ok(SessionEnd::Shutdown)
     }
 
+    /// Starts the task of one request.
+    fn spawn_request(
+        self: &Arc<Self>,
+        inflight: &mut JoinSet<()>,
+        delivery: Delivery,
+        session: &Arc<SessionChannels>,
+    ) {
+        let (me, session) = (self.clone(), session.clone());
+        inflight.spawn(async move { me.on_request(delivery, &session).await });
+    }
+
     /// Something on our own queue: a registrar answer, a heartbeat or a change event.
-    fn on_event(&self, delivery: &Delivery, pending: &PendingQueries) {
+    fn on_event(&self, delivery: &lapin::message::Delivery, pending: &PendingQueries) {
         let Ok(msg) = serde_json::from_slice::<Value>(&delivery.data) else {
             tracing::debug!(exchange = %delivery.exchange, "unreadable event ignored");
             return;
@@ -559,22 +593,27 @@ impl<S: ServingStore> Worker<S> {
     async fn on_request(&self, delivery: Delivery, session: &SessionChannels) {
         let started = Instant::now();
         let _in_flight = InFlight::start(&self.progress, usize::from(self.config.prefetch));
-        let settlement = Settlement::new(session.requests.clone(), delivery.delivery_tag);
-        let (registrar, publish) = (&session.registrar, &session.publish);
+        let settlement = Settlement::new(session.outbox.clone(), delivery.delivery_tag);
+        let (registrar, outbox) = (&session.registrar, &session.outbox);
         let content_type = delivery
             .properties
             .content_type()
             .as_ref()
             .map(|s| s.as_str());
         let read = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            read_message(&delivery.data, content_type)
+            if delivery.oversized() {
+                // Not kept: refused by its size.
+                Err(oversized(delivery.body_size))
+            } else {
+                read_message(&delivery.data, content_type)
+            }
         }));
         let mut read = match read {
             Ok(read) => read,
             Err(panic) => {
                 self.stats.task_failures.0.inc();
                 tracing::error!(error = %panic_text(&*panic), "reading a message panicked; rejected");
-                let _ = settlement.reject().await;
+                let _ = settlement.reject();
                 return;
             }
         };
@@ -629,7 +668,7 @@ impl<S: ServingStore> Worker<S> {
                         Err(e) => tracing::warn!(error = %e, "not answered: the reply address cannot be published to"),
                         _ => tracing::warn!("not answered: the message has no reply address"),
                     }
-                    if let Err(e) = settlement.ack().await {
+                    if let Err(e) = settlement.ack() {
                         tracing::warn!(error = %e, "acknowledgement failed");
                     }
                     return;
@@ -664,6 +703,11 @@ impl<S: ServingStore> Worker<S> {
                 && r.registrar_lookups > 0
             {
                 self.stats.registrar.seconds.observe(r.registrar_time.as_secs_f64());
+                if !session.publish.status().connected() {
+                    // A closed registrar channel fails every later query too: start a new
+                    // broker session rather than answer build after build without it.
+                    session.channel_lost.notify_one();
+                }
             }
             if let Some(r) = &handled.resolution {
                 self.stats.record_unapplied(&r.unapplied);
@@ -673,7 +717,7 @@ impl<S: ServingStore> Worker<S> {
             if invalid {
                 self.stats.invalid_inputs.0.inc();
             }
-            let mut published = address.publish(publish, handled.reply.bytes()).await;
+            let mut published = address.queue(outbox, handled.reply.bytes());
             if let Err(PublishError::TooLarge { len }) = &published {
                 // Too big to send: say so in a reply that fits.
                 tracing::warn!(bytes = len, "reply too large; answered with internal");
@@ -686,24 +730,21 @@ impl<S: ServingStore> Worker<S> {
                 ));
                 // (Counted as built already; the log line above tells this rare case apart.)
                 let reply = reply_body(&self.identity, &handled.envelope, &result, &[]);
-                published = address.publish(publish, reply.bytes()).await;
+                published = address.queue(outbox, reply.bytes());
             }
             let settled = match published {
-                Ok(()) => settlement.ack().await,
+                Ok(()) => settlement.ack(),
                 Err(e @ (PublishError::TooLong { .. } | PublishError::TooLarge { .. })) => {
                     // The address was checked on arrival; nothing else in a reply is a short
                     // string. Should it happen anyway, retrying cannot help.
                     tracing::error!(error = %e, "reply not publishable; acknowledged");
-                    settlement.ack().await
+                    settlement.ack()
                 }
-                Err(PublishError::Broker(e)) => {
+                Err(e @ (PublishError::Broker(_) | PublishError::Connection(_))) => {
+                    // The request connection is closing or gone (its reader ends the
+                    // session): the broker requeues the delivery, if it is not settled here.
                     tracing::warn!(error = %e, redelivered = delivery.redelivered, "reply not published");
-                    if !publish.status().connected() {
-                        // A closed reply channel fails every later reply too: start a new
-                        // broker session rather than reject request after request.
-                        session.channel_lost.notify_one();
-                    }
-                    settlement.retry_once(delivery.redelivered).await
+                    settlement.retry_once(delivery.redelivered)
                 }
             };
             // The reply is out (or given up on) and the delivery settled: that is the

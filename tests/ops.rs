@@ -161,7 +161,7 @@ async fn metrics_and_readiness_of_a_running_worker() {
     );
 
     // The broker connection drops: not ready, until the worker is back.
-    assert_eq!(close_connections_named(w.worker.node()), 1);
+    assert_eq!(close_connections_named(w.worker.node()), 2);
     let mut saw_unready = false;
     for _ in 0..100 {
         let (status, body) = get(&addr, "/readyz").await;

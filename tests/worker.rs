@@ -376,19 +376,32 @@ async fn a_dropped_broker_connection_is_survived() {
     let r = cf.request(&acct, acct.request(&tid("device", 1))).await;
     assert_eq!(summary(&r), ["SIP:d1"]);
     let node = w.worker.node().to_owned();
-    assert_eq!(
-        close_connections_named(&node),
-        1,
-        "the worker's connection was found"
-    );
-    wait_for("the reconnection", || {
-        w.worker.stats.reconnects.load(Ordering::Relaxed) >= 1 && w.worker.is_consuming()
-    })
-    .await;
-    // Change events may have been missed while disconnected: the cache starts empty.
-    assert!(w.worker.store().cache().unwrap().is_empty());
-    let r = cf.request(&acct, acct.request(&tid("device", 1))).await;
-    assert_eq!(summary(&r), ["SIP:d1"]);
+    // The worker has two connections: lapin's (declarations, registrar, events) and the
+    // request connection (`<node>-<hex>-requests`). Losing either starts a new session.
+    let ours = |name: &str, requests: bool| {
+        name.starts_with(&format!("{node}-")) && name.ends_with("-requests") == requests
+    };
+    for (n, (what, requests)) in [
+        ("the request connection", true),
+        ("lapin's connection", false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            close_connections_where(|name| ours(name, requests)),
+            1,
+            "{what} was found"
+        );
+        wait_for("the reconnection", || {
+            w.worker.stats.reconnects.load(Ordering::Relaxed) > n as u64 && w.worker.is_consuming()
+        })
+        .await;
+        // Change events may have been missed while disconnected: the cache starts empty.
+        assert!(w.worker.store().cache().unwrap().is_empty(), "{what}");
+        let r = cf.request(&acct, acct.request(&tid("device", 1))).await;
+        assert_eq!(summary(&r), ["SIP:d1"], "after closing {what}");
+    }
     w.stop().await.unwrap();
     acct.drop_db().await;
 }

@@ -376,8 +376,14 @@ pub fn summary(reply: &Value) -> Vec<String> {
     common::summary(&legs)
 }
 
-/// Closes the worker's broker connection from the RabbitMQ side.
+/// Closes, from the RabbitMQ side, every connection whose name contains `prefix` (a worker's
+/// node name: both its connections, lapin's and the request connection).
 pub fn close_connections_named(prefix: &str) -> usize {
+    close_connections_where(|name| name.contains(prefix))
+}
+
+/// Closes, from the RabbitMQ side, every connection whose `connection_name` `pick` accepts.
+pub fn close_connections_where(pick: impl Fn(&str) -> bool) -> usize {
     let ctl = if std::path::Path::new("/usr/sbin/rabbitmqctl").exists() {
         "/usr/sbin/rabbitmqctl"
     } else {
@@ -395,7 +401,18 @@ pub fn close_connections_named(prefix: &str) -> usize {
         .expect("rabbitmqctl");
     let text = String::from_utf8_lossy(&out.stdout);
     let mut closed = 0;
-    for line in text.lines().filter(|l| l.contains(prefix)) {
+    for line in text.lines() {
+        // `{"connection_name","NAME"}` in the client properties.
+        let Some(name) = line
+            .split("{\"connection_name\",\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        if !pick(name) {
+            continue;
+        }
         let pid = line.split_whitespace().next().unwrap();
         let status = std::process::Command::new(ctl)
             .args(["close_connection", pid, "test: dropped on purpose"])

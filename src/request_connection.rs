@@ -1,0 +1,988 @@
+//! The request queue's own AMQP connection: deliveries in, replies and settlements out, on
+//! the thread that handles the requests.
+//!
+//! Why the worker does not consume its requests through lapin, as it does everything else:
+//! lapin always runs its own I/O thread. Every request then crosses between threads four
+//! times (the delivery, the reply, the acknowledgement, and the wake-ups between them), and
+//! on the load tool's figures that costs a consumer about 24 µs of CPU per request at 32 in
+//! flight and 60 µs at one, more than the whole build (`docs/performance.md`, fifth and sixth
+//! parts). This connection speaks AMQP 0-9-1 itself, with amq-protocol's frame codec (the
+//! crate lapin is built on): the session's loop reads and parses deliveries on its own
+//! task, and a request's reply and settlement are frames appended to one ordered buffer,
+//! which a writer task on the same runtime writes out, every frame queued meanwhile in one
+//! write.
+//!
+//! What it has to get right, and where:
+//! - **a reply before its acknowledgement**: both go on the consuming channel, in the order
+//!   they were queued, and a channel's frames are processed by the broker in order, so the
+//!   broker routes the reply before it sees the acknowledgement ([`Outbox`]);
+//! - **a publish's frames never interleaved** with another's: each is appended whole, under
+//!   the buffer's lock, and split into body frames of the negotiated size;
+//! - **a broker that goes silent**: heartbeats are negotiated; the writer sends one when it
+//!   has written nothing for half the interval, and the reader gives the connection up when
+//!   it has heard nothing for two ([`RequestConnection::next`]);
+//! - **the broker ending things**: closing the connection or the channel, or cancelling the
+//!   consumer (the queue deleted; `consumer_cancel_notify` is asked for) ends the session,
+//!   after the broker's close is answered;
+//! - **oversized messages**: a body over [`MAX_BODY`] is counted, not kept, and delivered
+//!   without its bytes, to be refused by size;
+//! - **shutdown**: the consumer is cancelled, the deliveries that were already on their way
+//!   are still handed out until the broker confirms, and the connection is closed only
+//!   after every settlement was written ([`RequestConnection::close`]).
+//!
+//! Everything else the worker does on the broker (declarations, the registrar, its own
+//! queue's events) stays on lapin: none of it is per request.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame, parse_frame};
+use amq_protocol::protocol::{AMQPClass, BasicProperties, basic, channel, connection};
+use amq_protocol::types::{AMQPValue, FieldTable, ShortString};
+use amq_protocol::uri::AMQPUri;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::amqp::{PublishError, publishable, short_string};
+use crate::handler::MAX_BODY;
+
+/// The one channel the connection opens.
+const CHANNEL: u16 = 1;
+/// A frame's header: type (1 byte), channel (2), payload size (4); then the payload and
+/// the frame-end octet.
+const FRAME_HEADER: usize = 7;
+/// The octet that ends every frame.
+const FRAME_END: u8 = 0xCE;
+/// The frame type of a body frame.
+const BODY_FRAME: u8 = 3;
+/// The largest frame we accept and send (RabbitMQ's default `frame_max`).
+const FRAME_MAX: u32 = 131_072;
+/// The heartbeat asked for when neither the URL nor the broker says one (RabbitMQ's
+/// default), in seconds.
+const DEFAULT_HEARTBEAT_SECS: u16 = 60;
+/// How long connecting, the handshake and the consume may take together.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a closing connection waits for the broker's `close-ok`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the connection ended or could not be opened. Every variant says what happened in
+/// words an operator reads in the log (never the password).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectionError {
+    /// The URL is not an AMQP URL this connection can use.
+    #[error("the AMQP URL: {0}")]
+    Url(String),
+    /// The socket failed (refused, reset, closed).
+    #[error("{0}")]
+    Io(String),
+    /// The broker closed the connection or the channel, or refused a step of the
+    /// handshake.
+    #[error("the broker closed the {what}: {code} {text}")]
+    Closed {
+        /// `connection` or `channel`.
+        what: &'static str,
+        /// AMQP's reply code (320 CONNECTION_FORCED, 403 ACCESS_REFUSED, 404 NOT_FOUND...).
+        code: u16,
+        /// The broker's reason.
+        text: String,
+    },
+    /// The broker cancelled the consumer (its queue was deleted).
+    #[error("the request consumer was cancelled by the broker")]
+    Cancelled,
+    /// Nothing heard for two heartbeat intervals.
+    #[error("the broker sent nothing for {0:?} (two heartbeat intervals)")]
+    Silent(Duration),
+    /// The broker sent something AMQP does not allow here.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Opening took longer than [`OPEN_TIMEOUT`].
+    #[error("opening the request connection took over {0:?}")]
+    Timeout(Duration),
+}
+
+fn io(e: std::io::Error) -> ConnectionError {
+    ConnectionError::Io(e.to_string())
+}
+
+/// One message delivered on the request queue.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// The tag it is settled by.
+    pub delivery_tag: u64,
+    /// The broker delivered it before (to us or to another consumer).
+    pub redelivered: bool,
+    /// The exchange it was published to.
+    pub exchange: ShortString,
+    /// Its routing key.
+    pub routing_key: ShortString,
+    /// Its AMQP properties.
+    pub properties: BasicProperties,
+    /// Its body; empty when the body is over [`MAX_BODY`], which is not kept.
+    pub data: Vec<u8>,
+    /// The body's size as the broker announced it.
+    pub body_size: u64,
+}
+
+impl Delivery {
+    /// True when the body was too large to keep ([`Delivery::data`] is then empty).
+    pub fn oversized(&self) -> bool {
+        self.body_size > MAX_BODY as u64
+    }
+}
+
+/// What the reader hands out.
+// (Not boxed: the delivery moves on into its request's task; a box would be one more
+// allocation per request for nothing.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Event {
+    /// A request.
+    Delivery(Delivery),
+    /// The broker confirmed our cancelling of the consumer: nothing more will be delivered.
+    CancelOk,
+}
+
+/// The state the reader, the writer and every request task share.
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<Output>,
+    /// Something was queued (or the connection is finishing): the writer has work.
+    wake: Notify,
+    /// The writer failed: the reader gives up too.
+    lost: Notify,
+    /// The largest frame, negotiated.
+    frame_max: usize,
+}
+
+/// What is queued for writing.
+#[derive(Debug, Default)]
+struct Output {
+    bytes: Vec<u8>,
+    /// Why nothing more can be queued: the writer failed, or the connection is closing.
+    closed: Option<String>,
+    /// The writer writes what is queued and stops.
+    finishing: bool,
+}
+
+/// The sending side of the connection, cheap to clone: a request task publishes its reply
+/// and settles its delivery through it. Queueing never waits; the writer task writes.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    shared: Arc<Shared>,
+}
+
+impl Outbox {
+    /// Appends frames to the output under the lock, unless the connection is closed.
+    fn queue(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>, usize) -> Result<(), String>,
+    ) -> Result<(), PublishError> {
+        let mut out = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = &out.closed {
+            return Err(PublishError::Connection(why.clone()));
+        }
+        let before = out.bytes.len();
+        if let Err(e) = encode(&mut out.bytes, self.shared.frame_max) {
+            // Nothing half-written stays behind.
+            out.bytes.truncate(before);
+            return Err(PublishError::Connection(format!("encoding a frame: {e}")));
+        }
+        let first = before == 0;
+        drop(out);
+        // One wake per batch: frames queued after it ride along with the same write.
+        if first {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    fn method(&self, method: AMQPClass) -> Result<(), PublishError> {
+        self.queue(|out, _| push_frame(out, &AMQPFrame::Method(CHANNEL, method)))
+    }
+
+    /// Publishes `body` to `exchange` with `routing_key`: its method, header and body frames,
+    /// appended together.
+    pub fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        properties: BasicProperties,
+        body: &[u8],
+    ) -> Result<(), PublishError> {
+        let (exchange, routing_key) = publishable(exchange, routing_key, body.len())?;
+        self.queue(|out, frame_max| {
+            push_frame(
+                out,
+                &AMQPFrame::Method(
+                    CHANNEL,
+                    AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+                        exchange,
+                        routing_key,
+                        mandatory: false,
+                        immediate: false,
+                    })),
+                ),
+            )?;
+            push_frame(
+                out,
+                &AMQPFrame::Header(
+                    CHANNEL,
+                    AMQPContentHeader {
+                        class_id: 60,
+                        body_size: body.len() as u64,
+                        properties,
+                    },
+                ),
+            )?;
+            push_body(out, frame_max, body);
+            Ok(())
+        })
+    }
+
+    /// Acknowledges delivery `tag`.
+    pub fn ack(&self, tag: u64) -> Result<(), PublishError> {
+        self.method(AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
+            delivery_tag: tag,
+            multiple: false,
+        })))
+    }
+
+    /// Hands delivery `tag` back to the queue.
+    pub fn requeue(&self, tag: u64) -> Result<(), PublishError> {
+        self.method(AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack {
+            delivery_tag: tag,
+            multiple: false,
+            requeue: true,
+        })))
+    }
+
+    /// Rejects delivery `tag` for good (not requeued).
+    pub fn reject(&self, tag: u64) -> Result<(), PublishError> {
+        self.method(AMQPClass::Basic(basic::AMQPMethod::Reject(basic::Reject {
+            delivery_tag: tag,
+            requeue: false,
+        })))
+    }
+
+    /// Asks the broker to stop delivering to consumer `tag`; [`Event::CancelOk`] follows.
+    pub fn cancel(&self, tag: &str) -> Result<(), PublishError> {
+        let consumer_tag = short_string("the consumer tag", tag)?;
+        self.method(AMQPClass::Basic(basic::AMQPMethod::Cancel(basic::Cancel {
+            consumer_tag,
+            nowait: false,
+        })))
+    }
+
+    /// Queues a connection-level method (channel 0), even when the outbox is closed to
+    /// requests: the answers that end a connection.
+    fn control(&self, channel: u16, method: AMQPClass) {
+        let mut out = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        if out.finishing {
+            return;
+        }
+        let before = out.bytes.len();
+        if push_frame(&mut out.bytes, &AMQPFrame::Method(channel, method)).is_err() {
+            out.bytes.truncate(before);
+        }
+        drop(out);
+        self.shared.wake.notify_one();
+    }
+
+    /// Closes the outbox to requests (`why` is what a later publish or settlement is told)
+    /// and has the writer write what is queued and stop.
+    fn finish(&self, why: &str) {
+        let mut out = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        out.closed.get_or_insert_with(|| why.to_owned());
+        out.finishing = true;
+        drop(out);
+        self.shared.wake.notify_one();
+    }
+
+    /// Closes the outbox to requests, keeping the connection's own methods possible.
+    fn close_to_requests(&self, why: &str) {
+        let mut out = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        out.closed.get_or_insert_with(|| why.to_owned());
+    }
+}
+
+/// Encodes `frame` onto `out`.
+fn push_frame(out: &mut Vec<u8>, frame: &AMQPFrame) -> Result<(), String> {
+    let buf = std::mem::take(out);
+    match gen_frame(frame)(WriteContext::from(buf)) {
+        Ok(ctx) => {
+            *out = ctx.write;
+            Ok(())
+        }
+        Err(e) => Err(format!("{e:?}")),
+    }
+}
+
+/// Appends `body` as body frames of at most `frame_max` bytes each (the payload is that
+/// less the frame's own 8 bytes), written directly rather than copied into frame values.
+fn push_body(out: &mut Vec<u8>, frame_max: usize, body: &[u8]) {
+    let room = frame_max.saturating_sub(FRAME_HEADER + 1).max(1);
+    for chunk in body.chunks(room) {
+        out.push(BODY_FRAME);
+        out.extend_from_slice(&CHANNEL.to_be_bytes());
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        out.extend_from_slice(chunk);
+        out.push(FRAME_END);
+    }
+}
+
+/// The message being received: its delivery method, then its header, then its body.
+#[derive(Debug)]
+struct Incoming {
+    delivery: Delivery,
+    /// The header has come.
+    sized: bool,
+    /// Body bytes received (kept or not).
+    received: u64,
+}
+
+/// The receiving side of the request connection, owned by the session's loop.
+#[derive(Debug)]
+pub struct RequestConnection {
+    read: OwnedReadHalf,
+    frames: Frames,
+    outbox: Outbox,
+    writer: tokio::task::JoinHandle<()>,
+    /// Give up after hearing nothing for this long (two heartbeat intervals), if at all.
+    silence: Option<Duration>,
+    heard: Instant,
+}
+
+/// The frames read and not handled yet, and the message being received: the parsing half
+/// of the reader, apart from the socket so that it can be tested on bytes.
+#[derive(Debug)]
+struct Frames {
+    input: Vec<u8>,
+    parsed: usize,
+    incoming: Option<Incoming>,
+    /// The largest frame accepted.
+    frame_max: usize,
+}
+
+/// The length of the first frame of `rest` when it is all there.
+fn complete_frame(rest: &[u8]) -> Option<(usize, usize)> {
+    if rest.len() < FRAME_HEADER {
+        return None;
+    }
+    let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
+    let len = FRAME_HEADER + size + 1;
+    (rest.len() >= len).then_some((size, len))
+}
+
+impl Frames {
+    fn new(frame_max: usize) -> Self {
+        Self {
+            input: Vec::new(),
+            parsed: 0,
+            incoming: None,
+            frame_max,
+        }
+    }
+
+    /// Where the next read goes: what was handled is dropped first.
+    fn room(&mut self) -> &mut Vec<u8> {
+        if self.parsed > 0 {
+            self.input.drain(..self.parsed);
+            self.parsed = 0;
+        }
+        self.input.reserve(64 * 1024);
+        &mut self.input
+    }
+
+    /// Handles the complete frames already read until one makes an event.
+    fn take_event(&mut self, outbox: &Outbox) -> Result<Option<Event>, ConnectionError> {
+        loop {
+            let rest = &self.input[self.parsed..];
+            if rest.len() >= FRAME_HEADER {
+                let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
+                // Checked before the frame is all there, so that a size from a broken stream
+                // cannot make us buffer without end.
+                if FRAME_HEADER + size + 1 > self.frame_max {
+                    return Err(ConnectionError::Protocol(format!(
+                        "a frame of {} bytes, over the negotiated {}",
+                        FRAME_HEADER + size + 1,
+                        self.frame_max
+                    )));
+                }
+            }
+            let Some((size, len)) = complete_frame(rest) else {
+                return Ok(None);
+            };
+            if rest[len - 1] != FRAME_END {
+                return Err(ConnectionError::Protocol(
+                    "a frame without its end octet".into(),
+                ));
+            }
+            let event = if rest[0] == BODY_FRAME {
+                // A body frame's payload goes straight into the message (or is only
+                // counted), not through a frame value of its own.
+                let payload = FRAME_HEADER..FRAME_HEADER + size;
+                let event = self.body(payload.start + self.parsed..payload.end + self.parsed)?;
+                self.parsed += len;
+                event
+            } else {
+                let frame = parse_frame(&rest[..len]).map(|(_, f)| f).map_err(|e| {
+                    ConnectionError::Protocol(format!("an unreadable frame: {e:?}"))
+                })?;
+                self.parsed += len;
+                self.frame(frame, outbox)?
+            };
+            if event.is_some() {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// A body frame, its payload at `at` in the input.
+    fn body(&mut self, at: std::ops::Range<usize>) -> Result<Option<Event>, ConnectionError> {
+        let Some(m) = self.incoming.as_mut().filter(|m| m.sized) else {
+            return Err(ConnectionError::Protocol(
+                "a body frame outside a message".into(),
+            ));
+        };
+        m.received += at.len() as u64;
+        if !m.delivery.oversized() {
+            m.delivery.data.extend_from_slice(&self.input[at]);
+        }
+        Ok(self.complete())
+    }
+
+    /// The message being received, when its body is all there.
+    fn complete(&mut self) -> Option<Event> {
+        let done = self
+            .incoming
+            .as_ref()
+            .is_some_and(|m| m.sized && m.received >= m.delivery.body_size);
+        if done {
+            self.incoming.take().map(|m| Event::Delivery(m.delivery))
+        } else {
+            None
+        }
+    }
+
+    /// Any frame but a body frame.
+    fn frame(
+        &mut self,
+        frame: AMQPFrame,
+        outbox: &Outbox,
+    ) -> Result<Option<Event>, ConnectionError> {
+        match frame {
+            AMQPFrame::Heartbeat | AMQPFrame::InvalidHeartbeat(_) => Ok(None),
+            AMQPFrame::Method(_, AMQPClass::Basic(basic::AMQPMethod::Deliver(d))) => {
+                if self.incoming.is_some() {
+                    return Err(ConnectionError::Protocol(
+                        "a delivery before the previous one's body".into(),
+                    ));
+                }
+                self.incoming = Some(Incoming {
+                    delivery: Delivery {
+                        delivery_tag: d.delivery_tag,
+                        redelivered: d.redelivered,
+                        exchange: d.exchange,
+                        routing_key: d.routing_key,
+                        ..Default::default()
+                    },
+                    sized: false,
+                    received: 0,
+                });
+                Ok(None)
+            }
+            AMQPFrame::Header(_, h) => {
+                let Some(m) = self.incoming.as_mut().filter(|m| !m.sized) else {
+                    return Err(ConnectionError::Protocol(
+                        "a content header outside a message".into(),
+                    ));
+                };
+                m.sized = true;
+                m.delivery.body_size = h.body_size;
+                m.delivery.properties = h.properties;
+                if !m.delivery.oversized() {
+                    m.delivery.data.reserve_exact(h.body_size as usize);
+                }
+                Ok(self.complete())
+            }
+            AMQPFrame::Method(_, AMQPClass::Basic(basic::AMQPMethod::CancelOk(_))) => {
+                Ok(Some(Event::CancelOk))
+            }
+            AMQPFrame::Method(_, AMQPClass::Basic(basic::AMQPMethod::Cancel(c))) => {
+                // The broker cancelled us (the queue was deleted): answer if asked, and end.
+                outbox.close_to_requests("the request consumer was cancelled");
+                if !c.nowait {
+                    outbox.control(
+                        CHANNEL,
+                        AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk {
+                            consumer_tag: c.consumer_tag,
+                        })),
+                    );
+                }
+                Err(ConnectionError::Cancelled)
+            }
+            AMQPFrame::Method(_, AMQPClass::Channel(channel::AMQPMethod::Close(c))) => {
+                outbox.close_to_requests("the broker closed the channel");
+                outbox.control(
+                    CHANNEL,
+                    AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+                );
+                Err(ConnectionError::Closed {
+                    what: "channel",
+                    code: c.reply_code,
+                    text: c.reply_text.to_string(),
+                })
+            }
+            AMQPFrame::Method(_, AMQPClass::Connection(connection::AMQPMethod::Close(c))) => {
+                outbox.close_to_requests("the broker closed the connection");
+                outbox.control(
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
+                );
+                Err(ConnectionError::Closed {
+                    what: "connection",
+                    code: c.reply_code,
+                    text: c.reply_text.to_string(),
+                })
+            }
+            AMQPFrame::Method(_, AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))) => {
+                Err(ConnectionError::Closed {
+                    what: "connection",
+                    code: 200,
+                    text: "closed as asked".into(),
+                })
+            }
+            AMQPFrame::Method(_, AMQPClass::Channel(channel::AMQPMethod::Flow(f))) => {
+                outbox.control(
+                    CHANNEL,
+                    AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk {
+                        active: f.active,
+                    })),
+                );
+                Ok(None)
+            }
+            other => {
+                tracing::debug!(frame = %other, "request connection: frame ignored");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// A step of opening the channel: the method sent, and what accepts the broker's answer.
+type Step = (AMQPClass, fn(&AMQPClass) -> bool);
+
+/// What [`RequestConnection::open`] needs.
+#[derive(Debug, Clone)]
+pub struct Consume<'a> {
+    /// `amqp://user:pass@host:port/vhost`, optionally `?heartbeat=N&frame_max=N`.
+    pub amqp_url: &'a str,
+    /// The connection's name, as the broker's management shows it.
+    pub connection_name: &'a str,
+    /// The queue to consume (declared already).
+    pub queue: &'a str,
+    /// The consumer tag.
+    pub consumer_tag: &'a str,
+    /// Unacknowledged deliveries at most.
+    pub prefetch: u16,
+}
+
+impl RequestConnection {
+    /// Connects, opens the channel and starts consuming. Returns once the broker confirmed
+    /// the consumer.
+    pub async fn open(c: &Consume<'_>) -> Result<(Self, Outbox), ConnectionError> {
+        match tokio::time::timeout(OPEN_TIMEOUT, Self::handshake(c)).await {
+            Ok(r) => r,
+            Err(_) => Err(ConnectionError::Timeout(OPEN_TIMEOUT)),
+        }
+    }
+
+    async fn handshake(c: &Consume<'_>) -> Result<(Self, Outbox), ConnectionError> {
+        let uri: AMQPUri = c.amqp_url.parse().map_err(ConnectionError::Url)?;
+        if uri.scheme != amq_protocol::uri::AMQPScheme::AMQP {
+            return Err(ConnectionError::Url(
+                "only amqp:// is supported (not amqps://)".into(),
+            ));
+        }
+        let stream = TcpStream::connect((uri.authority.host.as_str(), uri.authority.port))
+            .await
+            .map_err(io)?;
+        stream.set_nodelay(true).map_err(io)?;
+        let (read, mut write) = stream.into_split();
+        let mut hs = Handshake {
+            read,
+            frames: Frames::new(FRAME_MAX as usize),
+        };
+        write.write_all(b"AMQP\x00\x00\x09\x01").await.map_err(io)?;
+        let start = match hs.method().await? {
+            AMQPClass::Connection(connection::AMQPMethod::Start(s)) => s,
+            m => return Err(unexpected(&m)),
+        };
+        if !start
+            .mechanisms
+            .to_string()
+            .split(' ')
+            .any(|m| m == "PLAIN")
+        {
+            return Err(ConnectionError::Protocol(
+                "the broker does not offer PLAIN authentication".into(),
+            ));
+        }
+        let user = &uri.authority.userinfo;
+        let mut out = Vec::new();
+        push_frame(
+            &mut out,
+            &AMQPFrame::Method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+                    client_properties: client_properties(c.connection_name),
+                    mechanism: "PLAIN".into(),
+                    response: format!("\0{}\0{}", user.username, user.password).into(),
+                    locale: "en_US".into(),
+                })),
+            ),
+        )
+        .map_err(ConnectionError::Protocol)?;
+        write.write_all(&out).await.map_err(io)?;
+        let tune = match hs.method().await? {
+            AMQPClass::Connection(connection::AMQPMethod::Tune(t)) => t,
+            m => return Err(unexpected(&m)),
+        };
+        // The smaller of what each side allows (0: no limit).
+        let frame_max = [tune.frame_max, uri.query.frame_max.unwrap_or(0), FRAME_MAX]
+            .into_iter()
+            .filter(|&n| n > 0)
+            .min()
+            .unwrap_or(FRAME_MAX);
+        hs.frames.frame_max = frame_max as usize;
+        let heartbeat = match (uri.query.heartbeat, tune.heartbeat) {
+            (Some(ours), _) => ours,
+            (None, 0) => DEFAULT_HEARTBEAT_SECS,
+            (None, theirs) => theirs,
+        };
+        let mut out = Vec::new();
+        for (channel, method) in [
+            (
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
+                    channel_max: 1,
+                    frame_max,
+                    heartbeat,
+                })),
+            ),
+            (
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
+                    virtual_host: uri.vhost.as_str().into(),
+                })),
+            ),
+        ] {
+            push_frame(&mut out, &AMQPFrame::Method(channel, method))
+                .map_err(ConnectionError::Protocol)?;
+        }
+        write.write_all(&out).await.map_err(io)?;
+        hs.expect(|m| matches!(m, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))))
+            .await?;
+        let consumer_tag = short_string("the consumer tag", c.consumer_tag)
+            .map_err(|e| ConnectionError::Url(e.to_string()))?;
+        let queue = short_string("the queue name", c.queue)
+            .map_err(|e| ConnectionError::Url(e.to_string()))?;
+        let steps: [Step; 3] = [
+            (
+                AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+                |m| matches!(m, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))),
+            ),
+            (
+                AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
+                    prefetch_count: c.prefetch,
+                    global: false,
+                })),
+                |m| matches!(m, AMQPClass::Basic(basic::AMQPMethod::QosOk(_))),
+            ),
+            (
+                AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
+                    queue,
+                    consumer_tag,
+                    no_local: false,
+                    no_ack: false,
+                    exclusive: false,
+                    nowait: false,
+                    arguments: FieldTable::default(),
+                })),
+                |m| matches!(m, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))),
+            ),
+        ];
+        for (method, is_answer) in steps {
+            let mut out = Vec::new();
+            push_frame(&mut out, &AMQPFrame::Method(CHANNEL, method))
+                .map_err(ConnectionError::Protocol)?;
+            write.write_all(&out).await.map_err(io)?;
+            hs.expect(is_answer).await?;
+        }
+        let interval = (heartbeat > 0).then(|| Duration::from_secs(u64::from(heartbeat)));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Output::default()),
+            wake: Notify::new(),
+            lost: Notify::new(),
+            frame_max: frame_max as usize,
+        });
+        let writer = tokio::spawn(write_loop(write, shared.clone(), interval));
+        let outbox = Outbox { shared };
+        let Handshake { read, frames } = hs;
+        let conn = Self {
+            read,
+            frames,
+            outbox: outbox.clone(),
+            writer,
+            silence: interval.map(|i| i * 2),
+            heard: Instant::now(),
+        };
+        Ok((conn, outbox))
+    }
+
+    /// The next delivery or event. Cancel-safe: what was read stays in the connection, so
+    /// the session's `select!` may drop this future and call it again.
+    pub async fn next(&mut self) -> Result<Event, ConnectionError> {
+        loop {
+            if let Some(event) = self.frames.take_event(&self.outbox)? {
+                return Ok(event);
+            }
+            self.read_more().await?;
+        }
+    }
+
+    /// Reads what the socket has, keeping what is not parsed yet; fails when the broker
+    /// closed the socket, the writer failed, or the broker went silent.
+    async fn read_more(&mut self) -> Result<(), ConnectionError> {
+        let input = self.frames.room();
+        let silent = async {
+            match self.silence {
+                Some(d) => tokio::time::sleep_until(self.heard + d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let silence = self.silence.unwrap_or_default();
+        tokio::select! {
+            n = self.read.read_buf(input) => match n {
+                Ok(0) => Err(ConnectionError::Io("the broker closed the connection".into())),
+                Ok(_) => {
+                    self.heard = Instant::now();
+                    Ok(())
+                }
+                Err(e) => Err(io(e)),
+            },
+            _ = self.outbox.shared.lost.notified() => {
+                let out = self.outbox.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                Err(ConnectionError::Io(out.closed.clone().unwrap_or_else(|| "the writer stopped".into())))
+            }
+            _ = silent => Err(ConnectionError::Silent(silence)),
+        }
+    }
+
+    /// Ends the connection after everything queued is written: `connection.close`, the
+    /// broker's `close-ok` (or [`CLOSE_TIMEOUT`]), then the writer's last write.
+    pub async fn close(mut self) {
+        self.outbox.close_to_requests("the connection is closing");
+        self.outbox.control(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
+                reply_code: 200,
+                reply_text: "shutdown".into(),
+                class_id: 0,
+                method_id: 0,
+            })),
+        );
+        // Whatever still arrives is dropped unsettled (the broker requeues it); the close-ok
+        // ends it as an error like any other end.
+        let closed = async { while self.next().await.is_ok() {} };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, closed).await;
+        self.finish().await;
+    }
+
+    /// Lets the writer write what is queued (the answer to a broker's close, say) and stop.
+    pub async fn finish(self) {
+        self.outbox.finish("the connection is closed");
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.writer).await;
+    }
+}
+
+/// The client properties: the connection's name, and the capabilities that make the broker
+/// tell us when it cancels the consumer, and why it refuses a login (rather than hanging up).
+fn client_properties(name: &str) -> FieldTable {
+    let mut capabilities = FieldTable::default();
+    for c in [
+        "consumer_cancel_notify",
+        "basic.nack",
+        "authentication_failure_close",
+    ] {
+        capabilities.insert(c.into(), AMQPValue::Boolean(true));
+    }
+    let mut p = FieldTable::default();
+    p.insert("connection_name".into(), AMQPValue::LongString(name.into()));
+    p.insert(
+        "product".into(),
+        AMQPValue::LongString("kz-endpoint".into()),
+    );
+    p.insert(
+        "version".into(),
+        AMQPValue::LongString(env!("CARGO_PKG_VERSION").into()),
+    );
+    p.insert("capabilities".into(), AMQPValue::FieldTable(capabilities));
+    p
+}
+
+fn unexpected(m: &AMQPClass) -> ConnectionError {
+    match m {
+        AMQPClass::Connection(connection::AMQPMethod::Close(c)) => ConnectionError::Closed {
+            what: "connection",
+            code: c.reply_code,
+            text: c.reply_text.to_string(),
+        },
+        AMQPClass::Channel(channel::AMQPMethod::Close(c)) => ConnectionError::Closed {
+            what: "channel",
+            code: c.reply_code,
+            text: c.reply_text.to_string(),
+        },
+        m => ConnectionError::Protocol(format!("unexpected {m:?} while opening")),
+    }
+}
+
+/// The reading side while opening: one method at a time.
+struct Handshake {
+    read: OwnedReadHalf,
+    frames: Frames,
+}
+
+impl Handshake {
+    /// The broker's next method (heartbeats skipped).
+    async fn method(&mut self) -> Result<AMQPClass, ConnectionError> {
+        loop {
+            let f = &mut self.frames;
+            let rest = &f.input[f.parsed..];
+            if let Some((_, len)) = complete_frame(rest) {
+                let frame = parse_frame(&rest[..len]).map(|(_, f)| f).map_err(|e| {
+                    ConnectionError::Protocol(format!("an unreadable frame: {e:?}"))
+                })?;
+                f.parsed += len;
+                match frame {
+                    AMQPFrame::Method(_, m) => return Ok(m),
+                    AMQPFrame::Heartbeat => continue,
+                    other => {
+                        return Err(ConnectionError::Protocol(format!(
+                            "unexpected {other} while opening"
+                        )));
+                    }
+                }
+            }
+            if rest.len() > f.frame_max {
+                return Err(ConnectionError::Protocol(
+                    "an oversized frame while opening".into(),
+                ));
+            }
+            match self.read.read_buf(f.room()).await {
+                // RabbitMQ hangs up on a refused login, with no close first.
+                Ok(0) => {
+                    return Err(ConnectionError::Io(
+                        "the broker closed the connection while opening (refused credentials or vhost?)"
+                            .into(),
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+    }
+
+    async fn expect(
+        &mut self,
+        is_answer: impl Fn(&AMQPClass) -> bool,
+    ) -> Result<(), ConnectionError> {
+        match self.method().await? {
+            m if is_answer(&m) => Ok(()),
+            m => Err(unexpected(&m)),
+        }
+    }
+}
+
+/// The writer task: writes whatever is queued, every batch in one write; sends a heartbeat
+/// when nothing was written for half the interval; stops when finished or when a write
+/// fails (then the outbox is closed and the reader told).
+async fn write_loop(mut write: OwnedWriteHalf, shared: Arc<Shared>, heartbeat: Option<Duration>) {
+    const HEARTBEAT: [u8; 8] = [8, 0, 0, 0, 0, 0, 0, FRAME_END];
+    let mut batch = Vec::new();
+    let mut written = Instant::now();
+    loop {
+        let finishing = {
+            let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::swap(&mut out.bytes, &mut batch);
+            out.finishing
+        };
+        if !batch.is_empty() {
+            if let Err(e) = write.write_all(&batch).await {
+                let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                out.closed
+                    .get_or_insert_with(|| format!("writing to the broker: {e}"));
+                drop(out);
+                shared.lost.notify_one();
+                return;
+            }
+            batch.clear();
+            written = Instant::now();
+        }
+        if finishing {
+            let _ = write.shutdown().await;
+            return;
+        }
+        let beat = async {
+            match heartbeat {
+                Some(h) => tokio::time::sleep_until(written + h / 2).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = beat => {
+                let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                out.bytes.extend_from_slice(&HEARTBEAT);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(bytes: &[u8]) -> Vec<AMQPFrame> {
+        let mut at = 0;
+        let mut out = Vec::new();
+        while at < bytes.len() {
+            let size = u32::from_be_bytes(bytes[at + 3..at + 7].try_into().unwrap()) as usize;
+            let len = FRAME_HEADER + size + 1;
+            out.push(parse_frame(&bytes[at..at + len]).unwrap().1);
+            at += len;
+        }
+        out
+    }
+
+    #[test]
+    fn a_body_is_split_into_frames_of_the_negotiated_size() {
+        let body: Vec<u8> = (0..25u8).collect();
+        let mut out = Vec::new();
+        // Frames of 18 bytes: 10 of payload each.
+        push_body(&mut out, 18, &body);
+        let parsed = frames(&out);
+        assert_eq!(
+            parsed,
+            [
+                AMQPFrame::Body(CHANNEL, (0..10).collect()),
+                AMQPFrame::Body(CHANNEL, (10..20).collect()),
+                AMQPFrame::Body(CHANNEL, (20..25).collect()),
+            ]
+        );
+        assert!(out.len() <= 3 * 18);
+    }
+}

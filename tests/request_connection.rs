@@ -1,0 +1,312 @@
+//! The request connection against the real RabbitMQ (`make test` starts it; without it these
+//! fail): what lapin did for the request queue before, checked on the wire. Messages of
+//! several frames each way, oversized bodies not kept, acknowledgements that free the
+//! prefetch window, the broker cancelling the consumer, heartbeats both ways, shutdown.
+
+mod live;
+use live::*;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use kz_endpoint::amqp::{TARGETED, json_properties, random_hex};
+use kz_endpoint::handler::MAX_BODY;
+use kz_endpoint::request_connection::{
+    ConnectionError, Consume, Delivery, Event, Outbox, RequestConnection,
+};
+use lapin::Channel;
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A queue of this test's own, bound to `kapps` with its own name as the routing key.
+async fn request_queue(ch: &Channel) -> String {
+    let q = format!("kz-test-rc-{}", random_hex(12));
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        q.as_str().into(),
+        "kapps".into(),
+        q.as_str().into(),
+        Default::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    q
+}
+
+async fn open(url: &str, queue: &str, prefetch: u16) -> (RequestConnection, Outbox) {
+    let tag = format!("{queue}-requests");
+    RequestConnection::open(&Consume {
+        amqp_url: url,
+        connection_name: &tag,
+        queue,
+        consumer_tag: &tag,
+        prefetch,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("opening the request connection on {url}: {e}"))
+}
+
+/// The next delivery, within `within`.
+async fn next_delivery(conn: &mut RequestConnection, within: Duration) -> Delivery {
+    match tokio::time::timeout(within, conn.next()).await {
+        Ok(Ok(Event::Delivery(d))) => d,
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+}
+
+/// The body of message `i`, `n` bytes: a pattern that differs from message to message and
+/// from frame to frame.
+fn pattern(i: usize, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|b| ((b % 251) as u8).wrapping_add(i as u8))
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_of_many_frames_each_way_and_acks_that_free_the_window() {
+    let (_c, ch) = channel().await;
+    let queue = request_queue(&ch).await;
+    let (reply_queue, mut replies) = own_queue(&ch, &[(TARGETED, "$self")]).await;
+    let prefetch = 3;
+    let (mut conn, outbox) = open(&amqp_url(), &queue, prefetch).await;
+    // Bodies of one frame, of several (RabbitMQ's frame_max is 128 KiB), and empty; more
+    // messages than the prefetch, so that the later ones come only if the acks went out.
+    let sizes = [10, 300_000, 0, 131_064, 131_065, 5, 1_000_000];
+    for (i, n) in sizes.iter().enumerate() {
+        let body = pattern(i, *n);
+        let props = json_properties().with_correlation_id(format!("c-{i}").into());
+        publish_raw(&ch, &queue, &body, props).await;
+    }
+    for (i, n) in sizes.iter().enumerate() {
+        let d = next_delivery(&mut conn, Duration::from_secs(10)).await;
+        let expected = pattern(i, *n);
+        assert_eq!(d.body_size, *n as u64, "message {i}");
+        assert!(d.data == expected, "message {i}: the body differs");
+        assert!(!d.oversized());
+        assert!(!d.redelivered);
+        assert_eq!(d.exchange.as_str(), "kapps");
+        assert_eq!(d.routing_key.as_str(), queue);
+        assert_eq!(
+            d.properties.correlation_id().as_ref().map(|c| c.as_str()),
+            Some(format!("c-{i}").as_str())
+        );
+        assert_eq!(
+            d.properties.content_type().as_ref().map(|c| c.as_str()),
+            Some("application/json")
+        );
+        // The reply is the body reversed, in as many frames as it takes, then the ack.
+        let reply: Vec<u8> = d.data.iter().rev().copied().collect();
+        outbox
+            .publish(TARGETED, &reply_queue, json_properties(), &reply)
+            .unwrap();
+        outbox.ack(d.delivery_tag).unwrap();
+    }
+    for (i, n) in sizes.iter().enumerate() {
+        let got = tokio::time::timeout(Duration::from_secs(10), replies.next())
+            .await
+            .expect("a reply")
+            .unwrap()
+            .unwrap();
+        let mut expected = pattern(i, *n);
+        expected.reverse();
+        assert!(got.data == expected, "reply {i}: the body differs");
+    }
+    // Everything acknowledged: nothing left on the queue, nothing redelivered.
+    conn.close().await;
+    let q = ch
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    // (The auto-delete queue may be gone with its consumer: then nothing was left either.)
+    if let Ok(q) = q {
+        assert_eq!(q.message_count(), 0);
+        ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_counted_not_kept_and_the_next_message_is_whole() {
+    let (_c, ch) = channel().await;
+    let queue = request_queue(&ch).await;
+    let (mut conn, outbox) = open(&amqp_url(), &queue, 10).await;
+    let big = vec![b'x'; MAX_BODY + 1];
+    publish_raw(&ch, &queue, &big, json_properties()).await;
+    publish_raw(&ch, &queue, b"{\"after\":true}", json_properties()).await;
+    let d = next_delivery(&mut conn, Duration::from_secs(10)).await;
+    assert!(d.oversized());
+    assert_eq!(d.body_size, (MAX_BODY + 1) as u64);
+    assert!(d.data.is_empty());
+    assert_eq!(d.data.capacity(), 0, "no room was even reserved for it");
+    outbox.reject(d.delivery_tag).unwrap();
+    let d = next_delivery(&mut conn, Duration::from_secs(10)).await;
+    assert_eq!(d.data, b"{\"after\":true}");
+    outbox.ack(d.delivery_tag).unwrap();
+    conn.close().await;
+    let _ = ch
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+}
+
+#[tokio::test]
+async fn the_broker_cancelling_the_consumer_ends_the_connection_and_refuses_later_replies() {
+    let (_c, ch) = channel().await;
+    let queue = request_queue(&ch).await;
+    let (mut conn, outbox) = open(&amqp_url(), &queue, 10).await;
+    ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
+        Ok(Err(ConnectionError::Cancelled)) => {}
+        other => panic!("expected the cancel, got {other:?}"),
+    }
+    let refused = outbox.ack(1).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "the request connection is closed: the request consumer was cancelled"
+    );
+    conn.close().await;
+}
+
+#[tokio::test]
+async fn cancelling_hands_out_what_was_on_its_way_then_confirms() {
+    let (_c, ch) = channel().await;
+    let queue = request_queue(&ch).await;
+    let (mut conn, outbox) = open(&amqp_url(), &queue, 10).await;
+    for i in 0..3 {
+        publish_raw(&ch, &queue, format!("{i}").as_bytes(), json_properties()).await;
+    }
+    // All three are delivered (the prefetch allows ten) before the cancel is even asked.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    outbox.cancel(&format!("{queue}-requests")).unwrap();
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
+            Ok(Ok(Event::Delivery(d))) => {
+                got.push(String::from_utf8(d.data).unwrap());
+                outbox.ack(d.delivery_tag).unwrap();
+            }
+            Ok(Ok(Event::CancelOk)) => break,
+            other => panic!("expected deliveries then the cancel-ok, got {other:?}"),
+        }
+    }
+    assert_eq!(got, ["0", "1", "2"]);
+    conn.close().await;
+    let _ = ch
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+}
+
+/// A TCP relay to the broker that can be frozen: while frozen it forwards nothing either way,
+/// as a broker that hangs (or a network that drops everything) would.
+async fn freezable_relay() -> (String, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let frozen = Arc::new(AtomicBool::new(false));
+    let f = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let broker = TcpStream::connect("127.0.0.1:5672").await.unwrap();
+            let (cr, cw) = client.into_split();
+            let (br, bw) = broker.into_split();
+            for (mut from, mut to) in [(cr, bw), (br, cw)] {
+                let f = f.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        let n = match from.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        while f.load(Ordering::Relaxed) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    let url = amqp_url();
+    let (_, rest) = url.split_once('@').expect("an AMQP URL with credentials");
+    let (_, vhost) = rest.split_once('/').unwrap_or((rest, "%2f"));
+    let creds = url.split_once('@').unwrap().0;
+    (
+        format!("{creds}@127.0.0.1:{port}/{vhost}?heartbeat=1"),
+        frozen,
+    )
+}
+
+#[tokio::test]
+async fn heartbeats_keep_an_idle_connection_and_a_silent_broker_is_given_up() {
+    let (_c, ch) = channel().await;
+    let queue = request_queue(&ch).await;
+    let (url, frozen) = freezable_relay().await;
+    let (mut conn, outbox) = open(&url, &queue, 10).await;
+    // Idle for three heartbeat intervals: both sides' heartbeats keep it open (RabbitMQ
+    // closes a connection it hears nothing from for two).
+    let idle = tokio::time::timeout(Duration::from_secs(3), conn.next()).await;
+    assert!(idle.is_err(), "nothing should have happened: {idle:?}");
+    publish_raw(&ch, &queue, b"{}", json_properties()).await;
+    let d = next_delivery(&mut conn, Duration::from_secs(5)).await;
+    outbox.ack(d.delivery_tag).unwrap();
+    // The broker goes silent: given up after two intervals of nothing.
+    frozen.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
+        Ok(Err(ConnectionError::Silent(d))) => assert_eq!(d, Duration::from_secs(2)),
+        other => panic!("expected the silence to end it, got {other:?}"),
+    }
+    let took = started.elapsed();
+    println!("request connection: a silent broker given up after {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    frozen.store(false, Ordering::Relaxed);
+    conn.finish().await;
+    let _ = ch
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+}
+
+#[tokio::test]
+async fn refused_credentials_say_so() {
+    let url = amqp_url().replacen("guest:guest", "guest:wrong", 1);
+    assert_ne!(url, amqp_url(), "the test URL carries guest:guest");
+    let e = RequestConnection::open(&Consume {
+        amqp_url: &url,
+        connection_name: "kz-test-refused",
+        queue: "kz-test-none",
+        consumer_tag: "kz-test-none",
+        prefetch: 1,
+    })
+    .await
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.starts_with("the broker closed the connection: 403 ACCESS_REFUSED"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong"), "the password is not in {text}");
+}
