@@ -39,15 +39,19 @@ use std::time::Duration;
 use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame, parse_frame};
 use amq_protocol::protocol::{AMQPClass, BasicProperties, basic, channel, connection};
 use amq_protocol::types::{AMQPValue, FieldTable, ShortString};
-use amq_protocol::uri::AMQPUri;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use amq_protocol::uri::{AMQPScheme, AMQPUri};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::amqp::{PublishError, publishable, short_string};
 use crate::handler::MAX_BODY;
+
+/// The connection's reading half: a TCP socket's, or a TLS session's over one.
+type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
+/// The connection's writing half.
+type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// The one channel the connection opens.
 const CHANNEL: u16 = 1;
@@ -75,6 +79,10 @@ pub enum ConnectionError {
     /// The URL is not an AMQP URL this connection can use.
     #[error("the AMQP URL: {0}")]
     Url(String),
+    /// The TLS session could not be set up (`amqps://`): the certificate, the name, the
+    /// trust store.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The socket failed (refused, reset, closed).
     #[error("{0}")]
     Io(String),
@@ -344,9 +352,8 @@ struct Incoming {
 }
 
 /// The receiving side of the request connection, owned by the session's loop.
-#[derive(Debug)]
 pub struct RequestConnection {
-    read: OwnedReadHalf,
+    read: ReadSide,
     frames: Frames,
     outbox: Outbox,
     writer: tokio::task::JoinHandle<()>,
@@ -575,6 +582,15 @@ impl Frames {
 /// A step of opening the channel: the method sent, and what accepts the broker's answer.
 type Step = (AMQPClass, fn(&AMQPClass) -> bool);
 
+impl std::fmt::Debug for RequestConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestConnection")
+            .field("frames", &self.frames)
+            .field("silence", &self.silence)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What [`RequestConnection::open`] needs.
 #[derive(Debug, Clone)]
 pub struct Consume<'a> {
@@ -602,16 +618,21 @@ impl RequestConnection {
 
     async fn handshake(c: &Consume<'_>) -> Result<(Self, Outbox), ConnectionError> {
         let uri: AMQPUri = c.amqp_url.parse().map_err(ConnectionError::Url)?;
-        if uri.scheme != amq_protocol::uri::AMQPScheme::AMQP {
-            return Err(ConnectionError::Url(
-                "only amqp:// is supported (not amqps://)".into(),
-            ));
-        }
-        let stream = TcpStream::connect((uri.authority.host.as_str(), uri.authority.port))
+        let host = uri.authority.host.as_str();
+        let tcp = TcpStream::connect((host, uri.authority.port))
             .await
             .map_err(io)?;
-        stream.set_nodelay(true).map_err(io)?;
-        let (read, mut write) = stream.into_split();
+        tcp.set_nodelay(true).map_err(io)?;
+        let (read, mut write): (ReadSide, WriteSide) = match uri.scheme {
+            AMQPScheme::AMQP => {
+                let (r, w) = tcp.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            AMQPScheme::AMQPS => {
+                let (r, w) = tokio::io::split(tls(host, tcp).await?);
+                (Box::new(r), Box::new(w))
+            }
+        };
         let mut hs = Handshake {
             read,
             frames: Frames::new(FRAME_MAX as usize),
@@ -809,6 +830,25 @@ impl RequestConnection {
     }
 }
 
+/// A TLS session with `host` over `tcp` (`amqps://`), the broker's certificate checked
+/// against the system's trust store (as lapin and the CouchDB client check theirs).
+async fn tls(
+    host: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectionError> {
+    use rustls_platform_verifier::ConfigVerifierExt;
+    use tokio_rustls::rustls::ClientConfig;
+    use tokio_rustls::rustls::pki_types::ServerName;
+    let config = ClientConfig::with_platform_verifier()
+        .map_err(|e| ConnectionError::Tls(format!("the system's trust store: {e}")))?;
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| ConnectionError::Tls(format!("the host name {host}: {e}")))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ConnectionError::Tls(e.to_string()))
+}
+
 /// The client properties: the connection's name, and the capabilities that make the broker
 /// tell us when it cancels the consumer, and why it refuses a login (rather than hanging up).
 fn client_properties(name: &str) -> FieldTable {
@@ -852,7 +892,7 @@ fn unexpected(m: &AMQPClass) -> ConnectionError {
 
 /// The reading side while opening: one method at a time.
 struct Handshake {
-    read: OwnedReadHalf,
+    read: ReadSide,
     frames: Frames,
 }
 
@@ -910,7 +950,7 @@ impl Handshake {
 /// The writer task: writes whatever is queued, every batch in one write; sends a heartbeat
 /// when nothing was written for half the interval; stops when finished or when a write
 /// fails (then the outbox is closed and the reader told).
-async fn write_loop(mut write: OwnedWriteHalf, shared: Arc<Shared>, heartbeat: Option<Duration>) {
+async fn write_loop(mut write: WriteSide, shared: Arc<Shared>, heartbeat: Option<Duration>) {
     const HEARTBEAT: [u8; 8] = [8, 0, 0, 0, 0, 0, 0, FRAME_END];
     let mut batch = Vec::new();
     let mut written = Instant::now();

@@ -17,6 +17,14 @@ rabbitmqctl_bin() {
     if [ -x /usr/sbin/rabbitmqctl ]; then echo /usr/sbin/rabbitmqctl; else command -v rabbitmqctl; fi
 }
 
+# The amqps test makes its certificates with openssl (Debian's openssl package).
+ensure_openssl() {
+    command -v openssl >/dev/null 2>&1 && return 0
+    echo "with-servers: installing openssl" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+}
+
 ensure_rabbitmq() {
     if port_open 5672; then return 0; fi
     if ! command -v rabbitmq-server >/dev/null 2>&1 && [ ! -x /usr/sbin/rabbitmq-server ]; then
@@ -64,6 +72,7 @@ stop_couch() {
     rm -f "${couch_log:-}"
 }
 
+ensure_openssl
 ensure_rabbitmq
 # Installed even when KZ_TEST_COUCH_URL is given: some tests start servers of their own from it.
 install_couch
