@@ -118,23 +118,12 @@ async fn tls_relay(dir: &Path) -> u16 {
                 let Ok(mut tls) = acceptor.accept(client).await else {
                     return;
                 };
-                let mut broker = TcpStream::connect("127.0.0.1:5672").await.unwrap();
+                let mut broker = TcpStream::connect(broker_addr()).await.unwrap();
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut broker).await;
             });
         }
     });
     port
-}
-
-/// `amqp_url()` with its host and port replaced, as `amqps://`.
-fn amqps_url(host: &str, port: u16) -> String {
-    let url = amqp_url();
-    let (creds, rest) = url
-        .strip_prefix("amqp://")
-        .and_then(|u| u.split_once('@'))
-        .expect("an amqp:// URL with credentials");
-    let vhost = rest.split_once('/').map_or("%2f", |(_, v)| v);
-    format!("amqps://{creds}@{host}:{port}/{vhost}")
 }
 
 #[test]
@@ -186,7 +175,7 @@ fn the_request_connection_speaks_tls_and_checks_the_certificate() {
             }
         };
         // The certificate names localhost, not 127.0.0.1: refused.
-        match consume(&amqps_url("127.0.0.1", port)).await {
+        match consume(&amqp_url_at("amqps", &format!("127.0.0.1:{port}"), "")).await {
             Err(ConnectionError::Tls(why)) => {
                 assert!(why.contains("certificate"), "{why}")
             }
@@ -194,7 +183,7 @@ fn the_request_connection_speaks_tls_and_checks_the_certificate() {
         }
         // By its name, the certificate is trusted: a message comes through TLS and is
         // acknowledged.
-        let (mut conn, outbox) = consume(&amqps_url("localhost", port))
+        let (mut conn, outbox) = consume(&amqp_url_at("amqps", &format!("localhost:{port}"), ""))
             .await
             .expect("the request connection over TLS");
         publish_raw(&ch, &queue, b"{\"over\":\"tls\"}", json_properties()).await;

@@ -226,7 +226,7 @@ async fn freezable_relay() -> (String, Arc<AtomicBool>) {
     let f = frozen.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
-            let broker = TcpStream::connect("127.0.0.1:5672").await.unwrap();
+            let broker = TcpStream::connect(broker_addr()).await.unwrap();
             let (cr, cw) = client.into_split();
             let (br, bw) = broker.into_split();
             for (mut from, mut to) in [(cr, bw), (br, cw)] {
@@ -250,14 +250,8 @@ async fn freezable_relay() -> (String, Arc<AtomicBool>) {
             }
         }
     });
-    let url = amqp_url();
-    let (_, rest) = url.split_once('@').expect("an AMQP URL with credentials");
-    let (_, vhost) = rest.split_once('/').unwrap_or((rest, "%2f"));
-    let creds = url.split_once('@').unwrap().0;
-    (
-        format!("{creds}@127.0.0.1:{port}/{vhost}?heartbeat=1"),
-        frozen,
-    )
+    let url = amqp_url_at("amqp", &format!("127.0.0.1:{port}"), "?heartbeat=1");
+    (url, frozen)
 }
 
 #[tokio::test]

@@ -34,6 +34,28 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// The parts of [`amqp_url`]: its credentials (`user:pass`), its `host:port` and its vhost
+/// (as written in the URL).
+fn amqp_url_parts() -> (String, String, String) {
+    let url = amqp_url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let (creds, rest) = rest.split_once('@').expect("an AMQP URL with credentials");
+    let (addr, vhost) = rest.split_once('/').unwrap_or((rest, "%2f"));
+    (creds.to_owned(), addr.to_owned(), vhost.to_owned())
+}
+
+/// The broker's `host:port`, for a relay in front of it.
+pub fn broker_addr() -> String {
+    amqp_url_parts().1
+}
+
+/// [`amqp_url`] with `scheme` and `addr` (`host:port`) in place of its own, and `query`
+/// appended (`""` for none).
+pub fn amqp_url_at(scheme: &str, addr: &str, query: &str) -> String {
+    let (creds, _, vhost) = amqp_url_parts();
+    format!("{scheme}://{creds}@{addr}/{vhost}{query}")
+}
+
 /// The CouchDB-API server the tests use; set by `make test`.
 pub fn couch_url() -> String {
     std::env::var("KZ_TEST_COUCH_URL").unwrap_or_else(|_| {
