@@ -747,6 +747,11 @@ impl<S: ServingStore> Worker<S> {
                     settlement.retry_once(delivery.redelivered)
                 }
             };
+            // The reply and the settlement are queued: let the connection's writer send them
+            // (with whatever other requests queued meanwhile) before this task's bookkeeping
+            // and log line, which the requester need not wait for. (Without this, at one
+            // request in flight the log line's write came before the reply's.)
+            tokio::task::yield_now().await;
             // The reply is out (or given up on) and the delivery settled: that is the
             // request's duration.
             self.stats.build_seconds.observe(started.elapsed().as_secs_f64());
