@@ -23,7 +23,9 @@
 //! - [`validate`]: the bridge-endpoint validation ecallmgr applies, used on every leg in tests.
 //! - [`worker`]: the live worker: the request consumer, replies, reconnection and shutdown
 //!   ([`shutdown`]), counters ([`stats`]), the settlement of every delivery
-//!   ([`settlement`]) and the request window's stall detector ([`progress`]); over [`amqp`] (Kazoo's AMQP conventions),
+//!   ([`settlement`]) and the request window's stall detector ([`progress`]); over
+//!   [`request_connection`] (the request queue's own AMQP connection, on the requests'
+//!   thread), [`amqp`] (Kazoo's AMQP conventions),
 //!   [`nodes`] (live ecallmgr nodes), [`couchdb`] (the CouchDB store), [`cache`] (the
 //!   document cache), [`conf_events`] (Kazoo's document-change events) and [`correlator`]
 //!   (replies matched to their requests by `Msg-ID`, for the registrar and the client).

@@ -371,6 +371,8 @@ struct Frames {
     incoming: Option<Incoming>,
     /// The largest frame accepted.
     frame_max: usize,
+    /// The broker closed the connection (and was answered): nothing more is to be said.
+    ended: bool,
 }
 
 /// The length of the first frame of `rest` when it is all there.
@@ -390,6 +392,7 @@ impl Frames {
             parsed: 0,
             incoming: None,
             frame_max,
+            ended: false,
         }
     }
 
@@ -545,6 +548,7 @@ impl Frames {
             }
             AMQPFrame::Method(_, AMQPClass::Connection(connection::AMQPMethod::Close(c))) => {
                 outbox.close_to_requests("the broker closed the connection");
+                self.ended = true;
                 outbox.control(
                     0,
                     AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
@@ -806,6 +810,10 @@ impl RequestConnection {
     /// Ends the connection after everything queued is written: `connection.close`, the
     /// broker's `close-ok` (or [`CLOSE_TIMEOUT`]), then the writer's last write.
     pub async fn close(mut self) {
+        if self.frames.ended {
+            // The broker closed it, and was answered.
+            return self.finish().await;
+        }
         self.outbox.close_to_requests("the connection is closing");
         self.outbox.control(
             0,
