@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use kz_endpoint::amqp::{json_properties, random_hex};
 use kz_endpoint::request_connection::{ConnectionError, Consume, Event, RequestConnection};
-use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
+use lapin::options::QueueDeleteOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -140,26 +139,7 @@ fn the_request_connection_speaks_tls_and_checks_the_certificate() {
     rt.block_on(async {
         let port = tls_relay(&dir).await;
         let (_c, ch) = channel().await;
-        let queue = format!("kz-test-amqps-{}", random_hex(12));
-        ch.queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        ch.queue_bind(
-            queue.as_str().into(),
-            "kapps".into(),
-            queue.as_str().into(),
-            Default::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        let queue = kapps_queue(&ch, "kz-test-amqps").await;
         let consume = |url: &str| {
             let url = url.to_owned();
             let queue = queue.clone();

@@ -11,40 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use kz_endpoint::amqp::{TARGETED, json_properties, random_hex};
+use kz_endpoint::amqp::{TARGETED, json_properties};
 use kz_endpoint::handler::MAX_BODY;
 use kz_endpoint::request_connection::{
     ConnectionError, Consume, Delivery, Event, Outbox, RequestConnection,
 };
-use lapin::Channel;
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use tokio::net::{TcpListener, TcpStream};
-
-/// A queue of this test's own, bound to `kapps` with its own name as the routing key.
-async fn request_queue(ch: &Channel) -> String {
-    let q = format!("kz-test-rc-{}", random_hex(12));
-    ch.queue_declare(
-        q.as_str().into(),
-        QueueDeclareOptions {
-            auto_delete: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    ch.queue_bind(
-        q.as_str().into(),
-        "kapps".into(),
-        q.as_str().into(),
-        Default::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    q
-}
 
 async fn open(url: &str, queue: &str, prefetch: u16) -> (RequestConnection, Outbox) {
     let tag = format!("{queue}-requests");
@@ -78,7 +52,7 @@ fn pattern(i: usize, n: usize) -> Vec<u8> {
 #[tokio::test]
 async fn messages_of_many_frames_each_way_and_acks_that_free_the_window() {
     let (_c, ch) = channel().await;
-    let queue = request_queue(&ch).await;
+    let queue = kapps_queue(&ch, "kz-test-rc").await;
     let (reply_queue, mut replies) = own_queue(&ch, &[(TARGETED, "$self")]).await;
     let prefetch = 3;
     let (mut conn, outbox) = open(&amqp_url(), &queue, prefetch).await;
@@ -148,7 +122,7 @@ async fn messages_of_many_frames_each_way_and_acks_that_free_the_window() {
 #[tokio::test]
 async fn an_oversized_body_is_counted_not_kept_and_the_next_message_is_whole() {
     let (_c, ch) = channel().await;
-    let queue = request_queue(&ch).await;
+    let queue = kapps_queue(&ch, "kz-test-rc").await;
     let (mut conn, outbox) = open(&amqp_url(), &queue, 10).await;
     let big = vec![b'x'; MAX_BODY + 1];
     publish_raw(&ch, &queue, &big, json_properties()).await;
@@ -171,7 +145,7 @@ async fn an_oversized_body_is_counted_not_kept_and_the_next_message_is_whole() {
 #[tokio::test]
 async fn the_broker_cancelling_the_consumer_ends_the_connection_and_refuses_later_replies() {
     let (_c, ch) = channel().await;
-    let queue = request_queue(&ch).await;
+    let queue = kapps_queue(&ch, "kz-test-rc").await;
     let (mut conn, outbox) = open(&amqp_url(), &queue, 10).await;
     ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await
@@ -191,7 +165,7 @@ async fn the_broker_cancelling_the_consumer_ends_the_connection_and_refuses_late
 #[tokio::test]
 async fn cancelling_hands_out_what_was_on_its_way_then_confirms() {
     let (_c, ch) = channel().await;
-    let queue = request_queue(&ch).await;
+    let queue = kapps_queue(&ch, "kz-test-rc").await;
     let (mut conn, outbox) = open(&amqp_url(), &queue, 10).await;
     for i in 0..3 {
         publish_raw(&ch, &queue, format!("{i}").as_bytes(), json_properties()).await;
@@ -257,7 +231,7 @@ async fn freezable_relay() -> (String, Arc<AtomicBool>) {
 #[tokio::test]
 async fn heartbeats_keep_an_idle_connection_and_a_silent_broker_is_given_up() {
     let (_c, ch) = channel().await;
-    let queue = request_queue(&ch).await;
+    let queue = kapps_queue(&ch, "kz-test-rc").await;
     let (url, frozen) = freezable_relay().await;
     let (mut conn, outbox) = open(&url, &queue, 10).await;
     // Idle for three heartbeat intervals: both sides' heartbeats keep it open (RabbitMQ

@@ -215,6 +215,32 @@ pub async fn own_queue(ch: &Channel, bindings: &[(&str, &str)]) -> (String, Cons
     (q, consumer)
 }
 
+/// A queue of the test's own, auto-delete, named `<prefix>-<random>` and bound to `kapps`
+/// with its name as the routing key (so [`publish_raw`] to that name reaches it alone).
+pub async fn kapps_queue(ch: &Channel, prefix: &str) -> String {
+    let q = format!("{prefix}-{}", random_hex(12));
+    ch.queue_declare(
+        q.as_str().into(),
+        lapin::options::QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        q.as_str().into(),
+        KAPPS.into(),
+        q.as_str().into(),
+        Default::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    q
+}
+
 /// Publishes raw bytes on `kapps` (a test's publish must not fail: it panics).
 pub async fn publish_raw(ch: &Channel, routing_key: &str, body: &[u8], props: BasicProperties) {
     ch.basic_publish(
