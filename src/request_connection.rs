@@ -309,8 +309,10 @@ impl Outbox {
         self.shared.wake.notify_one();
     }
 
-    /// Closes the outbox to requests, keeping the connection's own methods possible.
-    fn close_to_requests(&self, why: &str) {
+    /// Closes the outbox to requests, keeping the connection's own methods possible: what is
+    /// settled or published after this is refused (and the broker requeues, as the
+    /// connection closes, every delivery left unsettled).
+    pub fn close_to_requests(&self, why: &str) {
         let mut out = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         out.closed.get_or_insert_with(|| why.to_owned());
     }
@@ -381,7 +383,7 @@ fn complete_frame(rest: &[u8]) -> Option<(usize, usize)> {
         return None;
     }
     let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
-    let len = FRAME_HEADER + size + 1;
+    let len = size.saturating_add(FRAME_HEADER + 1);
     (rest.len() >= len).then_some((size, len))
 }
 
@@ -414,10 +416,10 @@ impl Frames {
                 let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
                 // Checked before the frame is all there, so that a size from a broken stream
                 // cannot make us buffer without end.
-                if FRAME_HEADER + size + 1 > self.frame_max {
+                if size.saturating_add(FRAME_HEADER + 1) > self.frame_max {
                     return Err(ConnectionError::Protocol(format!(
                         "a frame of {} bytes, over the negotiated {}",
-                        FRAME_HEADER + size + 1,
+                        size.saturating_add(FRAME_HEADER + 1),
                         self.frame_max
                     )));
                 }
@@ -458,6 +460,12 @@ impl Frames {
             ));
         };
         m.received += at.len() as u64;
+        if m.received > m.delivery.body_size {
+            return Err(ConnectionError::Protocol(format!(
+                "a body longer than the {} bytes its header announced",
+                m.delivery.body_size
+            )));
+        }
         if !m.delivery.oversized() {
             m.delivery.data.extend_from_slice(&self.input[at]);
         }
@@ -791,6 +799,8 @@ impl RequestConnection {
         };
         let silence = self.silence.unwrap_or_default();
         tokio::select! {
+            // What has arrived is read before the silence is judged.
+            biased;
             n = self.read.read_buf(input) => match n {
                 Ok(0) => Err(ConnectionError::Io("the broker closed the connection".into())),
                 Ok(_) => {
@@ -815,6 +825,9 @@ impl RequestConnection {
             return self.finish().await;
         }
         self.outbox.close_to_requests("the connection is closing");
+        // Nothing was read while the worker finished its requests: the silence counts from
+        // now, not from the last read.
+        self.heard = Instant::now();
         self.outbox.control(
             0,
             AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
@@ -832,9 +845,19 @@ impl RequestConnection {
     }
 
     /// Lets the writer write what is queued (the answer to a broker's close, say) and stop.
-    pub async fn finish(self) {
+    pub async fn finish(mut self) {
         self.outbox.finish("the connection is closed");
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.writer).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, &mut self.writer).await;
+        // (Dropping `self` stops a writer still stuck on a socket that does not drain.)
+    }
+}
+
+impl Drop for RequestConnection {
+    /// The writer goes with the connection, whatever ended it: a writer left running would
+    /// keep the socket open and beat for a consumer that is gone, holding its deliveries.
+    fn drop(&mut self) {
+        self.outbox.finish("the connection is closed");
+        self.writer.abort();
     }
 }
 
@@ -969,7 +992,12 @@ async fn write_loop(mut write: WriteSide, shared: Arc<Shared>, heartbeat: Option
             out.finishing
         };
         if !batch.is_empty() {
-            if let Err(e) = write.write_all(&batch).await {
+            // (A TLS stream may keep what it encrypted until flushed; TCP's flush is free.)
+            let written_out = match write.write_all(&batch).await {
+                Ok(()) => write.flush().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written_out {
                 let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
                 out.closed
                     .get_or_insert_with(|| format!("writing to the broker: {e}"));
@@ -1014,6 +1042,100 @@ mod tests {
             at += len;
         }
         out
+    }
+
+    fn outbox() -> Outbox {
+        Outbox {
+            shared: Arc::new(Shared {
+                state: Mutex::new(Output::default()),
+                wake: Notify::new(),
+                lost: Notify::new(),
+                frame_max: 4096,
+            }),
+        }
+    }
+
+    /// A delivery's frames as the broker sends them: method, header, body frames.
+    fn delivery_bytes(tag: u64, announced: u64, body: &[u8], frame_max: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let deliver = AMQPClass::Basic(basic::AMQPMethod::Deliver(basic::Deliver {
+            consumer_tag: "t".into(),
+            delivery_tag: tag,
+            redelivered: false,
+            exchange: "kapps".into(),
+            routing_key: "endpoint.build.x".into(),
+        }));
+        push_frame(&mut out, &AMQPFrame::Method(CHANNEL, deliver)).unwrap();
+        let header = AMQPContentHeader {
+            class_id: 60,
+            body_size: announced,
+            properties: BasicProperties::default(),
+        };
+        push_frame(&mut out, &AMQPFrame::Header(CHANNEL, header)).unwrap();
+        push_body(&mut out, frame_max, body);
+        out
+    }
+
+    #[test]
+    fn a_delivery_read_a_byte_at_a_time_is_the_same_delivery() {
+        let body: Vec<u8> = (0..10_000u32).map(|b| b as u8).collect();
+        let mut bytes = delivery_bytes(7, body.len() as u64, &body, 4096);
+        bytes.extend(delivery_bytes(8, 0, &[], 4096));
+        let (mut frames, outbox) = (Frames::new(4096), outbox());
+        let mut got = Vec::new();
+        for b in bytes {
+            frames.room().push(b);
+            while let Some(Event::Delivery(d)) = frames.take_event(&outbox).unwrap() {
+                got.push(d);
+            }
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].delivery_tag, got[0].body_size), (7, 10_000));
+        assert!(got[0].data == body);
+        assert_eq!(got[0].routing_key.as_str(), "endpoint.build.x");
+        assert_eq!((got[1].delivery_tag, got[1].data.len()), (8, 0));
+    }
+
+    #[test]
+    fn a_frame_over_the_negotiated_size_is_refused_before_it_is_all_there() {
+        let (mut frames, outbox) = (Frames::new(4096), outbox());
+        // A body frame's header announcing 1 GB: refused from its 7 bytes alone.
+        frames
+            .room()
+            .extend_from_slice(&[BODY_FRAME, 0, 1, 0x40, 0, 0, 0]);
+        let e = frames.take_event(&outbox).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "protocol error: a frame of 1073741832 bytes, over the negotiated 4096"
+        );
+    }
+
+    #[test]
+    fn a_body_longer_than_announced_is_a_protocol_error() {
+        let (mut frames, outbox) = (Frames::new(4096), outbox());
+        frames.room().extend(delivery_bytes(1, 3, b"four", 4096));
+        let e = frames.take_event(&outbox).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "protocol error: a body longer than the 3 bytes its header announced"
+        );
+    }
+
+    #[test]
+    fn an_oversized_body_is_counted_and_not_kept() {
+        let (mut frames, outbox) = (Frames::new(131_072), outbox());
+        let body = vec![b'x'; MAX_BODY + 10];
+        frames
+            .room()
+            .extend(delivery_bytes(1, body.len() as u64, &body, 131_072));
+        let Some(Event::Delivery(d)) = frames.take_event(&outbox).unwrap() else {
+            panic!("a delivery");
+        };
+        assert!(d.oversized());
+        assert_eq!(
+            (d.body_size, d.data.capacity()),
+            ((MAX_BODY + 10) as u64, 0)
+        );
     }
 
     #[test]

@@ -217,6 +217,9 @@ impl WorkerConfig {
     }
 }
 
+/// How long shutdown waits for the broker to confirm the request consumer's cancel.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The worker and its shared state.
 pub struct Worker<S = Store> {
     config: WorkerConfig,
@@ -499,6 +502,11 @@ impl<S: ServingStore> Worker<S> {
             }
         };
         if let SessionEnd::Lost(_) = end {
+            // The requests in flight are given back, not rejected: closed to them first, the
+            // connection refuses their guards' rejections, and the broker requeues their
+            // deliveries as it closes (the session may have ended on lapin's side, with the
+            // request connection well).
+            outbox.close_to_requests("the broker session ended");
             inflight.abort_all();
             // Answer the broker's close, if that is what ended it, and hang up.
             requests.close().await;
@@ -514,8 +522,17 @@ impl<S: ServingStore> Worker<S> {
         }
         self.consuming.store(false, Ordering::Relaxed);
         let mut cancelled = false;
+        // A broker that never confirms (one under a resource alarm stops reading from a
+        // connection that publishes) does not hold the shutdown: after this, the requests in
+        // flight are finished without waiting for it.
+        let confirm_by = tokio::time::sleep(CANCEL_TIMEOUT);
+        tokio::pin!(confirm_by);
         while !(cancelled && inflight.is_empty()) {
             tokio::select! {
+                _ = &mut confirm_by, if !cancelled => {
+                    tracing::warn!(timeout_ms = CANCEL_TIMEOUT.as_millis() as u64, "the broker did not confirm the consumer's cancel");
+                    cancelled = true;
+                }
                 d = requests.next(), if !cancelled => match d {
                     Ok(Event::Delivery(delivery)) => self.spawn_request(&mut inflight, delivery, &session),
                     Ok(Event::CancelOk) => cancelled = true,
