@@ -142,7 +142,9 @@ impl CouchTimeoutArgs {
 /// The broker (`serve`, `request`).
 #[derive(Debug, clap::Args)]
 struct AmqpArgs {
-    /// The RabbitMQ broker of the Kazoo cluster.
+    /// The RabbitMQ broker of the Kazoo cluster: `amqp://` or `amqps://` (the broker's
+    /// certificate checked against the system's trust store); `?heartbeat=N` sets the
+    /// heartbeat in seconds (otherwise the broker's, 60 on RabbitMQ).
     #[arg(long, env = "KZ_AMQP_URL", hide_env_values = true,
         default_value = WorkerConfig::DEFAULT_AMQP_URL)]
     amqp_url: String,
