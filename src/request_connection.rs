@@ -192,13 +192,14 @@ impl Outbox {
         if let Some(why) = &out.closed {
             return Err(PublishError::Connection(why.clone()));
         }
-        let before = out.bytes.len();
+        let first = out.bytes.is_empty();
         if let Err(e) = encode(&mut out.bytes, self.shared.frame_max) {
-            // Nothing half-written stays behind.
-            out.bytes.truncate(before);
-            return Err(PublishError::Connection(format!("encoding a frame: {e}")));
+            // The output, other requests' replies and settlements with it, is gone: the
+            // connection is given up, and the broker requeues what it leaves unsettled.
+            let why = format!("encoding a frame: {e}");
+            give_up(out, &self.shared, &why);
+            return Err(PublishError::Connection(why));
         }
-        let first = before == 0;
         drop(out);
         // One wake per batch: frames queued after it ride along with the same write.
         if first {
@@ -291,9 +292,10 @@ impl Outbox {
         if out.finishing {
             return;
         }
-        let before = out.bytes.len();
-        if push_frame(&mut out.bytes, &AMQPFrame::Method(channel, method)).is_err() {
-            out.bytes.truncate(before);
+        if let Err(e) = push_frame(&mut out.bytes, &AMQPFrame::Method(channel, method)) {
+            // As in `queue`: the output is gone, so is the connection.
+            give_up(out, &self.shared, &format!("encoding a frame: {e}"));
+            return;
         }
         drop(out);
         self.shared.wake.notify_one();
@@ -318,7 +320,18 @@ impl Outbox {
     }
 }
 
-/// Encodes `frame` onto `out`.
+/// Gives the connection up, the output lost: nothing more is queued, the reader ends the
+/// session.
+fn give_up(mut out: std::sync::MutexGuard<'_, Output>, shared: &Shared, why: &str) {
+    out.closed = Some(why.to_owned());
+    out.bytes.clear();
+    drop(out);
+    shared.lost.notify_one();
+}
+
+/// Encodes `frame` onto the end of `out`. On an error, what `out` held is gone (the encoder
+/// takes the buffer and does not give it back), so a caller whose buffer holds other frames
+/// must give the connection up ([`Outbox::queue`]).
 fn push_frame(out: &mut Vec<u8>, frame: &AMQPFrame) -> Result<(), String> {
     let buf = std::mem::take(out);
     match gen_frame(frame)(WriteContext::from(buf)) {
@@ -377,16 +390,6 @@ struct Frames {
     ended: bool,
 }
 
-/// The length of the first frame of `rest` when it is all there.
-fn complete_frame(rest: &[u8]) -> Option<(usize, usize)> {
-    if rest.len() < FRAME_HEADER {
-        return None;
-    }
-    let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
-    let len = size.saturating_add(FRAME_HEADER + 1);
-    (rest.len() >= len).then_some((size, len))
-}
-
 impl Frames {
     fn new(frame_max: usize) -> Self {
         Self {
@@ -408,30 +411,40 @@ impl Frames {
         &mut self.input
     }
 
+    /// The payload size and the whole length of the next frame, when it is all read. Its size
+    /// is checked as soon as its header is there, so that a size from a broken stream cannot
+    /// make us buffer without end.
+    fn next_frame(&self) -> Result<Option<(usize, usize)>, ConnectionError> {
+        let rest = &self.input[self.parsed..];
+        if rest.len() < FRAME_HEADER {
+            return Ok(None);
+        }
+        let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
+        let len = size.saturating_add(FRAME_HEADER + 1);
+        if len > self.frame_max {
+            return Err(ConnectionError::Protocol(format!(
+                "a frame of {len} bytes, over the negotiated {}",
+                self.frame_max
+            )));
+        }
+        if rest.len() < len {
+            return Ok(None);
+        }
+        if rest[len - 1] != FRAME_END {
+            return Err(ConnectionError::Protocol(
+                "a frame without its end octet".into(),
+            ));
+        }
+        Ok(Some((size, len)))
+    }
+
     /// Handles the complete frames already read until one makes an event.
     fn take_event(&mut self, outbox: &Outbox) -> Result<Option<Event>, ConnectionError> {
         loop {
-            let rest = &self.input[self.parsed..];
-            if rest.len() >= FRAME_HEADER {
-                let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
-                // Checked before the frame is all there, so that a size from a broken stream
-                // cannot make us buffer without end.
-                if size.saturating_add(FRAME_HEADER + 1) > self.frame_max {
-                    return Err(ConnectionError::Protocol(format!(
-                        "a frame of {} bytes, over the negotiated {}",
-                        size.saturating_add(FRAME_HEADER + 1),
-                        self.frame_max
-                    )));
-                }
-            }
-            let Some((size, len)) = complete_frame(rest) else {
+            let Some((size, len)) = self.next_frame()? else {
                 return Ok(None);
             };
-            if rest[len - 1] != FRAME_END {
-                return Err(ConnectionError::Protocol(
-                    "a frame without its end octet".into(),
-                ));
-            }
+            let rest = &self.input[self.parsed..];
             let event = if rest[0] == BODY_FRAME {
                 // A body frame's payload goes straight into the message (or is only
                 // counted), not through a frame value of its own.
@@ -649,7 +662,7 @@ impl RequestConnection {
             read,
             frames: Frames::new(FRAME_MAX as usize),
         };
-        write.write_all(b"AMQP\x00\x00\x09\x01").await.map_err(io)?;
+        write_out(&mut write, b"AMQP\x00\x00\x09\x01").await?;
         let start = match hs.method().await? {
             AMQPClass::Connection(connection::AMQPMethod::Start(s)) => s,
             m => return Err(unexpected(&m)),
@@ -665,21 +678,19 @@ impl RequestConnection {
             ));
         }
         let user = &uri.authority.userinfo;
-        let mut out = Vec::new();
-        push_frame(
-            &mut out,
-            &AMQPFrame::Method(
-                0,
-                AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
+        send(
+            &mut write,
+            0,
+            [AMQPClass::Connection(connection::AMQPMethod::StartOk(
+                connection::StartOk {
                     client_properties: client_properties(c.connection_name),
                     mechanism: "PLAIN".into(),
                     response: format!("\0{}\0{}", user.username, user.password).into(),
                     locale: "en_US".into(),
-                })),
-            ),
+                },
+            ))],
         )
-        .map_err(ConnectionError::Protocol)?;
-        write.write_all(&out).await.map_err(io)?;
+        .await?;
         let tune = match hs.method().await? {
             AMQPClass::Connection(connection::AMQPMethod::Tune(t)) => t,
             m => return Err(unexpected(&m)),
@@ -696,27 +707,21 @@ impl RequestConnection {
             (None, 0) => DEFAULT_HEARTBEAT_SECS,
             (None, theirs) => theirs,
         };
-        let mut out = Vec::new();
-        for (channel, method) in [
-            (
-                0,
+        send(
+            &mut write,
+            0,
+            [
                 AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
                     channel_max: 1,
                     frame_max,
                     heartbeat,
                 })),
-            ),
-            (
-                0,
                 AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
                     virtual_host: uri.vhost.as_str().into(),
                 })),
-            ),
-        ] {
-            push_frame(&mut out, &AMQPFrame::Method(channel, method))
-                .map_err(ConnectionError::Protocol)?;
-        }
-        write.write_all(&out).await.map_err(io)?;
+            ],
+        )
+        .await?;
         hs.expect(|m| matches!(m, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))))
             .await?;
         let consumer_tag = short_string("the consumer tag", c.consumer_tag)
@@ -749,10 +754,7 @@ impl RequestConnection {
             ),
         ];
         for (method, is_answer) in steps {
-            let mut out = Vec::new();
-            push_frame(&mut out, &AMQPFrame::Method(CHANNEL, method))
-                .map_err(ConnectionError::Protocol)?;
-            write.write_all(&out).await.map_err(io)?;
+            send(&mut write, CHANNEL, [method]).await?;
             hs.expect(is_answer).await?;
         }
         let interval = (heartbeat > 0).then(|| Duration::from_secs(u64::from(heartbeat)));
@@ -921,6 +923,26 @@ fn unexpected(m: &AMQPClass) -> ConnectionError {
     }
 }
 
+/// Writes `methods` on `channel`, in one write: a step of opening.
+async fn send(
+    write: &mut WriteSide,
+    channel: u16,
+    methods: impl IntoIterator<Item = AMQPClass>,
+) -> Result<(), ConnectionError> {
+    let mut out = Vec::new();
+    for method in methods {
+        push_frame(&mut out, &AMQPFrame::Method(channel, method))
+            .map_err(ConnectionError::Protocol)?;
+    }
+    write_out(write, &out).await
+}
+
+/// Writes `bytes` and flushes them (a TLS stream may hold what it encrypted until then).
+async fn write_out(write: &mut WriteSide, bytes: &[u8]) -> Result<(), ConnectionError> {
+    write.write_all(bytes).await.map_err(io)?;
+    write.flush().await.map_err(io)
+}
+
 /// The reading side while opening: one method at a time.
 struct Handshake {
     read: ReadSide,
@@ -932,8 +954,8 @@ impl Handshake {
     async fn method(&mut self) -> Result<AMQPClass, ConnectionError> {
         loop {
             let f = &mut self.frames;
-            let rest = &f.input[f.parsed..];
-            if let Some((_, len)) = complete_frame(rest) {
+            if let Some((_, len)) = f.next_frame()? {
+                let rest = &f.input[f.parsed..];
                 let frame = parse_frame(&rest[..len]).map(|(_, f)| f).map_err(|e| {
                     ConnectionError::Protocol(format!("an unreadable frame: {e:?}"))
                 })?;
@@ -947,11 +969,6 @@ impl Handshake {
                         )));
                     }
                 }
-            }
-            if rest.len() > f.frame_max {
-                return Err(ConnectionError::Protocol(
-                    "an oversized frame while opening".into(),
-                ));
             }
             match self.read.read_buf(f.room()).await {
                 // RabbitMQ hangs up on a refused login, with no close first.
@@ -992,12 +1009,7 @@ async fn write_loop(mut write: WriteSide, shared: Arc<Shared>, heartbeat: Option
             out.finishing
         };
         if !batch.is_empty() {
-            // (A TLS stream may keep what it encrypted until flushed; TCP's flush is free.)
-            let written_out = match write.write_all(&batch).await {
-                Ok(()) => write.flush().await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = written_out {
+            if let Err(e) = write_out(&mut write, &batch).await {
                 let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
                 out.closed
                     .get_or_insert_with(|| format!("writing to the broker: {e}"));
