@@ -48,15 +48,9 @@ fn main() {
                 let answered = handle(&body, &store, &registrar, &identity).await;
                 return std::hint::black_box(answered.reply.bytes().len());
             }
-            // The worker's span and line (src/worker.rs), with the synthetic request's ids.
+            // The worker's own span, and its line (src/worker.rs).
             let envelope = kz_endpoint::build_api::Envelope::of(&body);
-            let span = tracing::info_span!(
-                "build",
-                msg_id = envelope.msg_id.as_deref(),
-                account = envelope.account_id.as_deref(),
-                endpoint = envelope.endpoint_id.as_deref(),
-                call_id = envelope.call_id.as_deref(),
-            );
+            let span = kz_endpoint::worker::request_span(&envelope);
             let started = std::time::Instant::now();
             async {
                 let answered = handle(&body, &store, &registrar, &identity).await;

@@ -653,18 +653,7 @@ impl<S: ServingStore> Worker<S> {
             Ok(body) => crate::build_api::Envelope::of(body),
             Err(refused) => refused.envelope.clone(),
         };
-        // The request's context, for every line logged while it is handled (the registrar's
-        // warnings included). A field the message does not carry is left out, not "" (an
-        // envelope has no empty fields: `Envelope::of` reads an empty string as absent).
-        // (Given at creation, all at once: recording them one by one formats the span's
-        // fields again for each.)
-        let span = tracing::info_span!(
-            "build",
-            msg_id = envelope.msg_id.as_deref(),
-            account = envelope.account_id.as_deref(),
-            endpoint = envelope.endpoint_id.as_deref(),
-            call_id = envelope.call_id.as_deref(),
-        );
+        let span = request_span(&envelope);
         async move {
             let props = &delivery.properties;
             let reply_to = props.reply_to().as_ref().map(|s| s.as_str());
@@ -805,6 +794,21 @@ impl<S: ServingStore> Worker<S> {
             resolution: None,
         }
     }
+}
+
+/// A request's context, for every line logged while it is handled (the registrar's warnings
+/// included): the span `build`. A field the message does not carry is left out, not "" (an
+/// envelope has no empty fields: `Envelope::of` reads an empty string as absent). The fields
+/// are given at creation, all at once: recording them one by one formats the span's fields
+/// again for each. (Public for `examples/request_profile.rs`, which measures this span.)
+pub fn request_span(envelope: &crate::build_api::Envelope) -> tracing::Span {
+    tracing::info_span!(
+        "build",
+        msg_id = envelope.msg_id.as_deref(),
+        account = envelope.account_id.as_deref(),
+        endpoint = envelope.endpoint_id.as_deref(),
+        call_id = envelope.call_id.as_deref(),
+    )
 }
 
 /// The message of a panic payload.
