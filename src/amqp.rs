@@ -6,6 +6,7 @@
 //! `406 PRECONDITION_FAILED`; a publish without `content_type: application/json` crashes
 //! Kazoo's consumer. Both are kept in one place here.
 
+use amq_protocol::protocol::{AMQPClass, exchange, queue};
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
@@ -48,6 +49,65 @@ pub async fn declare_exchanges(channel: &Channel) -> lapin::Result<()> {
             .await?;
     }
     Ok(())
+}
+
+/// The name AMQP gives an exchange type.
+fn kind_name(kind: &ExchangeKind) -> &str {
+    match kind {
+        ExchangeKind::Custom(c) => c,
+        ExchangeKind::Direct => "direct",
+        ExchangeKind::Fanout => "fanout",
+        ExchangeKind::Headers => "headers",
+        ExchangeKind::Topic => "topic",
+    }
+}
+
+/// [`EXCHANGES`] as the `exchange.declare` methods of a connection that speaks AMQP itself
+/// (the worker's, [`crate::broker_connection`]), with the same flags as
+/// [`declare_exchanges`].
+pub fn exchange_declarations() -> Vec<AMQPClass> {
+    EXCHANGES
+        .iter()
+        .map(|(name, kind)| {
+            AMQPClass::Exchange(exchange::AMQPMethod::Declare(exchange::Declare {
+                exchange: (*name).into(),
+                kind: kind_name(kind).into(),
+                ..Default::default()
+            }))
+        })
+        .collect()
+}
+
+/// The `queue.declare` of an auto-delete queue (`exclusive` to the connection, or shared by
+/// every worker), with `args`.
+pub fn queue_declaration(
+    name: &str,
+    exclusive: bool,
+    args: FieldTable,
+) -> Result<AMQPClass, PublishError> {
+    Ok(AMQPClass::Queue(queue::AMQPMethod::Declare(
+        queue::Declare {
+            queue: short_string("the queue name", name)?,
+            exclusive,
+            auto_delete: true,
+            arguments: args,
+            ..Default::default()
+        },
+    )))
+}
+
+/// The `queue.bind` of `queue` to `exchange` with `routing_key`.
+pub fn queue_binding(
+    queue: &str,
+    exchange: &str,
+    routing_key: &str,
+) -> Result<AMQPClass, PublishError> {
+    Ok(AMQPClass::Queue(queue::AMQPMethod::Bind(queue::Bind {
+        queue: short_string("the queue name", queue)?,
+        exchange: short_string("the exchange name", exchange)?,
+        routing_key: short_string("the routing key", routing_key)?,
+        ..Default::default()
+    })))
 }
 
 /// Queue arguments in Kazoo's types: `x-message-ttl` as a signed 32-bit integer (`I`) and
@@ -162,8 +222,8 @@ pub enum PublishError {
     /// The broker refused the publish, or the connection failed.
     #[error(transparent)]
     Broker(#[from] lapin::Error),
-    /// The request connection is closed (or closing): nothing more goes out on it.
-    #[error("the request connection is closed: {0}")]
+    /// The broker connection is closed (or closing): nothing more goes out on it.
+    #[error("the broker connection is closed: {0}")]
     Connection(String),
 }
 
@@ -310,10 +370,10 @@ impl ReplyAddress {
         publish_bytes(channel, exchange, routing_key, body, properties).await
     }
 
-    /// Queues `body` (JSON text) to this address on the request connection.
+    /// Queues `body` (JSON text) to this address on the broker connection.
     pub fn queue(
         &self,
-        outbox: &crate::request_connection::Outbox,
+        outbox: &crate::broker_connection::Outbox,
         body: &[u8],
     ) -> Result<(), PublishError> {
         let (exchange, routing_key, properties) = self.route();

@@ -24,8 +24,9 @@
 //! - [`worker`]: the live worker: the request consumer, replies, reconnection and shutdown
 //!   ([`shutdown`]), counters ([`stats`]), the settlement of every delivery
 //!   ([`settlement`]) and the request window's stall detector ([`progress`]); over
-//!   [`request_connection`] (the request queue's own AMQP connection, on the requests'
-//!   thread), [`amqp`] (Kazoo's AMQP conventions),
+//!   [`broker_connection`] (the worker's one AMQP connection, on the requests' thread:
+//!   requests, replies, settlements, registrar queries and answers, events), [`amqp`]
+//!   (Kazoo's AMQP conventions),
 //!   [`nodes`] (live ecallmgr nodes), [`couchdb`] (the CouchDB store), [`cache`] (the
 //!   document cache), [`conf_events`] (Kazoo's document-change events) and [`correlator`]
 //!   (replies matched to their requests by `Msg-ID`, for the registrar and the client).
@@ -41,6 +42,7 @@
 //!   [`log_format`]: the fields of a text log line, written for less.
 
 pub mod amqp;
+pub mod broker_connection;
 pub mod build_api;
 pub mod cache;
 pub mod capture;
@@ -65,7 +67,6 @@ pub mod recorder;
 pub mod registrar;
 pub mod replay;
 pub mod report;
-pub mod request_connection;
 pub mod resolver;
 pub mod settlement;
 pub mod shutdown;

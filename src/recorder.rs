@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::request_connection::Delivery;
+use crate::broker_connection::Delivery;
 use serde_json::Value;
 
 use crate::capture::{Capture, Message, Properties, VERSION, redact};

@@ -10,7 +10,7 @@
 //! a message that killed one task does not come back to kill the next.
 
 use crate::amqp::PublishError;
-use crate::request_connection::Outbox;
+use crate::broker_connection::Outbox;
 
 /// How a delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub enum Settled {
 
 /// The settlement guard of one delivery.
 ///
-/// A settlement is a frame queued on the request connection's [`Outbox`], behind the
+/// A settlement is a frame queued on the broker connection's [`Outbox`], behind the
 /// reply queued before it: queueing never waits, so settling (and the guard's `Drop`) is
 /// synchronous. A delivery's tag cannot reach another connection: a lost connection is a new
 /// session with a new outbox, and a closed outbox refuses the frame (the broker has requeued

@@ -1,20 +1,21 @@
 //! The live worker: `build_req` from RabbitMQ in, replies out.
 //!
-//! A broker session is two connections:
-//! - the request connection ([`crate::request_connection`]), of its own, consuming the
-//!   shared request queue (bound to `kapps` with `endpoint.build.*`) with manual
-//!   acknowledgement, so several workers compete for requests; its replies and
-//!   acknowledgements go out on it too, each acknowledgement behind its reply, on the thread
-//!   that handles the requests;
-//! - lapin's connection, for everything that is not per request: the declarations, the
-//!   registrar's queries, and a private queue for everything addressed to this worker
-//!   (registrar answers on `targeted`, node heartbeats on `nodes` and document-change events
-//!   on `configuration`).
+//! A broker session is one connection ([`crate::broker_connection`]), on the thread that
+//! handles the requests. It declares what Kazoo would (the exchanges, the shared request
+//! queue and our own), then consumes two queues on its one channel:
+//! - the shared request queue (bound to `kapps` with `endpoint.build.*`), with manual
+//!   acknowledgement, so several workers compete for requests; replies and acknowledgements
+//!   go out on the same channel, each acknowledgement behind its reply;
+//! - a private queue for everything addressed to this worker (registrar answers on
+//!   `targeted`, node heartbeats on `nodes`, document-change events on `configuration`),
+//!   without acknowledgements, as a Kazoo listener consumes its own. The registrar's queries
+//!   go out on the connection too, so a build that asks the registrar never leaves the
+//!   thread either.
 //!
-//! Losing either ends the session: the other is closed, a new session is established with
-//! backoff, the topology declared again and consumption resumed; the document cache is
-//! dropped meanwhile, because change events may have been missed. On shutdown the worker
-//! cancels its consumer, finishes and acknowledges what it has in flight (and what was
+//! Losing the connection ends the session: a new one is established with backoff, the
+//! topology declared again and consumption resumed; the document cache is dropped
+//! meanwhile, because change events may have been missed. On shutdown the worker cancels
+//! its request consumer, finishes and acknowledges what it has in flight (and what was
 //! already on its way), and returns.
 
 use std::future::Future;
@@ -23,18 +24,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{FutureExt, StreamExt};
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties};
+use amq_protocol::protocol::AMQPClass;
+use futures_util::FutureExt;
 use serde_json::Value;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::amqp::{
-    CONFIGURATION, KAPPS, NODES, PublishError, ReplyAddress, TARGETED, declare_exchanges,
-    private_queue, queue_args, random_hex, short_string,
+    CONFIGURATION, KAPPS, NODES, PublishError, ReplyAddress, TARGETED, exchange_declarations,
+    queue_args, queue_binding, queue_declaration, random_hex, short_string,
 };
+use crate::broker_connection::{BrokerConnection, Consume, Delivery, Event, Outbox};
 use crate::build_api::{BuildError, ErrorCode, Identity, reply_body};
 use crate::cache::{CachedStore, DocCache};
 use crate::conf_events;
@@ -46,7 +46,6 @@ use crate::nodes::NodeTracker;
 use crate::progress::{InFlight, Progress};
 use crate::recorder::Recorder;
 use crate::registrar::amqp::{AmqpRegistrar, PendingQueries};
-use crate::request_connection::{Consume, Delivery, Event, Outbox, RequestConnection};
 use crate::resolver::Limits;
 use crate::settlement::Settlement;
 use crate::shutdown::Shutdown;
@@ -203,10 +202,11 @@ impl WorkerConfig {
     /// Checks the names AMQP carries as short strings (queue, bindings, our node name in the
     /// queue and connection names), so a bad setting is an error at start, not a panic.
     pub fn validate(&self) -> anyhow::Result<()> {
-        // Our own queue is `<node>-<8 hex>`, its consumer tag that plus `-requests`.
+        // Our own queue and connection are `<node>-<8 hex>`; the request consumer's tag is
+        // that plus `-requests`, and the events consumer's that plus `-events`.
         short_string(
-            "--node (plus 18 bytes)",
-            &format!("{}-01234567-requests", self.node),
+            "--node (plus 25 bytes)",
+            &format!("{}-01234567-requests-events", self.node),
         )?;
         short_string("--queue", &format!("{}-01234567-requests", self.queue))?;
         for b in &self.bindings {
@@ -233,16 +233,11 @@ pub struct Worker<S = Store> {
     pub stats: Stats,
 }
 
-/// The connections and registrar of one broker session, shared by its request tasks.
+/// What the request tasks of one broker session share: the registrar, and the connection's
+/// sending side (replies, settlements and the registrar's queries all go out on it).
 struct SessionChannels {
     registrar: AmqpRegistrar,
-    /// Registrar queries go out on it (lapin).
-    publish: Channel,
-    /// The request connection's sending side: replies and settlements.
     outbox: Outbox,
-    /// Signalled by a request task that found the registrar's channel closed (one per
-    /// session: a late task of the previous one cannot end this one).
-    channel_lost: tokio::sync::Notify,
 }
 
 /// How a connection's session ended.
@@ -369,90 +364,67 @@ impl<S: ServingStore> Worker<S> {
     /// One connection: connect, declare, consume until the connection goes or `shutdown`.
     async fn session(self: &Arc<Self>, shutdown: &Shutdown) -> SessionEnd {
         let name = format!("{}-{}", self.config.node, random_hex(8));
-        let conn = match Connection::connect(
-            &self.config.amqp_url,
-            ConnectionProperties::default().with_connection_name(name.clone().into()),
-        )
-        .await
-        {
-            Ok(conn) => conn,
-            Err(e) => return SessionEnd::Unreachable(crate::report::error_chain(&e)),
+        // Our own queue (registrar answers, heartbeats, change events) is named after the
+        // connection, as a Kazoo listener's is after its process.
+        let own_queue = name.clone();
+        let setup = match self.declarations(&own_queue) {
+            Ok(setup) => setup,
+            Err(e) => return SessionEnd::SetupFailed(e.to_string()),
         };
-        match self.consume(conn, name, shutdown).await {
-            Ok(end) => end,
-            Err(e) => SessionEnd::SetupFailed(crate::report::error_chain(&e)),
+        let opened = BrokerConnection::open(&Consume {
+            amqp_url: &self.config.amqp_url,
+            connection_name: &name,
+            setup: &setup,
+            queue: &self.config.queue,
+            consumer_tag: &format!("{name}-requests"),
+            prefetch: self.config.prefetch,
+            events_queue: Some(&own_queue),
+        })
+        .await;
+        match opened {
+            Ok((requests, outbox)) => {
+                self.consume(requests, outbox, name, own_queue, shutdown)
+                    .await
+            }
+            Err(e) if e.is_channel_refusal() => SessionEnd::SetupFailed(e.to_string()),
+            Err(e) => SessionEnd::Unreachable(e.to_string()),
         }
+    }
+
+    /// What a session declares before it consumes, as Kazoo declares it: the exchanges; the
+    /// shared request queue and its `kapps` bindings; our own queue, bound to `targeted` by
+    /// its name, to `nodes` and to the change events on `configuration`.
+    fn declarations(&self, own_queue: &str) -> Result<Vec<AMQPClass>, PublishError> {
+        let queue = self.config.queue.as_str();
+        let mut setup = exchange_declarations();
+        setup.push(queue_declaration(queue, false, queue_args(3_000, 100))?);
+        for key in &self.config.bindings {
+            setup.push(queue_binding(queue, KAPPS, key)?);
+        }
+        setup.push(queue_declaration(
+            own_queue,
+            true,
+            queue_args(60_000, 10_000),
+        )?);
+        setup.push(queue_binding(own_queue, TARGETED, own_queue)?);
+        setup.push(queue_binding(own_queue, NODES, "")?);
+        for key in conf_events::BINDINGS {
+            setup.push(queue_binding(own_queue, CONFIGURATION, key)?);
+        }
+        Ok(setup)
     }
 
     async fn consume(
         self: &Arc<Self>,
-        conn: Connection,
+        mut requests: BrokerConnection,
+        outbox: Outbox,
         name: String,
+        own_queue: String,
         shutdown: &Shutdown,
-    ) -> Result<SessionEnd, lapin::Error> {
+    ) -> SessionEnd {
         let mut shutdown = shutdown.clone();
         self.progress.reset();
-        let publish = conn.create_channel().await?;
-        declare_exchanges(&publish).await?;
-
-        // Our own queue: registrar answers, heartbeats, change events.
-        let events = conn.create_channel().await?;
-        let own_queue = name.clone();
-        let mut own_bindings = vec![(TARGETED, None), (NODES, Some(""))];
-        own_bindings.extend(
-            conf_events::BINDINGS
-                .iter()
-                .map(|b| (CONFIGURATION, Some(*b))),
-        );
-        let mut own_consumer = private_queue(
-            &events,
-            &own_queue,
-            queue_args(60_000, 10_000),
-            &own_bindings,
-        )
-        .await?;
-
-        // The shared request queue: declared and bound here, consumed on the request
-        // connection of its own.
-        events
-            .queue_declare(
-                self.config.queue.as_str().into(),
-                QueueDeclareOptions {
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                queue_args(3_000, 100),
-            )
-            .await?;
-        for key in &self.config.bindings {
-            events
-                .queue_bind(
-                    self.config.queue.as_str().into(),
-                    KAPPS.into(),
-                    key.as_str().into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-        }
         let consumer_tag = format!("{name}-requests");
-        let opened = RequestConnection::open(&Consume {
-            amqp_url: &self.config.amqp_url,
-            connection_name: &consumer_tag,
-            queue: &self.config.queue,
-            consumer_tag: &consumer_tag,
-            prefetch: self.config.prefetch,
-        })
-        .await;
-        let (mut requests, outbox) = match opened {
-            Ok(opened) => opened,
-            Err(e) => {
-                let _ = conn.close(200, "set-up failed".into()).await;
-                return Ok(SessionEnd::SetupFailed(format!(
-                    "the request connection: {e}"
-                )));
-            }
-        };
         self.consuming.store(true, Ordering::Relaxed);
         tracing::info!(
             broker = %crate::report::url_host(&self.config.amqp_url),
@@ -465,8 +437,8 @@ impl<S: ServingStore> Worker<S> {
 
         let pending = Arc::new(PendingQueries::default());
         let registrar = AmqpRegistrar {
-            channel: publish.clone(),
-            reply_queue: own_queue.clone(),
+            outbox: outbox.clone(),
+            reply_queue: own_queue,
             node: self.config.node.clone(),
             deadline: self.config.registrar_deadline,
             nodes: self.nodes.clone(),
@@ -474,29 +446,21 @@ impl<S: ServingStore> Worker<S> {
             metrics: self.stats.registrar.clone(),
         };
         // What every request task of this session shares, behind one `Arc`: a task takes
-        // one reference count, not a copy of each channel (a dozen each) and of the
-        // registrar's names.
+        // one reference count, not a copy of the outbox and of the registrar's names.
         let session = Arc::new(SessionChannels {
             registrar,
-            publish,
             outbox: outbox.clone(),
-            channel_lost: tokio::sync::Notify::new(),
         });
         let mut inflight = JoinSet::new();
         let end = loop {
             tokio::select! {
                 _ = shutdown.wait() => break SessionEnd::Shutdown,
-                _ = session.channel_lost.notified() => break SessionEnd::Lost("the registrar's channel was closed".into()),
                 d = requests.next() => match d {
                     Ok(Event::Delivery(delivery)) => self.spawn_request(&mut inflight, delivery, &session),
+                    Ok(Event::Message(message)) => self.on_event(&message, &pending),
                     // Not asked for: nothing to do.
                     Ok(Event::CancelOk) => {}
-                    Err(e) => break SessionEnd::Lost(format!("the request connection: {e}")),
-                },
-                e = own_consumer.next() => match e {
-                    Some(Ok(delivery)) => self.on_event(&delivery, &pending),
-                    Some(Err(e)) => break SessionEnd::Lost(crate::report::error_chain(&e)),
-                    None => break SessionEnd::Lost("the event consumer was cancelled".into()),
+                    Err(e) => break SessionEnd::Lost(e.to_string()),
                 },
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => self.joined(done),
             }
@@ -504,19 +468,17 @@ impl<S: ServingStore> Worker<S> {
         if let SessionEnd::Lost(_) = end {
             // The requests in flight are given back, not rejected: closed to them first, the
             // connection refuses their guards' rejections, and the broker requeues their
-            // deliveries as it closes (the session may have ended on lapin's side, with the
-            // request connection well).
+            // deliveries as it closes.
             outbox.close_to_requests("the broker session ended");
             inflight.abort_all();
             // Answer the broker's close, if that is what ended it, and hang up.
             requests.close().await;
-            let _ = conn.close(200, "connection lost".into()).await;
-            return Ok(end);
+            return end;
         }
         // Shutdown: take no more requests, finish (and acknowledge) the ones in flight. The
         // deliveries already on their way until the broker confirms the cancel are handled
-        // too. Builds may still wait on registrar answers, so our own queue is read
-        // meanwhile.
+        // too. Builds may still wait on registrar answers, which come on the same
+        // connection: it is read until the last build is done.
         if let Err(e) = outbox.cancel(&consumer_tag) {
             tracing::warn!(error = %e, "cancelling the request consumer failed");
         }
@@ -533,30 +495,29 @@ impl<S: ServingStore> Worker<S> {
                     tracing::warn!(timeout_ms = CANCEL_TIMEOUT.as_millis() as u64, "the broker did not confirm the consumer's cancel");
                     cancelled = true;
                 }
-                d = requests.next(), if !cancelled => match d {
-                    Ok(Event::Delivery(delivery)) => self.spawn_request(&mut inflight, delivery, &session),
+                d = requests.next() => match d {
+                    Ok(Event::Delivery(delivery)) if !cancelled => self.spawn_request(&mut inflight, delivery, &session),
+                    // After a cancel that was never confirmed: left unsettled, so the broker
+                    // requeues it as the connection closes.
+                    Ok(Event::Delivery(_)) => {}
+                    Ok(Event::Message(message)) => self.on_event(&message, &pending),
                     Ok(Event::CancelOk) => cancelled = true,
                     // The connection went: what is in flight cannot be settled any more (the
                     // broker requeues it), but it still ends as it may.
                     Err(e) => {
-                        tracing::warn!(error = %e, "the request connection went during shutdown");
-                        cancelled = true;
+                        tracing::warn!(error = %e, "the broker connection went during shutdown");
+                        break;
                     }
                 },
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => self.joined(done),
-                e = own_consumer.next() => match e {
-                    Some(Ok(delivery)) => self.on_event(&delivery, &pending),
-                    _ => break,
-                },
             }
         }
         while let Some(done) = inflight.join_next().await {
             self.joined(done);
         }
         requests.close().await;
-        let _ = conn.close(200, "shutdown".into()).await;
         tracing::info!("stopped");
-        Ok(SessionEnd::Shutdown)
+        SessionEnd::Shutdown
     }
 
     /// Starts the task of one request.
@@ -571,7 +532,7 @@ impl<S: ServingStore> Worker<S> {
     }
 
     /// Something on our own queue: a registrar answer, a heartbeat or a change event.
-    fn on_event(&self, delivery: &lapin::message::Delivery, pending: &PendingQueries) {
+    fn on_event(&self, delivery: &Delivery, pending: &PendingQueries) {
         let Ok(msg) = serde_json::from_slice::<Value>(&delivery.data) else {
             tracing::debug!(exchange = %delivery.exchange, "unreadable event ignored");
             return;
@@ -709,11 +670,6 @@ impl<S: ServingStore> Worker<S> {
                 && r.registrar_lookups > 0
             {
                 self.stats.registrar.seconds.observe(r.registrar_time.as_secs_f64());
-                if !session.publish.status().connected() {
-                    // A closed registrar channel fails every later query too: start a new
-                    // broker session rather than answer build after build without it.
-                    session.channel_lost.notify_one();
-                }
             }
             if let Some(r) = &handled.resolution {
                 self.stats.record_unapplied(&r.unapplied);
@@ -747,7 +703,7 @@ impl<S: ServingStore> Worker<S> {
                     settlement.ack()
                 }
                 Err(e @ (PublishError::Broker(_) | PublishError::Connection(_))) => {
-                    // The request connection is closing or gone (its reader ends the
+                    // The broker connection is closing or gone (its reader ends the
                     // session): the broker requeues the delivery, if it is not settled here.
                     tracing::warn!(error = %e, redelivered = delivery.redelivered, "reply not published");
                     settlement.retry_once(delivery.redelivered)

@@ -1,4 +1,4 @@
-//! `amqps://`: the request connection over TLS, against the real RabbitMQ behind a TLS
+//! `amqps://`: the broker connection over TLS, against the real RabbitMQ behind a TLS
 //! relay of this test's own (RabbitMQ here listens in plain AMQP only). The relay's
 //! certificate is signed by a certificate authority made for the test with `openssl`, and
 //! given to the connection as the system's trust store (`SSL_CERT_FILE`), so this is a
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kz_endpoint::amqp::{json_properties, random_hex};
-use kz_endpoint::request_connection::{ConnectionError, Consume, Event, RequestConnection};
+use kz_endpoint::broker_connection::{BrokerConnection, ConnectionError, Consume, Event};
 use lapin::options::QueueDeleteOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::ServerConfig;
@@ -126,7 +126,7 @@ async fn tls_relay(dir: &Path) -> u16 {
 }
 
 #[test]
-fn the_request_connection_speaks_tls_and_checks_the_certificate() {
+fn the_broker_connection_speaks_tls_and_checks_the_certificate() {
     let dir = std::env::temp_dir().join(format!("kz-test-amqps-{}", random_hex(8)));
     std::fs::create_dir_all(&dir).unwrap();
     certificates(&dir);
@@ -144,12 +144,13 @@ fn the_request_connection_speaks_tls_and_checks_the_certificate() {
             let url = url.to_owned();
             let queue = queue.clone();
             async move {
-                RequestConnection::open(&Consume {
+                BrokerConnection::open(&Consume {
                     amqp_url: &url,
                     connection_name: "kz-test-amqps",
                     queue: &queue,
                     consumer_tag: "kz-test-amqps",
                     prefetch: 1,
+                    ..Default::default()
                 })
                 .await
             }
@@ -165,7 +166,7 @@ fn the_request_connection_speaks_tls_and_checks_the_certificate() {
         // acknowledged.
         let (mut conn, outbox) = consume(&amqp_url_at("amqps", &format!("localhost:{port}"), ""))
             .await
-            .expect("the request connection over TLS");
+            .expect("the broker connection over TLS");
         publish_raw(&ch, &queue, b"{\"over\":\"tls\"}", json_properties()).await;
         let d = match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
             Ok(Ok(Event::Delivery(d))) => d,

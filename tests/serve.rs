@@ -220,7 +220,7 @@ fn text_logs_have_no_colour_off_a_terminal_and_the_broker_down_line_says_what_ha
     let (_, rest) = warn.split_once("Z ").expect("a timestamp");
     assert_eq!(
         rest,
-        " WARN kz_endpoint::worker: broker not reachable broker=127.0.0.1:1 error=IO error: Connection refused (os error 111) retry_in_ms=100"
+        " WARN kz_endpoint::worker: broker not reachable broker=127.0.0.1:1 error=Connection refused (os error 111) retry_in_ms=100"
     );
     for l in &w.seen {
         assert!(!l.contains('\u{1b}'), "a colour code off a terminal: {l:?}");

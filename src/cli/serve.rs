@@ -94,10 +94,10 @@ pub(super) struct Args {
         default_value_t = DEFAULT_CACHE_MEMORY_MB,
         value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     cache_memory_mb: u64,
-    /// Threads that run requests. With 1, one thread runs every request: a warm build takes
-    /// microseconds, and each message then crosses between two threads only (the AMQP
-    /// connection's and this one), which costs less CPU per request than a pool. More, for
-    /// a worker that needs more than one core (many cold builds, large groups).
+    /// Threads that run requests. With 1, one thread runs every request and the broker
+    /// connection: a warm build takes microseconds, and no message crosses between threads,
+    /// which costs less CPU per request than a pool. More, for a worker that needs more than
+    /// one core (many cold builds, large groups).
     #[arg(long, env = "KZ_WORKER_THREADS", hide_env_values = true,
         default_value_t = DEFAULT_WORKER_THREADS,
         value_parser = clap::value_parser!(u16).range(1..=1024))]

@@ -10,14 +10,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::Channel;
 use lapin::types::MAX_SHORT_STRING_LENGTH;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{RegKey, Registrar, Registration};
-use crate::amqp::{REGISTRAR, encode, json_properties, publish_json, random_hex};
+use crate::amqp::{REGISTRAR, encode, json_properties, random_hex};
+use crate::broker_connection::Outbox;
 use crate::build_api::{APP_NAME, APP_VERSION};
 use crate::correlator::{Correlator, Waiting};
 use crate::nodes::NodeTracker;
@@ -67,8 +67,8 @@ impl PendingQueries {
 /// A registrar that asks ecallmgr over AMQP.
 #[derive(Clone)]
 pub struct AmqpRegistrar {
-    /// The channel queries are published on.
-    pub channel: Channel,
+    /// Where queries are published: the worker's connection, the one the answers come in on.
+    pub outbox: Outbox,
     /// Our queue on the `targeted` exchange (the queries' `Server-ID`).
     pub reply_queue: String,
     /// Our `Node`.
@@ -110,14 +110,11 @@ impl AmqpRegistrar {
             "Realm": key.realm, "Username": key.username,
             "Fields": ["Contact", "Authorizing-ID", "Expires"]
         });
-        if let Err(e) = publish_json(
-            &self.channel,
-            REGISTRAR,
-            &routing_key,
-            &body,
-            json_properties(),
-        )
-        .await
+        // Serialising a `Value` cannot fail: its keys are strings.
+        let payload = serde_json::to_vec(&body).unwrap_or_default();
+        if let Err(e) = self
+            .outbox
+            .publish(REGISTRAR, &routing_key, json_properties(), &payload)
         {
             tracing::warn!(error = %e, registration = %key, "reg_query publish failed");
             self.metrics.not_asked("publish_failed", 1);

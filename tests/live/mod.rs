@@ -425,7 +425,7 @@ pub fn summary(reply: &Value) -> Vec<String> {
 }
 
 /// Closes, from the RabbitMQ side, every connection whose name contains `prefix` (a worker's
-/// node name: both its connections, lapin's and the request connection).
+/// node name: its connection).
 pub fn close_connections_named(prefix: &str) -> usize {
     close_connections_where(|name| name.contains(prefix))
 }

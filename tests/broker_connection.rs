@@ -1,7 +1,8 @@
-//! The request connection against the real RabbitMQ (`make test` starts it; without it these
-//! fail): what lapin did for the request queue before, checked on the wire. Messages of
-//! several frames each way, oversized bodies not kept, acknowledgements that free the
-//! prefetch window, the broker cancelling the consumer, heartbeats both ways, shutdown.
+//! The worker's broker connection against the real RabbitMQ (`make test` starts it; without
+//! it these fail), checked on the wire: messages of several frames each way, oversized
+//! bodies not kept, acknowledgements that free the prefetch window, the broker cancelling
+//! the consumer, heartbeats both ways, shutdown, the declarations of the setup and the
+//! events queue consumed beside the requests.
 
 mod live;
 use live::*;
@@ -11,30 +12,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use kz_endpoint::amqp::{TARGETED, json_properties};
-use kz_endpoint::handler::MAX_BODY;
-use kz_endpoint::request_connection::{
-    ConnectionError, Consume, Delivery, Event, Outbox, RequestConnection,
+use kz_endpoint::amqp::{
+    KAPPS, TARGETED, exchange_declarations, json_properties, queue_args, queue_binding,
+    queue_declaration, random_hex,
 };
+use kz_endpoint::broker_connection::{
+    BrokerConnection, ConnectionError, Consume, Delivery, Event, Outbox,
+};
+use kz_endpoint::handler::MAX_BODY;
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use tokio::net::{TcpListener, TcpStream};
 
-async fn open(url: &str, queue: &str, prefetch: u16) -> (RequestConnection, Outbox) {
+async fn open(url: &str, queue: &str, prefetch: u16) -> (BrokerConnection, Outbox) {
     let tag = format!("{queue}-requests");
-    RequestConnection::open(&Consume {
+    BrokerConnection::open(&Consume {
         amqp_url: url,
         connection_name: &tag,
         queue,
         consumer_tag: &tag,
         prefetch,
+        ..Default::default()
     })
     .await
-    .unwrap_or_else(|e| panic!("opening the request connection on {url}: {e}"))
+    .unwrap_or_else(|e| panic!("opening the broker connection on {url}: {e}"))
 }
 
 /// The next delivery, within `within`.
-async fn next_delivery(conn: &mut RequestConnection, within: Duration) -> Delivery {
+async fn next_delivery(conn: &mut BrokerConnection, within: Duration) -> Delivery {
     match tokio::time::timeout(within, conn.next()).await {
         Ok(Ok(Event::Delivery(d))) => d,
         other => panic!("expected a delivery, got {other:?}"),
@@ -151,13 +156,13 @@ async fn the_broker_cancelling_the_consumer_ends_the_connection_and_refuses_late
         .await
         .unwrap();
     match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
-        Ok(Err(ConnectionError::Cancelled)) => {}
+        Ok(Err(ConnectionError::Cancelled("request"))) => {}
         other => panic!("expected the cancel, got {other:?}"),
     }
     let refused = outbox.ack(1).unwrap_err();
     assert_eq!(
         refused.to_string(),
-        "the request connection is closed: the request consumer was cancelled"
+        "the broker connection is closed: the request consumer was cancelled"
     );
     conn.close().await;
 }
@@ -249,7 +254,7 @@ async fn heartbeats_keep_an_idle_connection_and_a_silent_broker_is_given_up() {
         other => panic!("expected the silence to end it, got {other:?}"),
     }
     let took = started.elapsed();
-    println!("request connection: a silent broker given up after {took:?}");
+    println!("broker connection: a silent broker given up after {took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     frozen.store(false, Ordering::Relaxed);
     conn.finish().await;
@@ -262,12 +267,13 @@ async fn heartbeats_keep_an_idle_connection_and_a_silent_broker_is_given_up() {
 async fn refused_credentials_say_so() {
     let url = amqp_url().replacen("guest:guest", "guest:wrong", 1);
     assert_ne!(url, amqp_url(), "the test URL carries guest:guest");
-    let e = RequestConnection::open(&Consume {
+    let e = BrokerConnection::open(&Consume {
         amqp_url: &url,
         connection_name: "kz-test-refused",
         queue: "kz-test-none",
         consumer_tag: "kz-test-none",
         prefetch: 1,
+        ..Default::default()
     })
     .await
     .unwrap_err();
@@ -277,4 +283,145 @@ async fn refused_credentials_say_so() {
         "{text}"
     );
     assert!(!text.contains("wrong"), "the password is not in {text}");
+}
+
+#[tokio::test]
+async fn the_setup_declares_and_the_events_queue_is_consumed_beside_the_requests() {
+    let (_c, ch) = channel().await;
+    let own = format!("kz-test-own-{}", random_hex(12));
+    let requests = format!("kz-test-rc-{}", random_hex(12));
+    let key = format!("kz.test.{}", random_hex(8));
+    let setup = {
+        let mut s = exchange_declarations();
+        s.push(queue_declaration(&requests, false, FieldTable::default()).unwrap());
+        s.push(queue_binding(&requests, KAPPS, &key).unwrap());
+        s.push(queue_declaration(&own, true, queue_args(60_000, 10)).unwrap());
+        s.push(queue_binding(&own, TARGETED, &own).unwrap());
+        s
+    };
+    let tag = format!("{requests}-tag");
+    let (mut conn, outbox) = BrokerConnection::open(&Consume {
+        amqp_url: &amqp_url(),
+        connection_name: &tag,
+        setup: &setup,
+        queue: &requests,
+        consumer_tag: &tag,
+        prefetch: 5,
+        events_queue: Some(&own),
+    })
+    .await
+    .expect("opened, with its declarations");
+    // Each queue's message arrives as its kind: a request to settle, an event not to.
+    publish_raw(&ch, &key, b"{\"a\":\"request\"}", json_properties()).await;
+    ch.basic_publish(
+        TARGETED.into(),
+        own.as_str().into(),
+        Default::default(),
+        b"{\"an\":\"event\"}",
+        json_properties(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let (mut request, mut event) = (None, None);
+    while request.is_none() || event.is_none() {
+        match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
+            Ok(Ok(Event::Delivery(d))) => request = Some(d),
+            Ok(Ok(Event::Message(m))) => event = Some(m),
+            other => panic!("expected a request and an event, got {other:?}"),
+        }
+    }
+    let (request, event) = (request.unwrap(), event.unwrap());
+    assert_eq!(request.data, b"{\"a\":\"request\"}");
+    assert_eq!(request.routing_key.as_str(), key);
+    assert_eq!(event.data, b"{\"an\":\"event\"}");
+    assert_eq!(event.exchange.as_str(), TARGETED);
+    assert_eq!(event.routing_key.as_str(), own);
+    outbox.ack(request.delivery_tag).unwrap();
+    // The events queue is exclusive to the connection: another cannot consume it.
+    let taken = ch
+        .basic_consume(
+            own.as_str().into(),
+            "".into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await;
+    assert!(
+        taken.is_err(),
+        "an exclusive queue was consumed by another connection"
+    );
+    // Deleting the request queue cancels its consumer, which ends the connection.
+    let (_c2, ch2) = channel().await;
+    ch2.queue_delete(requests.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
+        Ok(Err(ConnectionError::Cancelled("request"))) => {}
+        other => panic!("expected the request consumer's cancel, got {other:?}"),
+    }
+    conn.close().await;
+    // The events queue, exclusive, went with the connection.
+    let passive = ch2
+        .queue_declare(
+            own.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    assert!(passive.is_err(), "the events queue outlived its connection");
+}
+
+#[tokio::test]
+async fn a_refused_declaration_fails_the_open_and_says_which() {
+    let (_c, ch) = channel().await;
+    // An exchange of another type than the setup declares it with: RabbitMQ closes the
+    // channel with 406.
+    let exchange = format!("kz-test-x-{}", random_hex(12));
+    ch.exchange_declare(
+        exchange.as_str().into(),
+        lapin::ExchangeKind::Fanout,
+        lapin::options::ExchangeDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let setup = [amq_protocol::protocol::AMQPClass::Exchange(
+        amq_protocol::protocol::exchange::AMQPMethod::Declare(
+            amq_protocol::protocol::exchange::Declare {
+                exchange: exchange.as_str().into(),
+                kind: "topic".into(),
+                auto_delete: true,
+                ..Default::default()
+            },
+        ),
+    )];
+    let e = BrokerConnection::open(&Consume {
+        amqp_url: &amqp_url(),
+        connection_name: "kz-test-refused-declaration",
+        setup: &setup,
+        queue: "kz-test-none",
+        consumer_tag: "kz-test-none",
+        prefetch: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(e.is_channel_refusal(), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("the broker closed the channel: 406 PRECONDITION_FAILED"),
+        "{text}"
+    );
+    assert!(text.contains(&exchange), "{text}");
+    let _ = ch
+        .exchange_delete(exchange.as_str().into(), Default::default())
+        .await;
 }

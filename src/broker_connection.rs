@@ -1,8 +1,9 @@
-//! The request queue's own AMQP connection: deliveries in, replies and settlements out, on
-//! the thread that handles the requests.
+//! The worker's AMQP connection: deliveries in, replies and settlements out, on the thread
+//! that handles the requests; and the worker's own queue (registrar answers, heartbeats,
+//! change events) and the registrar's queries on the same channel.
 //!
-//! Why the worker does not consume its requests through lapin, as it does everything else:
-//! lapin always runs its own I/O thread. Every request then crosses between threads four
+//! Why the worker does not speak to the broker through lapin, as its CLI client and tests
+//! do: lapin always runs its own I/O thread. Every request then crosses between threads four
 //! times (the delivery, the reply, the acknowledgement, and the wake-ups between them), and
 //! on the load tool's figures that costs a consumer about 24 µs of CPU per request at 32 in
 //! flight and 60 µs at one, more than the whole build (`docs/performance.md`, fifth and sixth
@@ -20,7 +21,7 @@
 //!   the buffer's lock, and split into body frames of the negotiated size;
 //! - **a broker that goes silent**: heartbeats are negotiated; the writer sends one when it
 //!   has written nothing for half the interval, and the reader gives the connection up when
-//!   it has heard nothing for two ([`RequestConnection::next`]);
+//!   it has heard nothing for two ([`BrokerConnection::next`]);
 //! - **the broker ending things**: closing the connection or the channel, or cancelling the
 //!   consumer (the queue deleted; `consumer_cancel_notify` is asked for) ends the session,
 //!   after the broker's close is answered;
@@ -28,10 +29,11 @@
 //!   without its bytes, to be refused by size;
 //! - **shutdown**: the consumer is cancelled, the deliveries that were already on their way
 //!   are still handed out until the broker confirms, and the connection is closed only
-//!   after every settlement was written ([`RequestConnection::close`]).
+//!   after every settlement was written ([`BrokerConnection::close`]).
 //!
-//! Everything else the worker does on the broker (declarations, the registrar, its own
-//! queue's events) stays on lapin: none of it is per request.
+//! - **the setup**: the declarations the worker asks for are made one by one, each
+//!   confirmed before the next, so a refused one names itself ([`Consume::setup`]); the
+//!   worker's own queue is consumed last, without acknowledgements ([`Event::Message`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -97,9 +99,10 @@ pub enum ConnectionError {
         /// The broker's reason.
         text: String,
     },
-    /// The broker cancelled the consumer (its queue was deleted).
-    #[error("the request consumer was cancelled by the broker")]
-    Cancelled,
+    /// The broker cancelled a consumer, the request consumer or the events consumer (its
+    /// queue was deleted).
+    #[error("the {0} consumer was cancelled by the broker")]
+    Cancelled(&'static str),
     /// Nothing heard for two heartbeat intervals.
     #[error("the broker sent nothing for {0:?} (two heartbeat intervals)")]
     Silent(Duration),
@@ -107,8 +110,23 @@ pub enum ConnectionError {
     #[error("protocol error: {0}")]
     Protocol(String),
     /// Opening took longer than [`OPEN_TIMEOUT`].
-    #[error("opening the request connection took over {0:?}")]
+    #[error("opening the broker connection took over {0:?}")]
     Timeout(Duration),
+}
+
+impl ConnectionError {
+    /// The broker refused a step of setting up the channel (a declaration, the prefetch, a
+    /// consume): it closes the channel for that, where a refused login or vhost closes the
+    /// connection.
+    pub fn is_channel_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::Closed {
+                what: "channel",
+                ..
+            }
+        )
+    }
 }
 
 fn io(e: std::io::Error) -> ConnectionError {
@@ -147,8 +165,11 @@ impl Delivery {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event {
-    /// A request.
+    /// A request, to be settled.
     Delivery(Delivery),
+    /// A message on the events queue ([`Consume::events_queue`]): consumed without
+    /// acknowledgements, so there is nothing to settle.
+    Message(Delivery),
     /// The broker confirmed our cancelling of the consumer: nothing more will be delivered.
     CancelOk,
 }
@@ -360,14 +381,16 @@ fn push_body(out: &mut Vec<u8>, frame_max: usize, body: &[u8]) {
 #[derive(Debug)]
 struct Incoming {
     delivery: Delivery,
+    /// It came to the events consumer, not the request consumer.
+    event: bool,
     /// The header has come.
     sized: bool,
     /// Body bytes received (kept or not).
     received: u64,
 }
 
-/// The receiving side of the request connection, owned by the session's loop.
-pub struct RequestConnection {
+/// The receiving side of the broker connection, owned by the session's loop.
+pub struct BrokerConnection {
     read: ReadSide,
     frames: Frames,
     outbox: Outbox,
@@ -388,6 +411,8 @@ struct Frames {
     frame_max: usize,
     /// The broker closed the connection (and was answered): nothing more is to be said.
     ended: bool,
+    /// The events consumer's tag, once it consumes.
+    events_tag: Option<ShortString>,
 }
 
 impl Frames {
@@ -398,6 +423,7 @@ impl Frames {
             incoming: None,
             frame_max,
             ended: false,
+            events_tag: None,
         }
     }
 
@@ -492,7 +518,10 @@ impl Frames {
             .as_ref()
             .is_some_and(|m| m.sized && m.received >= m.delivery.body_size);
         if done {
-            self.incoming.take().map(|m| Event::Delivery(m.delivery))
+            self.incoming.take().map(|m| match m.event {
+                true => Event::Message(m.delivery),
+                false => Event::Delivery(m.delivery),
+            })
         } else {
             None
         }
@@ -512,7 +541,9 @@ impl Frames {
                         "a delivery before the previous one's body".into(),
                     ));
                 }
+                let event = self.events_tag.as_ref() == Some(&d.consumer_tag);
                 self.incoming = Some(Incoming {
+                    event,
                     delivery: Delivery {
                         delivery_tag: d.delivery_tag,
                         redelivered: d.redelivered,
@@ -543,8 +574,13 @@ impl Frames {
                 Ok(Some(Event::CancelOk))
             }
             AMQPFrame::Method(_, AMQPClass::Basic(basic::AMQPMethod::Cancel(c))) => {
-                // The broker cancelled us (the queue was deleted): answer if asked, and end.
-                outbox.close_to_requests("the request consumer was cancelled");
+                // The broker cancelled a consumer (its queue was deleted): answer if asked,
+                // and end.
+                let which = match self.events_tag.as_ref() == Some(&c.consumer_tag) {
+                    true => "events",
+                    false => "request",
+                };
+                outbox.close_to_requests(&format!("the {which} consumer was cancelled"));
                 if !c.nowait {
                     outbox.control(
                         CHANNEL,
@@ -553,7 +589,7 @@ impl Frames {
                         })),
                     );
                 }
-                Err(ConnectionError::Cancelled)
+                Err(ConnectionError::Cancelled(which))
             }
             AMQPFrame::Method(_, AMQPClass::Channel(channel::AMQPMethod::Close(c))) => {
                 outbox.close_to_requests("the broker closed the channel");
@@ -597,41 +633,73 @@ impl Frames {
                 Ok(None)
             }
             other => {
-                tracing::debug!(frame = %other, "request connection: frame ignored");
+                tracing::debug!(frame = %other, "broker connection: frame ignored");
                 Ok(None)
             }
         }
     }
 }
 
-/// A step of opening the channel: the method sent, and what accepts the broker's answer.
-type Step = (AMQPClass, fn(&AMQPClass) -> bool);
-
-impl std::fmt::Debug for RequestConnection {
+impl std::fmt::Debug for BrokerConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestConnection")
+        f.debug_struct("BrokerConnection")
             .field("frames", &self.frames)
             .field("silence", &self.silence)
             .finish_non_exhaustive()
     }
 }
 
-/// What [`RequestConnection::open`] needs.
-#[derive(Debug, Clone)]
+/// What [`BrokerConnection::open`] needs.
+#[derive(Debug, Clone, Default)]
 pub struct Consume<'a> {
     /// `amqp://user:pass@host:port/vhost`, optionally `?heartbeat=N&frame_max=N`.
     pub amqp_url: &'a str,
     /// The connection's name, as the broker's management shows it.
     pub connection_name: &'a str,
-    /// The queue to consume (declared already).
+    /// Declarations to make on the channel before consuming, in order, each confirmed by
+    /// the broker before the next (`exchange.declare`, `queue.declare`, `queue.bind`: see
+    /// [`crate::amqp::declare_exchange`] and its neighbours). A refused one fails the open.
+    pub setup: &'a [AMQPClass],
+    /// The queue to consume, with acknowledgements (declared already, or by `setup`).
     pub queue: &'a str,
     /// The consumer tag.
     pub consumer_tag: &'a str,
     /// Unacknowledged deliveries at most.
     pub prefetch: u16,
+    /// A queue of our own (exclusive, so declared by `setup` on this connection) to consume
+    /// too, without acknowledgements: its messages come as [`Event::Message`]. Its consumer
+    /// tag is the request consumer's with `-events` appended.
+    pub events_queue: Option<&'a str>,
 }
 
-impl RequestConnection {
+/// Whether `answer` is the broker's confirmation of `sent`, a step of opening.
+fn confirms(sent: &AMQPClass, answer: &AMQPClass) -> bool {
+    use amq_protocol::protocol::{exchange, queue};
+    matches!(
+        (sent, answer),
+        (
+            AMQPClass::Channel(channel::AMQPMethod::Open(_)),
+            AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))
+        ) | (
+            AMQPClass::Exchange(exchange::AMQPMethod::Declare(_)),
+            AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(_))
+        ) | (
+            AMQPClass::Queue(queue::AMQPMethod::Declare(_)),
+            AMQPClass::Queue(queue::AMQPMethod::DeclareOk(_))
+        ) | (
+            AMQPClass::Queue(queue::AMQPMethod::Bind(_)),
+            AMQPClass::Queue(queue::AMQPMethod::BindOk(_))
+        ) | (
+            AMQPClass::Basic(basic::AMQPMethod::Qos(_)),
+            AMQPClass::Basic(basic::AMQPMethod::QosOk(_))
+        ) | (
+            AMQPClass::Basic(basic::AMQPMethod::Consume(_)),
+            AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))
+        )
+    )
+}
+
+impl BrokerConnection {
     /// Connects, opens the channel and starts consuming. Returns once the broker confirmed
     /// the consumer.
     pub async fn open(c: &Consume<'_>) -> Result<(Self, Outbox), ConnectionError> {
@@ -728,34 +796,48 @@ impl RequestConnection {
             .map_err(|e| ConnectionError::Url(e.to_string()))?;
         let queue = short_string("the queue name", c.queue)
             .map_err(|e| ConnectionError::Url(e.to_string()))?;
-        let steps: [Step; 3] = [
-            (
-                AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
-                |m| matches!(m, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))),
-            ),
-            (
-                AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
-                    prefetch_count: c.prefetch,
-                    global: false,
-                })),
-                |m| matches!(m, AMQPClass::Basic(basic::AMQPMethod::QosOk(_))),
-            ),
-            (
-                AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
-                    queue,
-                    consumer_tag,
-                    no_local: false,
-                    no_ack: false,
-                    exclusive: false,
-                    nowait: false,
-                    arguments: FieldTable::default(),
-                })),
-                |m| matches!(m, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))),
-            ),
-        ];
-        for (method, is_answer) in steps {
-            send(&mut write, CHANNEL, [method]).await?;
-            hs.expect(is_answer).await?;
+        let consume = |queue, consumer_tag, no_ack, nowait| {
+            AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
+                queue,
+                consumer_tag,
+                no_local: false,
+                no_ack,
+                // Only we read our own queue, as a Kazoo listener reads its own.
+                exclusive: no_ack,
+                nowait,
+                arguments: FieldTable::default(),
+            }))
+        };
+        let steps = std::iter::once(AMQPClass::Channel(channel::AMQPMethod::Open(
+            channel::Open {},
+        )))
+        .chain(c.setup.iter().cloned())
+        .chain([
+            AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
+                prefetch_count: c.prefetch,
+                global: false,
+            })),
+            consume(queue, consumer_tag.clone(), false, false),
+        ]);
+        for method in steps {
+            send(&mut write, CHANNEL, [method.clone()]).await?;
+            hs.expect(|m| confirms(&method, m)).await?;
+        }
+        // The events consumer last, unconfirmed (`nowait`): once requests may be delivered,
+        // the next frame need not be its `consume-ok`. Should the broker refuse it, it
+        // closes the channel, which ends the session like any other close.
+        if let Some(events) = c.events_queue {
+            let tag = short_string("the consumer tag", &format!("{}-events", c.consumer_tag))
+                .map_err(|e| ConnectionError::Url(e.to_string()))?;
+            let events = short_string("the queue name", events)
+                .map_err(|e| ConnectionError::Url(e.to_string()))?;
+            send(
+                &mut write,
+                CHANNEL,
+                [consume(events, tag.clone(), true, true)],
+            )
+            .await?;
+            hs.frames.events_tag = Some(tag);
         }
         let interval = (heartbeat > 0).then(|| Duration::from_secs(u64::from(heartbeat)));
         let shared = Arc::new(Shared {
@@ -854,7 +936,7 @@ impl RequestConnection {
     }
 }
 
-impl Drop for RequestConnection {
+impl Drop for BrokerConnection {
     /// The writer goes with the connection, whatever ended it: a writer left running would
     /// keep the socket open and beat for a consumer that is gone, holding its deliveries.
     fn drop(&mut self) {
