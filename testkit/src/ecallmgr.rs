@@ -86,7 +86,13 @@ impl Ecallmgr {
                     }
                 }
                 let server_id = q["Server-ID"].as_str().unwrap_or_default().to_owned();
-                let _ = publish_targeted(&pub_ch, &server_id, &reply).await;
+                // Not awaited here: a publish waits for lapin's I/O thread to send it, and
+                // answering one query after the other would make this stand-in, not the
+                // worker, what limits the load tool's "registrar answering" figures.
+                let ch = pub_ch.clone();
+                tokio::spawn(async move {
+                    let _ = publish_targeted(&ch, &server_id, &reply).await;
+                });
             }
         });
         let (hb_ch, hb_node) = (ch, node.clone());
