@@ -20,7 +20,7 @@ use kz_endpoint::broker_connection::{
     BrokerConnection, ConnectionError, Consume, Delivery, Event, Outbox,
 };
 use kz_endpoint::handler::MAX_BODY;
-use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::QueueDeleteOptions;
 use lapin::types::FieldTable;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -105,16 +105,7 @@ async fn messages_of_many_frames_each_way_and_acks_that_free_the_window() {
     }
     // Everything acknowledged: nothing left on the queue, nothing redelivered.
     conn.close().await;
-    let q = ch
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
+    let q = queue_state(&ch, &queue).await;
     // (The auto-delete queue may be gone with its consumer: then nothing was left either.)
     if let Ok(q) = q {
         assert_eq!(q.message_count(), 0);
@@ -363,17 +354,8 @@ async fn the_setup_declares_and_the_events_queue_is_consumed_beside_the_requests
     }
     conn.close().await;
     // The events queue, exclusive, went with the connection.
-    let passive = ch2
-        .queue_declare(
-            own.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
-    assert!(passive.is_err(), "the events queue outlived its connection");
+    let gone = queue_state(&ch2, &own).await;
+    assert!(gone.is_err(), "the events queue outlived its connection");
 }
 
 #[tokio::test]

@@ -21,8 +21,7 @@ use kz_endpoint::cache::DocCache;
 use kz_endpoint::couchdb::CouchStore;
 use kz_endpoint::documents::{Docs, DocumentStore, Owned, StoreError};
 use kz_endpoint::worker::ServingStore;
-use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
+use lapin::options::QueueDeleteOptions;
 use lapin::{BasicProperties, Channel, Connection};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -203,16 +202,7 @@ async fn wait_consumers(queue: &str, consumers: u32) {
     for _ in 0..500 {
         // A passive declare of a missing queue closes its channel: a new channel each time.
         let ch = conn.create_channel().await.unwrap();
-        if let Ok(q) = ch
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
+        if let Ok(q) = queue_state(&ch, queue).await
             && q.consumer_count() >= consumers
         {
             return;
@@ -225,17 +215,7 @@ async fn wait_consumers(queue: &str, consumers: u32) {
 /// Messages waiting in `queue` (0 when it no longer exists).
 async fn queue_depth(queue: &str) -> u32 {
     let (_c, ch) = channel().await;
-    match ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-    {
+    match queue_state(&ch, queue).await {
         Ok(q) => q.message_count(),
         Err(_) => 0,
     }

@@ -215,6 +215,20 @@ pub async fn own_queue(ch: &Channel, bindings: &[(&str, &str)]) -> (String, Cons
     (q, consumer)
 }
 
+/// `queue`'s state (its messages and consumers), by a passive declare; an error when it does
+/// not exist, which also closes `ch`.
+pub async fn queue_state(ch: &Channel, queue: &str) -> lapin::Result<lapin::Queue> {
+    ch.queue_declare(
+        queue.into(),
+        lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+}
+
 /// A queue of the test's own, auto-delete, named `<prefix>-<random>` and bound to `kapps`
 /// with its name as the routing key (so [`publish_raw`] to that name reaches it alone).
 pub async fn kapps_queue(ch: &Channel, prefix: &str) -> String {
