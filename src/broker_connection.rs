@@ -22,18 +22,23 @@
 //! - **a broker that goes silent**: heartbeats are negotiated; the writer sends one when it
 //!   has written nothing for half the interval, and the reader gives the connection up when
 //!   it has heard nothing for two ([`BrokerConnection::next`]);
-//! - **the broker ending things**: closing the connection or the channel, or cancelling the
-//!   consumer (the queue deleted; `consumer_cancel_notify` is asked for) ends the session,
-//!   after the broker's close is answered;
+//! - **the broker ending things**: closing the connection or the channel, or cancelling
+//!   either consumer (its queue deleted; `consumer_cancel_notify` is asked for) ends the
+//!   session, after the broker's close is answered;
 //! - **oversized messages**: a body over [`MAX_BODY`] is counted, not kept, and delivered
 //!   without its bytes, to be refused by size;
 //! - **shutdown**: the consumer is cancelled, the deliveries that were already on their way
 //!   are still handed out until the broker confirms, and the connection is closed only
-//!   after every settlement was written ([`BrokerConnection::close`]).
+//!   after every settlement was written ([`BrokerConnection::close`]);
+//! - **the set-up**: the declarations the worker asks for are made one by one, each
+//!   confirmed before the next, so a refused one names itself ([`Consume::setup`]), and a
+//!   failed set-up closes the connection properly; the worker's own queue is consumed last,
+//!   without acknowledgements ([`Event::Message`]).
 //!
-//! - **the setup**: the declarations the worker asks for are made one by one, each
-//!   confirmed before the next, so a refused one names itself ([`Consume::setup`]); the
-//!   worker's own queue is consumed last, without acknowledgements ([`Event::Message`]).
+//! One consequence of one connection: the worker's own queue shares the socket and the
+//! reader with the requests, so a burst of change events (at most the queue's 10 000) is
+//! read before the requests behind it (each one a JSON parse, and for a change event a
+//! cache eviction), where lapin's connection used to keep them apart.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,7 +74,7 @@ const FRAME_MAX: u32 = 131_072;
 /// The heartbeat asked for when neither the URL nor the broker says one (RabbitMQ's
 /// default), in seconds.
 const DEFAULT_HEARTBEAT_SECS: u16 = 60;
-/// How long connecting, the handshake and the consume may take together.
+/// How long connecting, the handshake, the declarations and the consume may take together.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a closing connection waits for the broker's `close-ok`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -109,23 +114,23 @@ pub enum ConnectionError {
     /// The broker sent something AMQP does not allow here.
     #[error("protocol error: {0}")]
     Protocol(String),
-    /// Opening took longer than [`OPEN_TIMEOUT`].
+    /// Logged in, the broker refused a step of the set-up (a declaration, the prefetch, the
+    /// consume: it closes the channel for that) or the connection went meanwhile.
+    #[error("setting up the channel: {0}")]
+    SetUp(Box<ConnectionError>),
+    /// A queue name or consumer tag that AMQP cannot carry.
+    #[error("{0}")]
+    Name(String),
+    /// Opening took longer than `OPEN_TIMEOUT` (30 s).
     #[error("opening the broker connection took over {0:?}")]
     Timeout(Duration),
 }
 
 impl ConnectionError {
-    /// The broker refused a step of setting up the channel (a declaration, the prefetch, a
-    /// consume): it closes the channel for that, where a refused login or vhost closes the
-    /// connection.
-    pub fn is_channel_refusal(&self) -> bool {
-        matches!(
-            self,
-            Self::Closed {
-                what: "channel",
-                ..
-            }
-        )
+    /// Connected and logged in, the set-up failed ([`ConnectionError::SetUp`]), where a
+    /// broker not reached, a refused login or a refused vhost fail before it.
+    pub fn is_set_up_failure(&self) -> bool {
+        matches!(self, Self::SetUp(_))
     }
 }
 
@@ -133,7 +138,7 @@ fn io(e: std::io::Error) -> ConnectionError {
     ConnectionError::Io(e.to_string())
 }
 
-/// One message delivered on the request queue.
+/// One message delivered: a request, or a message on the events queue.
 #[derive(Debug, Clone, Default)]
 pub struct Delivery {
     /// The tag it is settled by.
@@ -658,13 +663,14 @@ pub struct Consume<'a> {
     pub connection_name: &'a str,
     /// Declarations to make on the channel before consuming, in order, each confirmed by
     /// the broker before the next (`exchange.declare`, `queue.declare`, `queue.bind`: see
-    /// [`crate::amqp::declare_exchange`] and its neighbours). A refused one fails the open.
+    /// [`crate::amqp::exchange_declarations`], [`crate::amqp::queue_declaration`] and
+    /// [`crate::amqp::queue_binding`]). A refused one fails the open.
     pub setup: &'a [AMQPClass],
     /// The queue to consume, with acknowledgements (declared already, or by `setup`).
     pub queue: &'a str,
     /// The consumer tag.
     pub consumer_tag: &'a str,
-    /// Unacknowledged deliveries at most.
+    /// Unacknowledged deliveries at most (0, the default, is AMQP's "no limit").
     pub prefetch: u16,
     /// A queue of our own (exclusive, so declared by `setup` on this connection) to consume
     /// too, without acknowledgements: its messages come as [`Event::Message`]. Its consumer
@@ -700,8 +706,9 @@ fn confirms(sent: &AMQPClass, answer: &AMQPClass) -> bool {
 }
 
 impl BrokerConnection {
-    /// Connects, opens the channel and starts consuming. Returns once the broker confirmed
-    /// the consumer.
+    /// Connects, opens the channel, declares what [`Consume::setup`] lists and starts
+    /// consuming. Returns once the broker confirmed the request consumer (the events
+    /// consumer is asked for unconfirmed; a refusal of it comes as the channel's close).
     pub async fn open(c: &Consume<'_>) -> Result<(Self, Outbox), ConnectionError> {
         match tokio::time::timeout(OPEN_TIMEOUT, Self::handshake(c)).await {
             Ok(r) => r,
@@ -792,10 +799,44 @@ impl BrokerConnection {
         .await?;
         hs.expect(|m| matches!(m, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))))
             .await?;
+        // Connected and logged in: from here on, what fails is the set-up, and the
+        // connection is closed as it should be rather than dropped.
+        if let Err(e) = Self::set_up(c, &mut hs, &mut write).await {
+            hs.hang_up(&mut write).await;
+            return Err(ConnectionError::SetUp(Box::new(e)));
+        }
+        let interval = (heartbeat > 0).then(|| Duration::from_secs(u64::from(heartbeat)));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Output::default()),
+            wake: Notify::new(),
+            lost: Notify::new(),
+            frame_max: frame_max as usize,
+        });
+        let writer = tokio::spawn(write_loop(write, shared.clone(), interval));
+        let outbox = Outbox { shared };
+        let Handshake { read, frames } = hs;
+        let conn = Self {
+            read,
+            frames,
+            outbox: outbox.clone(),
+            writer,
+            silence: interval.map(|i| i * 2),
+            heard: Instant::now(),
+        };
+        Ok((conn, outbox))
+    }
+
+    /// The channel's set-up, after the login: the channel opened, the declarations, the
+    /// prefetch, the request consumer, then the events consumer.
+    async fn set_up(
+        c: &Consume<'_>,
+        hs: &mut Handshake,
+        write: &mut WriteSide,
+    ) -> Result<(), ConnectionError> {
         let consumer_tag = short_string("the consumer tag", c.consumer_tag)
-            .map_err(|e| ConnectionError::Url(e.to_string()))?;
+            .map_err(|e| ConnectionError::Name(e.to_string()))?;
         let queue = short_string("the queue name", c.queue)
-            .map_err(|e| ConnectionError::Url(e.to_string()))?;
+            .map_err(|e| ConnectionError::Name(e.to_string()))?;
         let consume = |queue, consumer_tag, no_ack, nowait| {
             AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
                 queue,
@@ -820,44 +861,22 @@ impl BrokerConnection {
             consume(queue, consumer_tag.clone(), false, false),
         ]);
         for method in steps {
-            send(&mut write, CHANNEL, [method.clone()]).await?;
+            send(write, CHANNEL, [method.clone()]).await?;
             hs.expect(|m| confirms(&method, m)).await?;
         }
         // The events consumer last, unconfirmed (`nowait`): once requests may be delivered,
         // the next frame need not be its `consume-ok`. Should the broker refuse it, it
-        // closes the channel, which ends the session like any other close.
+        // closes the channel after `open` returned, which ends the session like any other
+        // close (a lost connection, not a failed set-up).
         if let Some(events) = c.events_queue {
             let tag = short_string("the consumer tag", &format!("{}-events", c.consumer_tag))
-                .map_err(|e| ConnectionError::Url(e.to_string()))?;
+                .map_err(|e| ConnectionError::Name(e.to_string()))?;
             let events = short_string("the queue name", events)
-                .map_err(|e| ConnectionError::Url(e.to_string()))?;
-            send(
-                &mut write,
-                CHANNEL,
-                [consume(events, tag.clone(), true, true)],
-            )
-            .await?;
+                .map_err(|e| ConnectionError::Name(e.to_string()))?;
+            send(write, CHANNEL, [consume(events, tag.clone(), true, true)]).await?;
             hs.frames.events_tag = Some(tag);
         }
-        let interval = (heartbeat > 0).then(|| Duration::from_secs(u64::from(heartbeat)));
-        let shared = Arc::new(Shared {
-            state: Mutex::new(Output::default()),
-            wake: Notify::new(),
-            lost: Notify::new(),
-            frame_max: frame_max as usize,
-        });
-        let writer = tokio::spawn(write_loop(write, shared.clone(), interval));
-        let outbox = Outbox { shared };
-        let Handshake { read, frames } = hs;
-        let conn = Self {
-            read,
-            frames,
-            outbox: outbox.clone(),
-            writer,
-            silence: interval.map(|i| i * 2),
-            heard: Instant::now(),
-        };
-        Ok((conn, outbox))
+        Ok(())
     }
 
     /// The next delivery or event. Cancel-safe: what was read stays in the connection, so
@@ -902,7 +921,7 @@ impl BrokerConnection {
     }
 
     /// Ends the connection after everything queued is written: `connection.close`, the
-    /// broker's `close-ok` (or [`CLOSE_TIMEOUT`]), then the writer's last write.
+    /// broker's `close-ok` (or `CLOSE_TIMEOUT`, 2 s), then the writer's last write.
     pub async fn close(mut self) {
         if self.frames.ended {
             // The broker closed it, and was answered.
@@ -1066,6 +1085,31 @@ impl Handshake {
         }
     }
 
+    /// Closes the connection politely after a failed set-up: `connection.close`, then the
+    /// broker's `close-ok` (what else comes is dropped), for at most [`CLOSE_TIMEOUT`].
+    async fn hang_up(&mut self, write: &mut WriteSide) {
+        let close = AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
+            reply_code: 200,
+            reply_text: "set-up failed".into(),
+            class_id: 0,
+            method_id: 0,
+        }));
+        if send(write, 0, [close]).await.is_err() {
+            return;
+        }
+        let closed = async {
+            loop {
+                match self.method().await {
+                    Ok(AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))) | Err(_) => {
+                        return;
+                    }
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, closed).await;
+    }
+
     async fn expect(
         &mut self,
         is_answer: impl Fn(&AMQPClass) -> bool,
@@ -1151,9 +1195,20 @@ mod tests {
 
     /// A delivery's frames as the broker sends them: method, header, body frames.
     fn delivery_bytes(tag: u64, announced: u64, body: &[u8], frame_max: usize) -> Vec<u8> {
+        consumer_delivery_bytes("t", tag, announced, body, frame_max)
+    }
+
+    /// The same, to the consumer `consumer`.
+    fn consumer_delivery_bytes(
+        consumer: &str,
+        tag: u64,
+        announced: u64,
+        body: &[u8],
+        frame_max: usize,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         let deliver = AMQPClass::Basic(basic::AMQPMethod::Deliver(basic::Deliver {
-            consumer_tag: "t".into(),
+            consumer_tag: consumer.into(),
             delivery_tag: tag,
             redelivered: false,
             exchange: "kapps".into(),
@@ -1188,6 +1243,66 @@ mod tests {
         assert!(got[0].data == body);
         assert_eq!(got[0].routing_key.as_str(), "endpoint.build.x");
         assert_eq!((got[1].delivery_tag, got[1].data.len()), (8, 0));
+    }
+
+    #[test]
+    fn deliveries_to_the_events_consumer_are_messages_and_the_rest_requests() {
+        let (mut frames, outbox) = (Frames::new(4096), outbox());
+        frames.events_tag = Some("w-requests-events".into());
+        let bytes = [
+            consumer_delivery_bytes("w-requests", 1, 3, b"req", 4096),
+            consumer_delivery_bytes("w-requests-events", 2, 3, b"evt", 4096),
+            consumer_delivery_bytes("w-requests", 3, 4, b"req2", 4096),
+        ]
+        .concat();
+        frames.room().extend_from_slice(&bytes);
+        let mut got = Vec::new();
+        while let Some(event) = frames.take_event(&outbox).unwrap() {
+            got.push(match event {
+                Event::Delivery(d) => ("request", d.delivery_tag, d.data),
+                Event::Message(m) => ("event", m.delivery_tag, m.data),
+                Event::CancelOk => panic!("no cancel was asked for"),
+            });
+        }
+        assert_eq!(
+            got,
+            [
+                ("request", 1, b"req".to_vec()),
+                ("event", 2, b"evt".to_vec()),
+                ("request", 3, b"req2".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_broker_cancelling_the_events_consumer_is_answered_and_ends_it() {
+        let (mut input, outbox) = (Frames::new(4096), outbox());
+        input.events_tag = Some("w-requests-events".into());
+        let cancel = AMQPClass::Basic(basic::AMQPMethod::Cancel(basic::Cancel {
+            consumer_tag: "w-requests-events".into(),
+            nowait: false,
+        }));
+        push_frame(input.room(), &AMQPFrame::Method(CHANNEL, cancel)).unwrap();
+        let e = input.take_event(&outbox).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the events consumer was cancelled by the broker"
+        );
+        // The broker is told, and nothing more is queued for requests.
+        let queued = outbox.shared.state.lock().unwrap().bytes.clone();
+        assert_eq!(
+            frames(&queued),
+            [AMQPFrame::Method(
+                CHANNEL,
+                AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk {
+                    consumer_tag: "w-requests-events".into(),
+                }))
+            )]
+        );
+        assert_eq!(
+            outbox.ack(1).unwrap_err().to_string(),
+            "the broker connection is closed: the events consumer was cancelled"
+        );
     }
 
     #[test]

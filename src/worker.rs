@@ -243,10 +243,11 @@ struct SessionChannels {
 /// How a connection's session ended.
 enum SessionEnd {
     Shutdown,
-    /// The broker could not be reached, or refused the connection.
+    /// The broker could not be reached, or refused the connection (the login, the vhost),
+    /// or opening took too long.
     Unreachable(String),
-    /// Connected, but declaring or consuming the queues failed (the connection or a channel
-    /// went, or the broker refused a declaration).
+    /// Logged in, but declaring or consuming the queues failed (the broker refused a
+    /// declaration or the request consumer, or the connection went meanwhile).
     SetupFailed(String),
     /// The connection was up and consuming, and went.
     Lost(String),
@@ -371,22 +372,23 @@ impl<S: ServingStore> Worker<S> {
             Ok(setup) => setup,
             Err(e) => return SessionEnd::SetupFailed(e.to_string()),
         };
+        let consumer_tag = format!("{name}-requests");
         let opened = BrokerConnection::open(&Consume {
             amqp_url: &self.config.amqp_url,
             connection_name: &name,
             setup: &setup,
             queue: &self.config.queue,
-            consumer_tag: &format!("{name}-requests"),
+            consumer_tag: &consumer_tag,
             prefetch: self.config.prefetch,
             events_queue: Some(&own_queue),
         })
         .await;
         match opened {
             Ok((requests, outbox)) => {
-                self.consume(requests, outbox, name, own_queue, shutdown)
+                self.consume(requests, outbox, consumer_tag, own_queue, shutdown)
                     .await
             }
-            Err(e) if e.is_channel_refusal() => SessionEnd::SetupFailed(e.to_string()),
+            Err(e) if e.is_set_up_failure() => SessionEnd::SetupFailed(e.to_string()),
             Err(e) => SessionEnd::Unreachable(e.to_string()),
         }
     }
@@ -418,13 +420,12 @@ impl<S: ServingStore> Worker<S> {
         self: &Arc<Self>,
         mut requests: BrokerConnection,
         outbox: Outbox,
-        name: String,
+        consumer_tag: String,
         own_queue: String,
         shutdown: &Shutdown,
     ) -> SessionEnd {
         let mut shutdown = shutdown.clone();
         self.progress.reset();
-        let consumer_tag = format!("{name}-requests");
         self.consuming.store(true, Ordering::Relaxed);
         tracing::info!(
             broker = %crate::report::url_host(&self.config.amqp_url),

@@ -396,14 +396,103 @@ async fn a_refused_declaration_fails_the_open_and_says_which() {
     })
     .await
     .unwrap_err();
-    assert!(e.is_channel_refusal(), "{e}");
+    assert!(e.is_set_up_failure(), "{e}");
     let text = e.to_string();
     assert!(
-        text.starts_with("the broker closed the channel: 406 PRECONDITION_FAILED"),
+        text.starts_with(
+            "setting up the channel: the broker closed the channel: 406 PRECONDITION_FAILED"
+        ),
         "{text}"
     );
     assert!(text.contains(&exchange), "{text}");
     let _ = ch
         .exchange_delete(exchange.as_str().into(), Default::default())
+        .await;
+}
+
+#[tokio::test]
+async fn a_backlog_waiting_at_open_is_delivered_whole_beside_the_events() {
+    let (_c, ch) = channel().await;
+    let queue = kapps_queue(&ch, "kz-test-rc").await;
+    for i in 0..5u8 {
+        publish_raw(&ch, &queue, &[b'0' + i], json_properties()).await;
+    }
+    let own = format!("kz-test-own-{}", random_hex(12));
+    let setup = [
+        queue_declaration(&own, true, FieldTable::default()).unwrap(),
+        queue_binding(&own, TARGETED, &own).unwrap(),
+    ];
+    let tag = format!("{queue}-tag");
+    // The request consumer's `consume-ok` and the backlog's deliveries may come in one read,
+    // before the events consumer is even asked for.
+    let (mut conn, outbox) = BrokerConnection::open(&Consume {
+        amqp_url: &amqp_url(),
+        connection_name: &tag,
+        setup: &setup,
+        queue: &queue,
+        consumer_tag: &tag,
+        prefetch: 10,
+        events_queue: Some(&own),
+    })
+    .await
+    .expect("opened");
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let d = next_delivery(&mut conn, Duration::from_secs(10)).await;
+        bodies.push(d.data[0]);
+        outbox.ack(d.delivery_tag).unwrap();
+    }
+    assert_eq!(bodies, b"01234");
+    ch.basic_publish(
+        TARGETED.into(),
+        own.as_str().into(),
+        Default::default(),
+        b"{}",
+        json_properties(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
+        Ok(Ok(Event::Message(m))) => assert_eq!(m.data, b"{}"),
+        other => panic!("expected the event, got {other:?}"),
+    }
+    conn.close().await;
+    let _ = ch
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+}
+
+#[tokio::test]
+async fn an_events_queue_that_does_not_exist_ends_the_connection_at_once() {
+    let (_c, ch) = channel().await;
+    let queue = kapps_queue(&ch, "kz-test-rc").await;
+    let tag = format!("{queue}-tag");
+    let missing = format!("kz-test-missing-{}", random_hex(12));
+    // The events consume is not confirmed (`nowait`): its refusal is the channel's close,
+    // the first thing `next` reports.
+    let (mut conn, _outbox) = BrokerConnection::open(&Consume {
+        amqp_url: &amqp_url(),
+        connection_name: &tag,
+        queue: &queue,
+        consumer_tag: &tag,
+        prefetch: 1,
+        events_queue: Some(&missing),
+        ..Default::default()
+    })
+    .await
+    .expect("opened: the events consume is not awaited");
+    match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
+        Ok(Err(ConnectionError::Closed {
+            what: "channel",
+            code: 404,
+            text,
+        })) => assert!(text.contains(&missing), "{text}"),
+        other => panic!("expected the channel's close, got {other:?}"),
+    }
+    conn.close().await;
+    let _ = ch
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await;
 }
