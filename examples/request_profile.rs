@@ -16,8 +16,9 @@ use std::time::Duration;
 use kz_endpoint::build_api::Identity;
 use kz_endpoint::cache::{CachedStore, DocCache};
 use kz_endpoint::documents::MemoryStore;
-use kz_endpoint::handler::{handle, read_message};
+use kz_endpoint::handler::{handle_read, read_request};
 use kz_endpoint::registrar::GivenRegistrations;
+use kz_endpoint::resolver::Limits;
 use kz_endpoint_testkit::synthetic;
 use tracing::Instrument;
 
@@ -37,23 +38,25 @@ fn main() {
     };
     let registrar = GivenRegistrations::new([], true);
     let identity = Identity::new("kz-endpoint@profile");
+    let limits = Limits::default();
     let message = serde_json::to_vec(&account.request(&account.device)).expect("a request");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
     let one = || {
         rt.block_on(async {
-            let body = read_message(&message, Some("application/json")).expect("a request");
+            // As the worker reads and handles a message (src/worker.rs).
+            let body = read_request(&message, Some("application/json")).expect("a request");
             if !log {
-                let answered = handle(&body, &store, &registrar, &identity).await;
+                let answered = handle_read(&body, &store, &registrar, &identity, &limits).await;
                 return std::hint::black_box(answered.reply.bytes().len());
             }
             // The worker's own span, and its line (src/worker.rs).
-            let envelope = kz_endpoint::build_api::Envelope::of(&body);
+            let envelope = kz_endpoint::build_api::Envelope::of_json(&body);
             let span = kz_endpoint::worker::request_span(&envelope);
             let started = std::time::Instant::now();
             async {
-                let answered = handle(&body, &store, &registrar, &identity).await;
+                let answered = handle_read(&body, &store, &registrar, &identity, &limits).await;
                 let legs = answered.result.as_ref().map_or(0, Vec::len);
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 tracing::info!(legs, ms, "built");

@@ -8,7 +8,8 @@
 use serde_json::Value;
 
 use crate::ids::is_valid_id;
-use crate::kz_json::{Object, as_integer, field};
+use crate::kz_json::{Object, as_integer};
+use crate::message_json::{Json, JsonObject};
 
 /// `Event-Category` of the whole API.
 pub const EVENT_CATEGORY: &str = "endpoint";
@@ -265,11 +266,14 @@ impl Envelope {
     /// absent: an empty `Server-ID` is no reply address, and an empty `Msg-ID` is never
     /// echoed (Kazoo's correlation would match nothing with it).
     pub fn of(body: &Object) -> Self {
-        let s = |k: &str| {
-            field(body, k)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
+        Self::of_json(&JsonObject::borrowed(body))
+    }
+
+    /// [`Envelope::of`] a body as it was read from the message.
+    pub fn of_json(body: &JsonObject<'_>) -> Self {
+        let s = |k: &str| match body.field(k) {
+            Some(Json::Str(v)) if !v.is_empty() => Some(v.as_ref().to_owned()),
+            _ => None,
         };
         Self {
             msg_id: s("Msg-ID"),
@@ -281,43 +285,50 @@ impl Envelope {
     }
 }
 
-fn req_str<'a>(o: &'a Object, key: &str, what: &str) -> Result<&'a str, BuildError> {
-    match field(o, key) {
-        None | Some(Value::Null) => Err(BuildError::invalid(format!("{what} is required"))),
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(Value::String(_)) => Err(BuildError::invalid(format!("{what} must not be empty"))),
+fn req_str<'o>(o: &'o JsonObject<'_>, key: &str, what: &str) -> Result<&'o str, BuildError> {
+    match o.field(key) {
+        None | Some(Json::Null) => Err(BuildError::invalid(format!("{what} is required"))),
+        Some(Json::Str(s)) if !s.is_empty() => Ok(s),
+        Some(Json::Str(_)) => Err(BuildError::invalid(format!("{what} must not be empty"))),
         Some(_) => Err(BuildError::invalid(format!("{what} must be a string"))),
     }
 }
 
-fn opt_str(o: &Object, key: &str, what: &str) -> Result<Option<String>, BuildError> {
+fn opt_str(o: &JsonObject<'_>, key: &str, what: &str) -> Result<Option<String>, BuildError> {
     opt_str_named(o, key, || what.to_owned())
 }
 
 /// [`opt_str`] with the field's name for the error built only on an error: the request's
 /// `Call` fields are read on every request.
 fn opt_str_named(
-    o: &Object,
+    o: &JsonObject<'_>,
     key: &str,
     what: impl FnOnce() -> String,
 ) -> Result<Option<String>, BuildError> {
-    match field(o, key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+    match o.field(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Str(s)) if s.is_empty() => Ok(None),
+        Some(Json::Str(s)) => Ok(Some(s.as_ref().to_owned())),
         Some(_) => Err(BuildError::invalid(format!("{} must be a string", what()))),
     }
 }
 
-fn opt_obj(o: &Object, key: &str, what: &str) -> Result<Object, BuildError> {
-    Ok(opt_obj_ref(o, key, what)?.cloned().unwrap_or_default())
+/// The object under `key` as the engine keeps it (empty when absent or null).
+fn opt_obj(o: &JsonObject<'_>, key: &str, what: &str) -> Result<Object, BuildError> {
+    Ok(opt_obj_ref(o, key, what)?
+        .map(JsonObject::to_object)
+        .unwrap_or_default())
 }
 
 /// The object under `key`, borrowed (`None` when absent or null).
-fn opt_obj_ref<'o>(o: &'o Object, key: &str, what: &str) -> Result<Option<&'o Object>, BuildError> {
-    match field(o, key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
+fn opt_obj_ref<'o, 'a>(
+    o: &'o JsonObject<'a>,
+    key: &str,
+    what: &str,
+) -> Result<Option<&'o JsonObject<'a>>, BuildError> {
+    match o.field(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Object(m)) => Ok(Some(m)),
         Some(_) => Err(BuildError::invalid(format!("{what} must be a JSON object"))),
     }
 }
@@ -332,14 +343,19 @@ fn valid_id(id: &str, what: &str) -> Result<(), BuildError> {
     }
 }
 
-fn opt_seconds(o: &Object, key: &str, what: &str) -> Result<Option<i64>, BuildError> {
-    match field(o, key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v @ (Value::Number(_) | Value::String(_))) => as_integer(Some(v))
+fn opt_seconds(o: &JsonObject<'_>, key: &str, what: &str) -> Result<Option<i64>, BuildError> {
+    match o.field(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(v @ (Json::Number(_) | Json::Str(_))) => as_integer(Some(&v.to_value()))
             .map(Some)
             .ok_or_else(|| BuildError::invalid(format!("{what} must be an integer"))),
         Some(_) => Err(BuildError::invalid(format!("{what} must be an integer"))),
     }
+}
+
+/// `key`'s value as `serde_json` holds it, for the `kz_json` conventions (a scalar: cheap).
+fn value(o: &JsonObject<'_>, key: &str) -> Option<Value> {
+    o.field(key).map(Json::to_value)
 }
 
 /// The callflow action's data (`Properties`) that the builder reads, parsed once at the
@@ -365,15 +381,15 @@ pub struct Properties {
 }
 
 impl Properties {
-    fn parse(o: &Object) -> Result<Self, BuildError> {
-        let text = |k: &str| crate::kz_json::ne_str(field(o, k)).map(str::to_owned);
+    fn parse(o: &JsonObject<'_>) -> Result<Self, BuildError> {
+        let text = |k: &str| crate::kz_json::ne_str(value(o, k).as_ref()).map(str::to_owned);
         Ok(Self {
             source: text("source"),
-            can_call_self: crate::kz_json::is_true(field(o, "can_call_self")),
-            can_text_self: field(o, "can_text_self")
-                .map(|v| crate::kz_json::bool_or(Some(v), true)),
+            can_call_self: crate::kz_json::is_true(value(o, "can_call_self").as_ref()),
+            can_text_self: value(o, "can_text_self")
+                .map(|v| crate::kz_json::bool_or(Some(&v), true)),
             static_invite: text("static_invite"),
-            suppress_clid: crate::kz_json::is_true(field(o, "suppress_clid")),
+            suppress_clid: crate::kz_json::is_true(value(o, "suppress_clid").as_ref()),
             timeout: opt_seconds(o, "timeout", "Properties.timeout")?,
             delay: opt_seconds(o, "delay", "Properties.delay")?,
         })
@@ -383,8 +399,13 @@ impl Properties {
 /// Seconds from year 0 (Kazoo's Gregorian seconds) to 1970.
 const GREGORIAN_UNIX_OFFSET: i64 = 62_167_219_200;
 
-/// Validates and parses a `build_req` body.
+/// Validates and parses a `build_req` body that is parsed already.
 pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
+    parse_request_json(&JsonObject::borrowed(body))
+}
+
+/// Validates and parses a `build_req` body as it was read from the message.
+pub fn parse_request_json(body: &JsonObject<'_>) -> Result<BuildRequest, BuildError> {
     let category = req_str(body, "Event-Category", "Event-Category")?;
     if category != EVENT_CATEGORY {
         return Err(BuildError::invalid(format!(
@@ -406,7 +427,8 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
     valid_id(&account_id, "Account-ID")?;
     let call_id = req_str(body, "Call-ID", "Call-ID")?.to_owned();
 
-    let properties = opt_obj(body, "Properties", "Properties")?;
+    let no_properties = JsonObject::default();
+    let properties = opt_obj_ref(body, "Properties", "Properties")?.unwrap_or(&no_properties);
     let endpoint_id = opt_str(body, "Endpoint-ID", "Endpoint-ID")?;
     if let Some(id) = &endpoint_id {
         valid_id(id, "Endpoint-ID")?;
@@ -414,9 +436,9 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
     // With an Endpoint-ID, a member list is ignored (not even validated).
     let members = match endpoint_id {
         Some(_) => None,
-        None => parse_members(&properties)?,
+        None => parse_members(properties)?,
     };
-    let properties = Properties::parse(&properties)?;
+    let properties = Properties::parse(properties)?;
     let target = match (endpoint_id, members) {
         (Some(id), _) => Target::Endpoint(id),
         (None, Some(m)) => Target::Members(m),
@@ -432,16 +454,16 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
         }
     };
     let call = parse_call(body)?;
-    let explain = match field(body, "Explain") {
+    let explain = match value(body, "Explain") {
         None | Some(Value::Null) => false,
         Some(v @ (Value::Bool(_) | Value::String(_)))
-            if crate::kz_json::is_true(Some(v)) || crate::kz_json::is_false(Some(v)) =>
+            if crate::kz_json::is_true(Some(&v)) || crate::kz_json::is_false(Some(&v)) =>
         {
-            crate::kz_json::is_true(Some(v))
+            crate::kz_json::is_true(Some(&v))
         }
         Some(_) => return Err(BuildError::invalid("Explain must be a boolean")),
     };
-    let timestamp = crate::kz_json::as_integer(field(body, "Timestamp")).map(|t| {
+    let timestamp = crate::kz_json::as_integer(value(body, "Timestamp").as_ref()).map(|t| {
         if t > GREGORIAN_UNIX_OFFSET {
             t - GREGORIAN_UNIX_OFFSET
         } else {
@@ -462,11 +484,11 @@ pub fn parse_request(body: &Object) -> Result<BuildRequest, BuildError> {
     })
 }
 
-fn parse_members(properties: &Object) -> Result<Option<Vec<Member>>, BuildError> {
-    let list = match field(properties, "endpoints") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(a)) if a.is_empty() => return Ok(None),
-        Some(Value::Array(a)) => a,
+fn parse_members(properties: &JsonObject<'_>) -> Result<Option<Vec<Member>>, BuildError> {
+    let list = match properties.field("endpoints") {
+        None | Some(Json::Null) => return Ok(None),
+        Some(Json::Array(a)) if a.is_empty() => return Ok(None),
+        Some(Json::Array(a)) => a,
         Some(_) => {
             return Err(BuildError::invalid(
                 "Properties.endpoints must be a list of members",
@@ -476,7 +498,7 @@ fn parse_members(properties: &Object) -> Result<Option<Vec<Member>>, BuildError>
     let mut members = Vec::with_capacity(list.len());
     for (i, m) in list.iter().enumerate() {
         let what = format!("Properties.endpoints[{i}]");
-        let Value::Object(m) = m else {
+        let Json::Object(m) = m else {
             return Err(BuildError::invalid(format!("{what} must be a JSON object")));
         };
         let id = req_str(m, "id", &format!("{what}.id"))?.to_owned();
@@ -501,8 +523,8 @@ fn parse_members(properties: &Object) -> Result<Option<Vec<Member>>, BuildError>
 
 /// Reads the call state from `Call`, falling back to the flat copies at the top level
 /// (`Call` wins when both are present).
-fn parse_call(body: &Object) -> Result<Call, BuildError> {
-    let no_call = Object::new();
+fn parse_call(body: &JsonObject<'_>) -> Result<Call, BuildError> {
+    let no_call = JsonObject::default();
     let call = opt_obj_ref(body, "Call", "Call")?.unwrap_or(&no_call);
     let field = |key: &str| -> Result<Option<String>, BuildError> {
         match opt_str_named(call, key, || format!("Call.{key}"))? {
@@ -510,7 +532,7 @@ fn parse_call(body: &Object) -> Result<Call, BuildError> {
             None => opt_str(body, key, key),
         }
     };
-    let ccvs = if crate::kz_json::field(call, "Custom-Channel-Vars").is_some() {
+    let ccvs = if call.field("Custom-Channel-Vars").is_some() {
         opt_obj(call, "Custom-Channel-Vars", "Call.Custom-Channel-Vars")?
     } else {
         opt_obj(body, "Custom-Channel-Vars", "Custom-Channel-Vars")?

@@ -4,13 +4,12 @@
 //! engine and the reply envelope are one code path, whether the message came from RabbitMQ,
 //! the CLI or a replayed capture.
 
-use serde_json::Value;
-
 use crate::build_api::{
-    BuildError, BuildResult, Envelope, ErrorCode, Identity, Reply, parse_request, reply_body,
+    BuildError, BuildResult, Envelope, ErrorCode, Identity, Reply, parse_request_json, reply_body,
 };
 use crate::documents::DocumentStore;
 use crate::kz_json::Object;
+use crate::message_json::{Json, JsonObject};
 use crate::registrar::Registrar;
 use crate::resolver::{Limits, Resolution, resolve_scoped};
 
@@ -37,8 +36,13 @@ fn invalid(message: impl Into<String>) -> BuildError {
 
 /// Parses a body: it must be one JSON object.
 pub fn parse_body(bytes: &[u8]) -> Result<Object, BuildError> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(o)) => Ok(o),
+    read_body(bytes).map(|o| o.to_object())
+}
+
+/// Reads a body as it is ([`crate::message_json`]): it must be one JSON object.
+pub fn read_body(bytes: &[u8]) -> Result<JsonObject<'_>, BuildError> {
+    match Json::parse(bytes) {
+        Ok(Json::Object(o)) => Ok(o),
         Ok(_) => Err(invalid("the body must be a JSON object")),
         Err(e) => Err(invalid(format!("the body is not JSON: {e}"))),
     }
@@ -65,8 +69,25 @@ where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
 {
-    let envelope = Envelope::of(body);
-    let (result, resolution) = match parse_request(body) {
+    let body = JsonObject::borrowed(body);
+    handle_read(&body, store, registrar, identity, limits).await
+}
+
+/// Handles one `build_req` body as it was read from the message ([`read_request`]), within
+/// `limits`: what [`handle_with`] does, without a `serde_json` map of the body.
+pub async fn handle_read<S, R>(
+    body: &JsonObject<'_>,
+    store: &S,
+    registrar: &R,
+    identity: &Identity,
+    limits: &Limits,
+) -> Answered
+where
+    S: DocumentStore + Sync,
+    R: Registrar + Sync,
+{
+    let envelope = Envelope::of_json(body);
+    let (result, resolution) = match parse_request_json(body) {
         Ok(req) => {
             let mut r =
                 resolve_scoped(&req, store, registrar, limits, &identity.config_scope()).await;
@@ -130,10 +151,18 @@ pub fn oversized(size: u64) -> Box<Refused> {
 /// than `application/json`, is refused (the reply address is still read from a JSON body
 /// when there is one).
 pub fn read_message(data: &[u8], content_type: Option<&str>) -> Result<Object, Box<Refused>> {
+    read_request(data, content_type).map(|body| body.to_object())
+}
+
+/// [`read_message`], the body kept as it was read ([`crate::message_json`]), for [`handle_read`].
+pub fn read_request<'a>(
+    data: &'a [u8],
+    content_type: Option<&str>,
+) -> Result<JsonObject<'a>, Box<Refused>> {
     if data.len() > MAX_BODY {
         return Err(oversized(data.len() as u64));
     }
-    let body = parse_body(data).map_err(|error| {
+    let body = read_body(data).map_err(|error| {
         Box::new(Refused {
             envelope: Envelope::default(),
             error,
@@ -149,14 +178,14 @@ pub fn read_message(data: &[u8], content_type: Option<&str>) -> Result<Object, B
     if !json_type {
         let t = content_type.unwrap_or("none");
         return Err(Box::new(Refused {
-            envelope: Envelope::of(&body),
+            envelope: Envelope::of_json(&body),
             error: invalid(format!("content type {t} is not application/json")),
         }));
     }
     Ok(body)
 }
 
-/// Handles one AMQP message ([`read_message`], then [`handle`]).
+/// Handles one AMQP message ([`read_request`], then [`handle_read`]).
 pub async fn handle_message<S, R>(
     data: &[u8],
     content_type: Option<&str>,
@@ -168,8 +197,8 @@ where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
 {
-    match read_message(data, content_type) {
-        Ok(body) => handle(&body, store, registrar, identity).await,
+    match read_request(data, content_type) {
+        Ok(body) => handle_read(&body, store, registrar, identity, &Limits::default()).await,
         Err(refused) => (*refused).handled(identity),
     }
 }

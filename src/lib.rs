@@ -6,7 +6,8 @@
 //! The crate's parts, in the order a request meets them:
 //!
 //! - [`build_api`]: the `endpoint`/`build_req` request, its validation, and the
-//!   `build_resp`/`build_error` reply envelope (Kazoo's `kapi_endpoint`, proposed).
+//!   `build_resp`/`build_error` reply envelope (Kazoo's `kapi_endpoint`, proposed), read
+//!   from the message's JSON as it came ([`message_json`], no `serde_json` maps).
 //! - [`handler`]: the one request path every entry point shares (CLI, worker, replay).
 //! - [`resolver`]: gathers the documents and registrations a build needs, one batched read
 //!   per expansion level, and runs the engine.
@@ -60,6 +61,7 @@ pub mod ids;
 pub mod kz_json;
 pub mod leg;
 pub mod log_format;
+pub mod message_json;
 pub mod nodes;
 pub mod ops;
 pub mod progress;

@@ -41,7 +41,8 @@ use crate::conf_events;
 use crate::couchdb::CouchStore;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::fixturedb::FixtureDb;
-use crate::handler::{Answered, handle_with, oversized, read_message};
+use crate::handler::{Answered, handle_read, oversized, read_request};
+use crate::message_json::Json;
 use crate::nodes::NodeTracker;
 use crate::progress::{InFlight, Progress};
 use crate::recorder::Recorder;
@@ -584,7 +585,7 @@ impl<S: ServingStore> Worker<S> {
                 // Not kept: refused by its size.
                 Err(oversized(delivery.body_size))
             } else {
-                read_message(&delivery.data, content_type)
+                read_request(&delivery.data, content_type)
             }
         }));
         let mut read = match read {
@@ -606,17 +607,18 @@ impl<S: ServingStore> Worker<S> {
                     .timestamp()
                     .map(|t| t as i64)
                     .unwrap_or_else(unix_now);
-                body.insert("Timestamp".into(), ts.into());
+                body.push("Timestamp", Json::Number(ts.into()));
                 Some(ts)
             }
             _ => None,
         };
         let envelope = match &read {
-            Ok(body) => crate::build_api::Envelope::of(body),
+            Ok(body) => crate::build_api::Envelope::of_json(body),
             Err(refused) => refused.envelope.clone(),
         };
         let span = request_span(&envelope);
-        async move {
+        // (Not `move`: the body borrows the delivery's bytes, which this task keeps.)
+        async {
             let props = &delivery.properties;
             let reply_to = props.reply_to().as_ref().map(|s| s.as_str());
             let address = ReplyAddress::of(
@@ -646,7 +648,7 @@ impl<S: ServingStore> Worker<S> {
                 Ok(body) => {
                     // Boxed: the build's future is kilobytes, and this task's own future is
                     // copied as it is spawned and wrapped; a box keeps those copies small.
-                    let build = Box::pin(handle_with(
+                    let build = Box::pin(handle_read(
                         &body,
                         &self.store,
                         registrar,
