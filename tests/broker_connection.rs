@@ -38,6 +38,43 @@ async fn open(url: &str, queue: &str, prefetch: u16) -> (BrokerConnection, Outbo
     .unwrap_or_else(|e| panic!("opening the broker connection on {url}: {e}"))
 }
 
+/// [`open`] with a set-up and an events queue; the consumer tag is the queue's name plus
+/// `-tag`.
+async fn open_with_events(
+    queue: &str,
+    setup: &[amq_protocol::protocol::AMQPClass],
+    prefetch: u16,
+    events: &str,
+) -> (BrokerConnection, Outbox) {
+    let tag = format!("{queue}-tag");
+    BrokerConnection::open(&Consume {
+        amqp_url: &amqp_url(),
+        connection_name: &tag,
+        setup,
+        queue,
+        consumer_tag: &tag,
+        prefetch,
+        events_queue: Some(events),
+    })
+    .await
+    .expect("opened, with its declarations and its events queue")
+}
+
+/// Publishes `body` to `queue` through `targeted`, as a registrar's answer comes.
+async fn publish_targeted_raw(ch: &lapin::Channel, queue: &str, body: &[u8]) {
+    ch.basic_publish(
+        TARGETED.into(),
+        queue.into(),
+        Default::default(),
+        body,
+        json_properties(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+}
+
 /// The next delivery, within `within`.
 async fn next_delivery(conn: &mut BrokerConnection, within: Duration) -> Delivery {
     match tokio::time::timeout(within, conn.next()).await {
@@ -290,31 +327,10 @@ async fn the_setup_declares_and_the_events_queue_is_consumed_beside_the_requests
         s.push(queue_binding(&own, TARGETED, &own).unwrap());
         s
     };
-    let tag = format!("{requests}-tag");
-    let (mut conn, outbox) = BrokerConnection::open(&Consume {
-        amqp_url: &amqp_url(),
-        connection_name: &tag,
-        setup: &setup,
-        queue: &requests,
-        consumer_tag: &tag,
-        prefetch: 5,
-        events_queue: Some(&own),
-    })
-    .await
-    .expect("opened, with its declarations");
+    let (mut conn, outbox) = open_with_events(&requests, &setup, 5, &own).await;
     // Each queue's message arrives as its kind: a request to settle, an event not to.
     publish_raw(&ch, &key, b"{\"a\":\"request\"}", json_properties()).await;
-    ch.basic_publish(
-        TARGETED.into(),
-        own.as_str().into(),
-        Default::default(),
-        b"{\"an\":\"event\"}",
-        json_properties(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    publish_targeted_raw(&ch, &own, b"{\"an\":\"event\"}").await;
     let (mut request, mut event) = (None, None);
     while request.is_none() || event.is_none() {
         match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
@@ -422,20 +438,9 @@ async fn a_backlog_waiting_at_open_is_delivered_whole_beside_the_events() {
         queue_declaration(&own, true, FieldTable::default()).unwrap(),
         queue_binding(&own, TARGETED, &own).unwrap(),
     ];
-    let tag = format!("{queue}-tag");
     // The request consumer's `consume-ok` and the backlog's deliveries may come in one read,
     // before the events consumer is even asked for.
-    let (mut conn, outbox) = BrokerConnection::open(&Consume {
-        amqp_url: &amqp_url(),
-        connection_name: &tag,
-        setup: &setup,
-        queue: &queue,
-        consumer_tag: &tag,
-        prefetch: 10,
-        events_queue: Some(&own),
-    })
-    .await
-    .expect("opened");
+    let (mut conn, outbox) = open_with_events(&queue, &setup, 10, &own).await;
     let mut bodies = Vec::new();
     for _ in 0..5 {
         let d = next_delivery(&mut conn, Duration::from_secs(10)).await;
@@ -443,17 +448,7 @@ async fn a_backlog_waiting_at_open_is_delivered_whole_beside_the_events() {
         outbox.ack(d.delivery_tag).unwrap();
     }
     assert_eq!(bodies, b"01234");
-    ch.basic_publish(
-        TARGETED.into(),
-        own.as_str().into(),
-        Default::default(),
-        b"{}",
-        json_properties(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    publish_targeted_raw(&ch, &own, b"{}").await;
     match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
         Ok(Ok(Event::Message(m))) => assert_eq!(m.data, b"{}"),
         other => panic!("expected the event, got {other:?}"),
