@@ -75,6 +75,13 @@ async fn publish_targeted_raw(ch: &lapin::Channel, queue: &str, body: &[u8]) {
     .unwrap();
 }
 
+/// Deletes a test's queue, whatever is left on it (it may be gone already).
+async fn delete_queue(ch: &lapin::Channel, queue: &str) {
+    let _ = ch
+        .queue_delete(queue.into(), QueueDeleteOptions::default())
+        .await;
+}
+
 /// The next delivery, within `within`.
 async fn next_delivery(conn: &mut BrokerConnection, within: Duration) -> Delivery {
     match tokio::time::timeout(within, conn.next()).await {
@@ -170,9 +177,7 @@ async fn an_oversized_body_is_counted_not_kept_and_the_next_message_is_whole() {
     assert_eq!(d.data, b"{\"after\":true}");
     outbox.ack(d.delivery_tag).unwrap();
     conn.close().await;
-    let _ = ch
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
+    delete_queue(&ch, &queue).await;
 }
 
 #[tokio::test]
@@ -219,9 +224,7 @@ async fn cancelling_hands_out_what_was_on_its_way_then_confirms() {
     }
     assert_eq!(got, ["0", "1", "2"]);
     conn.close().await;
-    let _ = ch
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
+    delete_queue(&ch, &queue).await;
 }
 
 /// A TCP relay to the broker that can be frozen: while frozen it forwards nothing either way,
@@ -286,9 +289,7 @@ async fn heartbeats_keep_an_idle_connection_and_a_silent_broker_is_given_up() {
     assert!(took < Duration::from_secs(5), "{took:?}");
     frozen.store(false, Ordering::Relaxed);
     conn.finish().await;
-    let _ = ch
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
+    delete_queue(&ch, &queue).await;
 }
 
 #[tokio::test]
@@ -454,9 +455,7 @@ async fn a_backlog_waiting_at_open_is_delivered_whole_beside_the_events() {
         other => panic!("expected the event, got {other:?}"),
     }
     conn.close().await;
-    let _ = ch
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
+    delete_queue(&ch, &queue).await;
 }
 
 #[tokio::test]
@@ -487,7 +486,5 @@ async fn an_events_queue_that_does_not_exist_ends_the_connection_at_once() {
         other => panic!("expected the channel's close, got {other:?}"),
     }
     conn.close().await;
-    let _ = ch
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
+    delete_queue(&ch, &queue).await;
 }
