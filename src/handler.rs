@@ -149,12 +149,8 @@ pub fn oversized(size: u64) -> Box<Refused> {
 /// Reads one AMQP message: its body bytes and its `content_type` property. A body over
 /// [`MAX_BODY`] is refused unread; a body that is not a JSON object, or a content type other
 /// than `application/json`, is refused (the reply address is still read from a JSON body
-/// when there is one).
-pub fn read_message(data: &[u8], content_type: Option<&str>) -> Result<Object, Box<Refused>> {
-    read_request(data, content_type).map(|body| body.to_object())
-}
-
-/// [`read_message`], the body kept as it was read ([`crate::message_json`]), for [`handle_read`].
+/// when there is one). The body is kept as it was read ([`crate::message_json`]), for
+/// [`handle_read`].
 pub fn read_request<'a>(
     data: &'a [u8],
     content_type: Option<&str>,
