@@ -134,6 +134,11 @@ impl ConnectionError {
     }
 }
 
+/// `s` as the short string AMQP carries a name in, or [`ConnectionError::Name`].
+fn name(what: &'static str, s: &str) -> Result<ShortString, ConnectionError> {
+    short_string(what, s).map_err(|e| ConnectionError::Name(e.to_string()))
+}
+
 fn io(e: std::io::Error) -> ConnectionError {
     ConnectionError::Io(e.to_string())
 }
@@ -432,6 +437,11 @@ impl Frames {
         }
     }
 
+    /// Whether `consumer_tag` is the events consumer's.
+    fn is_events(&self, consumer_tag: &ShortString) -> bool {
+        self.events_tag.as_ref() == Some(consumer_tag)
+    }
+
     /// Where the next read goes: what was handled is dropped first.
     fn room(&mut self) -> &mut Vec<u8> {
         if self.parsed > 0 {
@@ -546,7 +556,7 @@ impl Frames {
                         "a delivery before the previous one's body".into(),
                     ));
                 }
-                let event = self.events_tag.as_ref() == Some(&d.consumer_tag);
+                let event = self.is_events(&d.consumer_tag);
                 self.incoming = Some(Incoming {
                     event,
                     delivery: Delivery {
@@ -581,7 +591,7 @@ impl Frames {
             AMQPFrame::Method(_, AMQPClass::Basic(basic::AMQPMethod::Cancel(c))) => {
                 // The broker cancelled a consumer (its queue was deleted): answer if asked,
                 // and end.
-                let which = match self.events_tag.as_ref() == Some(&c.consumer_tag) {
+                let which = match self.is_events(&c.consumer_tag) {
                     true => "events",
                     false => "request",
                 };
@@ -833,10 +843,8 @@ impl BrokerConnection {
         hs: &mut Handshake,
         write: &mut WriteSide,
     ) -> Result<(), ConnectionError> {
-        let consumer_tag = short_string("the consumer tag", c.consumer_tag)
-            .map_err(|e| ConnectionError::Name(e.to_string()))?;
-        let queue = short_string("the queue name", c.queue)
-            .map_err(|e| ConnectionError::Name(e.to_string()))?;
+        let consumer_tag = name("the consumer tag", c.consumer_tag)?;
+        let queue = name("the queue name", c.queue)?;
         let consume = |queue, consumer_tag, no_ack, nowait| {
             AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
                 queue,
@@ -869,10 +877,8 @@ impl BrokerConnection {
         // closes the channel after `open` returned, which ends the session like any other
         // close (a lost connection, not a failed set-up).
         if let Some(events) = c.events_queue {
-            let tag = short_string("the consumer tag", &format!("{}-events", c.consumer_tag))
-                .map_err(|e| ConnectionError::Name(e.to_string()))?;
-            let events = short_string("the queue name", events)
-                .map_err(|e| ConnectionError::Name(e.to_string()))?;
+            let tag = name("the consumer tag", &format!("{}-events", c.consumer_tag))?;
+            let events = name("the queue name", events)?;
             send(write, CHANNEL, [consume(events, tag.clone(), true, true)]).await?;
             hs.frames.events_tag = Some(tag);
         }
