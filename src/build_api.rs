@@ -266,15 +266,20 @@ impl Envelope {
     /// absent: an empty `Server-ID` is no reply address, and an empty `Msg-ID` is never
     /// echoed (Kazoo's correlation would match nothing with it).
     pub fn of(body: &Object) -> Self {
-        Self::of_json(&JsonObject::borrowed(body))
+        Self::read(|k| crate::kz_json::field(body, k).and_then(Value::as_str))
     }
 
     /// [`Envelope::of`] a body as it was read from the message.
     pub fn of_json(body: &JsonObject<'_>) -> Self {
-        let s = |k: &str| match body.field(k) {
-            Some(Json::Str(v)) if !v.is_empty() => Some(v.as_ref().to_owned()),
+        Self::read(|k| match body.field(k) {
+            Some(Json::Str(v)) => Some(v.as_ref()),
             _ => None,
-        };
+        })
+    }
+
+    /// The envelope from `string`, a body's string field by name.
+    fn read<'b>(string: impl Fn(&str) -> Option<&'b str>) -> Self {
+        let s = |k: &str| string(k).filter(|v| !v.is_empty()).map(str::to_owned);
         Self {
             msg_id: s("Msg-ID"),
             server_id: s("Server-ID"),
