@@ -716,7 +716,7 @@ impl<S: ServingStore> Worker<S> {
             // (with whatever other requests queued meanwhile) before this task's bookkeeping
             // and log line, which the requester need not wait for. (Without this, at one
             // request in flight the log line's write came before the reply's.)
-            tokio::task::yield_now().await;
+            behind_queued_tasks().await;
             // The reply is out (or given up on) and the delivery settled: that is the
             // request's duration.
             self.stats.build_seconds.observe(started.elapsed().as_secs_f64());
@@ -810,6 +810,26 @@ impl<S: ServingStore> crate::ops::Observed for Worker<S> {
         );
         self.store.register_metrics(r);
     }
+}
+
+/// Lets the tasks already queued on this thread run before the calling task goes on: the
+/// connection's writer, woken by the reply just queued, sends it first.
+///
+/// Why not `tokio::task::yield_now`: a task that yields so is run again only after the
+/// runtime has polled its I/O driver, one `epoll_wait` system call per request, which finds
+/// nothing at one request in flight. A task that wakes itself instead is put at the back of
+/// the run queue, behind the writer; at 32 in flight the writer still runs after the tasks
+/// queued before it, so their replies still go out in one write.
+async fn behind_queued_tasks() {
+    let mut woken = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut woken, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// The wall clock, Unix seconds (0 before 1970).
