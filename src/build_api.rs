@@ -638,7 +638,7 @@ pub fn reply_body(
         explain,
     };
     // Serialising cannot fail: every key is a string and every number an integer.
-    Reply(serde_json::to_vec(&body).unwrap_or_default())
+    Reply(crate::json_writer::to_vec(&body).unwrap_or_default())
 }
 
 /// The reply's fields, in the order Kazoo's envelope puts them.

@@ -160,3 +160,29 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// The reply bytes of every bundled capture, as the worker would publish them, are what
+/// `serde_json` writes for the same value: the reply writer (`json_writer`) changes how
+/// fast a reply is written, not one byte of it.
+#[tokio::test]
+async fn every_bundled_reply_is_written_byte_for_byte_as_serde_json_writes_it() {
+    let identity = kz_endpoint::build_api::Identity::new("kz-endpoint@test");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        let capture = kz_endpoint::capture::load(&path).unwrap();
+        let answered = kz_endpoint::replay::run(&capture, Path::new(&fixtures()), &identity)
+            .await
+            .unwrap();
+        let bytes = answered.reply.bytes();
+        let value: Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&value).unwrap()).unwrap(),
+            String::from_utf8(bytes.to_vec()).unwrap(),
+            "{}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 48);
+}
