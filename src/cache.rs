@@ -521,7 +521,10 @@ impl DocCache {
 /// A cached document, parsed.
 fn unpack(bytes: &[u8]) -> Option<Doc> {
     let json = lz4_flex::block::decompress_size_prepended_with_dict(bytes, DICTIONARY).ok()?;
-    serde_json::from_slice::<Value>(&json)
+    // Read as text: the cache wrote it from a parsed document, so it is UTF-8, and
+    // `serde_json` then does not check each string again.
+    let text = std::str::from_utf8(&json).ok()?;
+    serde_json::from_str::<Value>(text)
         .ok()
         .map(|v| std::sync::Arc::new(Document::new(v)))
 }
