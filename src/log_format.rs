@@ -67,6 +67,48 @@ struct PlainVisitor<'a> {
     result: fmt::Result,
 }
 
+/// Whether the default formatter's message writer escapes any of `s`: the terminal controls
+/// ESC, BEL, BS, FF and DEL, and the C1 controls (U+0080 to U+009F).
+fn escaped_by_the_default_formatter(s: &str) -> bool {
+    s.bytes()
+        .any(|b| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f))
+        || s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c))
+}
+
+/// A message's text, formatted on the stack: up to 256 bytes, and an error beyond, so that a
+/// longer message goes to the default formatter.
+struct Short {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl Default for Short {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 256],
+            len: 0,
+        }
+    }
+}
+
+impl Short {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl fmt::Write for Short {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// Whether `str`'s `Debug` writes `s` unchanged between its quotes.
 fn plain(s: &str) -> bool {
     s.bytes()
@@ -152,7 +194,10 @@ impl Visit for PlainVisitor<'_> {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.default_writes(|v| v.record_f64(field, value));
+        // The default formatter writes a float as its `Debug` (`1.0`, `0.25`).
+        self.display_or_default(field, format_args!("{value:?}"), |v| {
+            v.record_f64(field, value)
+        });
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -160,6 +205,23 @@ impl Visit for PlainVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" && self.result.is_ok() && !self.writer.has_ansi_escapes() {
+            // The message, written as the default formatter writes it when it holds nothing
+            // that formatter escapes (every message of the worker's own): formatted once
+            // into a buffer and copied, not passed character by character through the
+            // escaping writer.
+            let mut text = Short::default();
+            if fmt::write(&mut text, format_args!("{value:?}")).is_ok()
+                && let Ok(text) = std::str::from_utf8(text.as_bytes())
+                && !escaped_by_the_default_formatter(text)
+            {
+                if !std::mem::replace(&mut self.is_empty, false) {
+                    self.result = self.writer.write_char(' ');
+                }
+                self.result = self.result.and_then(|()| self.writer.write_str(text));
+                return;
+            }
+        }
         self.default_writes(|v| v.record_debug(field, value));
     }
 }
@@ -230,6 +292,10 @@ mod tests {
         );
         tracing::info!(r#type = "device", n = -7i64, ?span, "raw names and Debug");
         tracing::info!("only a message with \"quotes\" and \u{1b}[31m an escape");
+        tracing::info!(ms = 1e-7, big = 1e21, nan = f64::NAN, neg = -0.0, "floats");
+        tracing::info!("a C1 control \u{85}, a bell \u{7}, DEL \u{7f}, ünïcode");
+        tracing::info!(n = 1, "formatted {} of {:?}", 2, "three");
+        tracing::info!("{}", "long ".repeat(60));
         tracing::info!(bytes = 1_048_577usize, "last");
     }
 
@@ -262,7 +328,10 @@ mod tests {
         assert!(default.contains("\\id\" endpoint=\"be0c4000000000000000000000000002\"}: "));
         assert!(default.contains("not built legs=0 ms=1.0 done=true"));
         assert!(default.contains("text=\"ünïcode\" tab=\"a\\tb\" empty=\"\""));
-        assert_eq!(default.lines().count(), 8);
+        assert!(default.contains("floats ms=1e-7 big=1e21 nan=NaN neg=-0.0"));
+        assert!(default.contains("a C1 control \\u{85}, a bell \\x07, DEL \\x7f, ünïcode"));
+        assert!(default.contains("formatted 2 of \"three\" n=1"));
+        assert_eq!(default.lines().count(), 12);
     }
 
     #[test]
