@@ -103,6 +103,23 @@ fn is_config_doc(id: &str) -> bool {
 }
 
 /// The documents read that count against [`Limits::max_documents`].
+/// Records a batch's answer in `known`: the documents `answer` holds, and every other id of
+/// `asked` as not existing (an id known already keeps what it had, unless answered). The
+/// first batch's answer becomes the map itself, each id hashed once rather than twice.
+fn record(known: &mut Docs, asked: impl Iterator<Item = String>, mut answer: Docs) {
+    if known.is_empty() {
+        for id in asked {
+            answer.entry(id).or_insert(None);
+        }
+        *known = answer;
+        return;
+    }
+    for id in asked {
+        known.entry(id).or_insert(None);
+    }
+    known.extend(answer);
+}
+
 fn counted_docs(inputs: &Inputs) -> usize {
     let config = crate::engine::config::ACCOUNT_CATEGORIES
         .iter()
@@ -240,21 +257,14 @@ where
                         return res;
                     }
                 };
-                for cat in cats.drain(..) {
-                    res.inputs.system_config.entry(cat).or_insert(None);
-                }
-                res.inputs.system_config.extend(system);
-                // Every id asked for is recorded, so the engine never asks twice.
-                for id in ids.drain(..) {
-                    res.inputs.docs.entry(id).or_insert(None);
-                }
+                // Every id asked for is recorded, so the engine never asks twice: what the
+                // store did not answer is known not to exist.
+                record(&mut res.inputs.system_config, cats.drain(..), system);
                 let mut members = BTreeSet::new();
-                for (id, doc) in docs {
-                    if let Some(d) = &doc {
-                        members.extend(engine::nested_member_ids(d).map(str::to_owned));
-                    }
-                    res.inputs.docs.insert(id, doc);
+                for d in docs.values().flatten() {
+                    members.extend(engine::nested_member_ids(d).map(str::to_owned));
                 }
+                record(&mut res.inputs.docs, ids.drain(..), docs);
                 for owner in owners.drain(..) {
                     let devices = owned.get(&owner).cloned().unwrap_or_default();
                     let mut device_ids = Vec::with_capacity(devices.len());
