@@ -530,7 +530,12 @@ impl<S: ServingStore> Worker<S> {
         session: &Arc<SessionChannels>,
     ) {
         let (me, session) = (self.clone(), session.clone());
-        inflight.spawn(async move { me.on_request(delivery, &session).await });
+        // Boxed: the request's future (the delivery, its reply, the settlement) is over a
+        // kilobyte, and tokio moves a task's future as it spawns it, stores it and replaces
+        // it by its output; a box makes each of those moves a pointer's.
+        inflight.spawn(Box::pin(
+            async move { me.on_request(delivery, &session).await },
+        ));
     }
 
     /// Something on our own queue: a registrar answer, a heartbeat or a change event.
