@@ -53,6 +53,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::amqp::{PublishError, publishable, short_string};
+use crate::frame_writer;
 use crate::handler::MAX_BODY;
 
 /// The connection's reading half: a TCP socket's, or a TLS session's over one.
@@ -254,29 +255,21 @@ impl Outbox {
     ) -> Result<(), PublishError> {
         let (exchange, routing_key) = publishable(exchange, routing_key, body.len())?;
         self.queue(|out, frame_max| {
-            push_frame(
-                out,
-                &AMQPFrame::Method(
-                    CHANNEL,
-                    AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
-                        exchange,
-                        routing_key,
-                        mandatory: false,
-                        immediate: false,
-                    })),
-                ),
-            )?;
-            push_frame(
-                out,
-                &AMQPFrame::Header(
-                    CHANNEL,
-                    AMQPContentHeader {
-                        class_id: 60,
-                        body_size: body.len() as u64,
-                        properties,
-                    },
-                ),
-            )?;
+            let body_size = body.len() as u64;
+            frame_writer::publish_method(out, CHANNEL, &exchange, &routing_key);
+            if !frame_writer::content_header(out, CHANNEL, body_size, &properties) {
+                push_frame(
+                    out,
+                    &AMQPFrame::Header(
+                        CHANNEL,
+                        AMQPContentHeader {
+                            class_id: 60,
+                            body_size,
+                            properties,
+                        },
+                    ),
+                )?;
+            }
             push_body(out, frame_max, body);
             Ok(())
         })
@@ -284,10 +277,10 @@ impl Outbox {
 
     /// Acknowledges delivery `tag`.
     pub fn ack(&self, tag: u64) -> Result<(), PublishError> {
-        self.method(AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
-            delivery_tag: tag,
-            multiple: false,
-        })))
+        self.queue(|out, _| {
+            frame_writer::ack(out, CHANNEL, tag);
+            Ok(())
+        })
     }
 
     /// Hands delivery `tag` back to the queue.
