@@ -53,8 +53,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::amqp::{PublishError, publishable, short_string};
-use crate::frame_writer;
 use crate::handler::MAX_BODY;
+use crate::{frame_reader, frame_writer};
 
 /// The connection's reading half: a TCP socket's, or a TLS session's over one.
 type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
@@ -487,9 +487,15 @@ impl Frames {
                 self.parsed += len;
                 event
             } else {
-                let frame = parse_frame(&rest[..len]).map(|(_, f)| f).map_err(|e| {
-                    ConnectionError::Protocol(format!("an unreadable frame: {e:?}"))
-                })?;
+                let bytes = &rest[..len];
+                // A delivery's method and header are read directly; anything else, and
+                // anything those readers do not take, by amq-protocol.
+                let frame = match frame_reader::read(bytes) {
+                    Some(frame) => frame,
+                    None => parse_frame(bytes).map(|(_, f)| f).map_err(|e| {
+                        ConnectionError::Protocol(format!("an unreadable frame: {e:?}"))
+                    })?,
+                };
                 self.parsed += len;
                 self.frame(frame, outbox)?
             };
