@@ -211,9 +211,11 @@ where
             let mut owners: Vec<String> = needs.owned.into_iter().collect();
             // The configuration categories are read beside the first batch of documents.
             let mut cats: Vec<String> = needs.system_config.into_iter().collect();
-            // A group's members are read as soon as the group is, without an engine pass in
-            // between: a chain of N nested groups is N reads and a few passes, not N passes
-            // over an ever deeper chain.
+            // A group's members, and a device's owner, are read as soon as the group or
+            // device is, without an engine pass in between (`engine::read_after`): a chain of
+            // N nested groups is N reads and a few passes, not N passes over an ever deeper
+            // chain, and a device's build does not run the engine once only to learn that it
+            // needs the owner.
             while !ids.is_empty() || !owners.is_empty() || !cats.is_empty() {
                 let config_ids = ids.iter().filter(|i| is_config_doc(i)).count();
                 let wanted = counted_docs(&res.inputs) + ids.len() - config_ids;
@@ -262,7 +264,7 @@ where
                 record(&mut res.inputs.system_config, cats.drain(..), system);
                 let mut members = BTreeSet::new();
                 for d in docs.values().flatten() {
-                    members.extend(engine::nested_member_ids(d).map(str::to_owned));
+                    members.extend(engine::read_after(d).into_iter().map(str::to_owned));
                 }
                 record(&mut res.inputs.docs, ids.drain(..), docs);
                 for owner in owners.drain(..) {

@@ -92,8 +92,9 @@ fn a_cold_device_build_is_two_reads_one_config_read_and_one_registrar_lookup() {
     let d1 = device(1, json!({"owner_id": usr(1)}));
     let (reads, regs, legs, runs) = run_counted(vec![d1, user(1, json!({}))], request(&dev(1)));
     assert_eq!(legs, 1);
-    // The documents and configuration, the owner, the registrar, then the build itself.
-    assert_eq!(runs, 4);
+    // The documents and configuration with the owner read right after them, the
+    // registrar, then the build itself.
+    assert_eq!(runs, 3);
     assert_eq!(
         reads,
         [

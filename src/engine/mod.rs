@@ -59,3 +59,4 @@ pub use dispatch::build;
 pub use forward::Forward;
 pub use group::nested_member_ids;
 pub use inputs::{HashMap, HashSet, Inputs, Needs, Outcome};
+pub use state::read_after;

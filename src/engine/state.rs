@@ -243,21 +243,8 @@ impl<'a> BuildState<'a> {
 
     fn device_owner(&mut self, doc: &'a Document) -> Step<Owner<'a>> {
         let is_user = |d: &&Document| d.view().kind == Some(Kind::User);
-        let top = &doc.view().top;
-        let hotdesk: Vec<&str> = top
-            .hotdesk
-            .and_then(|h| path(h, &["users"]))
-            .and_then(Value::as_object)
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        match hotdesk.as_slice() {
-            [] => match ne_str(top.owner_id) {
-                Some(owner) => Ok(self
-                    .doc(owner)?
-                    .filter(is_user)
-                    .map_or(Owner::None, Owner::Doc)),
-                None => Ok(Owner::None),
-            },
+        match device_owner_ids(doc).as_slice() {
+            [] => Ok(Owner::None),
             [one] => Ok(self
                 .doc(one)?
                 .filter(is_user)
@@ -271,5 +258,37 @@ impl<'a> BuildState<'a> {
                 Ok(Owner::Hotdesk(users))
             }
         }
+    }
+}
+
+/// The documents the builder reads next after `doc`, which the resolver reads in the next
+/// batch without an engine pass in between: a live group's members, a device's owner or
+/// hotdesked users (valid ids only; the engine asks for anything else itself).
+pub fn read_after(doc: &Document) -> Vec<&str> {
+    match doc.view().kind.unwrap_or(Kind::Device) {
+        Kind::Group => super::group::nested_member_ids(doc).collect(),
+        Kind::Device => device_owner_ids(doc)
+            .into_iter()
+            .filter(|id| is_valid_id(id))
+            .collect(),
+        Kind::User | Kind::Account => Vec::new(),
+    }
+}
+
+/// The users whose attributes a device's are merged with (rules file 3.2): its hotdesked
+/// users when it has any, else its `owner_id`. The resolver reads them in the batch after
+/// the device's, so that no engine pass runs in between only to ask for them.
+pub fn device_owner_ids(doc: &Document) -> Vec<&str> {
+    let top = &doc.view().top;
+    let hotdesk: Vec<&str> = top
+        .hotdesk
+        .and_then(|h| path(h, &["users"]))
+        .and_then(Value::as_object)
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    if hotdesk.is_empty() {
+        ne_str(top.owner_id).into_iter().collect()
+    } else {
+        hotdesk
     }
 }
