@@ -268,7 +268,9 @@ pub fn read_after(doc: &Document) -> Vec<&str> {
     match doc.view().kind.unwrap_or(Kind::Device) {
         Kind::Group => super::group::nested_member_ids(doc).collect(),
         Kind::Device => device_owner_ids(doc)
-            .into_iter()
+            .as_slice()
+            .iter()
+            .copied()
             .filter(|id| is_valid_id(id))
             .collect(),
         Kind::User | Kind::Account => Vec::new(),
@@ -278,7 +280,7 @@ pub fn read_after(doc: &Document) -> Vec<&str> {
 /// The users whose attributes a device's are merged with (rules file 3.2): its hotdesked
 /// users when it has any, else its `owner_id`. The resolver reads them in the batch after
 /// the device's, so that no engine pass runs in between only to ask for them.
-pub fn device_owner_ids(doc: &Document) -> Vec<&str> {
+pub fn device_owner_ids(doc: &Document) -> OwnerIds<'_> {
     let top = &doc.view().top;
     let hotdesk: Vec<&str> = top
         .hotdesk
@@ -287,8 +289,28 @@ pub fn device_owner_ids(doc: &Document) -> Vec<&str> {
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default();
     if hotdesk.is_empty() {
-        ne_str(top.owner_id).into_iter().collect()
+        OwnerIds::Owner(ne_str(top.owner_id))
     } else {
-        hotdesk
+        OwnerIds::Hotdesk(hotdesk)
+    }
+}
+
+/// A device's owner ids ([`device_owner_ids`]): its `owner_id` (no list to allocate on every
+/// build), or its hotdesked users.
+pub enum OwnerIds<'a> {
+    /// The `owner_id`, if any.
+    Owner(Option<&'a str>),
+    /// The hotdesked users, at least one.
+    Hotdesk(Vec<&'a str>),
+}
+
+impl<'a> OwnerIds<'a> {
+    /// The ids, in order.
+    pub fn as_slice(&self) -> &[&'a str] {
+        match self {
+            OwnerIds::Owner(Some(id)) => std::slice::from_ref(id),
+            OwnerIds::Owner(None) => &[],
+            OwnerIds::Hotdesk(ids) => ids,
+        }
     }
 }
