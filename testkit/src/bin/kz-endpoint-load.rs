@@ -54,15 +54,15 @@ struct Args {
     /// A CouchDB (or CouchDB-API) server: http://user:pass@host:5984.
     #[arg(long, env = "KZ_COUCH_URL", hide_env_values = true)]
     couch_url: String,
-    /// Requests per scenario.
-    #[arg(long, default_value_t = 5000)]
+    /// Requests per scenario (at least 1).
+    #[arg(long, default_value_t = 5000, value_parser = at_least_one)]
     requests: usize,
-    /// Requests in flight.
-    #[arg(long, default_value_t = 32)]
+    /// Requests in flight (at least 1).
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     in_flight: usize,
     /// Requests of each scenario at one in flight. The CPU figure is read from `/proc` in
-    /// 10 ms ticks: 5 000 requests make its step 2 µs a request.
-    #[arg(long, default_value_t = 5000)]
+    /// 10 ms ticks: 5 000 requests make its step 2 µs a request (at least 1).
+    #[arg(long, default_value_t = 5000, value_parser = at_least_one)]
     one_in_flight_requests: usize,
     /// Worker prefetch (and the echo consumer's).
     #[arg(long, default_value_t = 32)]
@@ -408,6 +408,15 @@ fn rss_bytes() -> u64 {
 
 fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// A count of at least 1: a scenario of no requests would divide by zero in its figures.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
