@@ -53,8 +53,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::amqp::{PublishError, publishable, short_string};
+use crate::frames::{self, BODY_FRAME, FRAME_END, FRAME_HEADER};
 use crate::handler::MAX_BODY;
-use crate::{frame_reader, frame_writer};
 
 /// The connection's reading half: a TCP socket's, or a TLS session's over one.
 type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
@@ -63,13 +63,6 @@ type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// The one channel the connection opens.
 const CHANNEL: u16 = 1;
-/// A frame's header: type (1 byte), channel (2), payload size (4); then the payload and
-/// the frame-end octet.
-const FRAME_HEADER: usize = 7;
-/// The octet that ends every frame.
-const FRAME_END: u8 = 0xCE;
-/// The frame type of a body frame.
-const BODY_FRAME: u8 = 3;
 /// The largest frame we accept and send (RabbitMQ's default `frame_max`).
 const FRAME_MAX: u32 = 131_072;
 /// The heartbeat asked for when neither the URL nor the broker says one (RabbitMQ's
@@ -256,8 +249,8 @@ impl Outbox {
         let (exchange, routing_key) = publishable(exchange, routing_key, body.len())?;
         self.queue(|out, frame_max| {
             let body_size = body.len() as u64;
-            frame_writer::publish_method(out, CHANNEL, &exchange, &routing_key);
-            if !frame_writer::content_header(out, CHANNEL, body_size, &properties) {
+            frames::publish_method(out, CHANNEL, &exchange, &routing_key);
+            if !frames::content_header(out, CHANNEL, body_size, &properties) {
                 push_frame(
                     out,
                     &AMQPFrame::Header(
@@ -278,7 +271,7 @@ impl Outbox {
     /// Acknowledges delivery `tag`.
     pub fn ack(&self, tag: u64) -> Result<(), PublishError> {
         self.queue(|out, _| {
-            frame_writer::ack(out, CHANNEL, tag);
+            frames::ack(out, CHANNEL, tag);
             Ok(())
         })
     }
@@ -490,7 +483,7 @@ impl Frames {
                 let bytes = &rest[..len];
                 // A delivery's method and header are read directly; anything else, and
                 // anything those readers do not take, by amq-protocol.
-                let frame = match frame_reader::read(bytes) {
+                let frame = match frames::read(bytes) {
                     Some(frame) => frame,
                     None => parse_frame(bytes).map(|(_, f)| f).map_err(|e| {
                         ConnectionError::Protocol(format!("an unreadable frame: {e:?}"))

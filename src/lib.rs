@@ -27,7 +27,7 @@
 //!   ([`settlement`]) and the request window's stall detector ([`progress`]); over
 //!   [`broker_connection`] (the worker's one AMQP connection, on the requests' thread:
 //!   requests, replies, settlements, registrar queries and answers, events; the frames of
-//!   every request read by [`frame_reader`] and written by [`frame_writer`]), [`amqp`] (Kazoo's AMQP conventions),
+//!   every request read and written by [`frames`]), [`amqp`] (Kazoo's AMQP conventions),
 //!   [`nodes`] (live ecallmgr nodes), [`couchdb`] (the CouchDB store), [`cache`] (the
 //!   document cache), [`conf_events`] (Kazoo's document-change events) and [`correlator`]
 //!   (replies matched to their requests by `Msg-ID`, for the registrar and the client).
@@ -57,8 +57,7 @@ pub mod document;
 pub mod documents;
 pub mod engine;
 pub mod fixturedb;
-pub mod frame_reader;
-pub mod frame_writer;
+pub mod frames;
 pub mod handler;
 pub mod ids;
 pub mod json_writer;
