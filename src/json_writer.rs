@@ -420,7 +420,7 @@ macro_rules! structs {
 structs!(SerializeStruct, SerializeStructVariant);
 
 /// A map key: JSON keys are strings, so numbers and booleans are written quoted, as
-/// `serde_json` does; anything else is an error.
+/// `serde_json` does; anything else (but an `Option`'s or newtype's content) is an error.
 struct MapKey<'o>(&'o mut Vec<u8>);
 
 impl MapKey<'_> {
@@ -429,6 +429,15 @@ impl MapKey<'_> {
         self.0.extend_from_slice(text.as_bytes());
         self.0.push(b'"');
         Ok(())
+    }
+
+    /// A float key, quoted as `serde_json` writes a float; one that is not finite is an error.
+    fn float<F: Serialize>(self, finite: bool, v: F) -> Result<(), Error> {
+        if !finite {
+            return Err(Error("float key must be finite (got NaN or +/-inf)".into()));
+        }
+        let text = serde_json::to_string(&v).map_err(|e| Error(e.to_string()))?;
+        self.quoted(&text)
     }
 }
 
@@ -473,12 +482,12 @@ impl ser::Serializer for MapKey<'_> {
         serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
         serialize_u64: u64, serialize_u128: u128);
 
-    fn serialize_f32(self, _v: f32) -> Result<(), Error> {
-        Err(key_must_be_a_string())
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        self.float(v.is_finite(), v)
     }
 
-    fn serialize_f64(self, _v: f64) -> Result<(), Error> {
-        Err(key_must_be_a_string())
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        self.float(v.is_finite(), v)
     }
 
     fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
@@ -489,8 +498,8 @@ impl ser::Serializer for MapKey<'_> {
         Err(key_must_be_a_string())
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Error> {
-        Err(key_must_be_a_string())
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
     }
 
     fn serialize_unit(self) -> Result<(), Error> {
@@ -664,6 +673,36 @@ mod tests {
             to_vec(&map).unwrap_err().to_string(),
             "key must be a string"
         );
+        let nan = NumberKeys(vec![(f64::NAN, 1)]);
+        assert_eq!(
+            to_vec(&nan).unwrap_err().to_string(),
+            "float key must be finite (got NaN or +/-inf)"
+        );
+        assert_eq!(
+            serde_json::to_vec(&nan).unwrap_err().to_string(),
+            "float key must be finite (got NaN or +/-inf)"
+        );
+    }
+
+    /// A map whose keys are any `Serialize`, in the given order.
+    struct NumberKeys<K>(Vec<(K, u8)>);
+
+    impl<K: Serialize> Serialize for NumberKeys<K> {
+        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeMap;
+            let mut m = s.serialize_map(Some(self.0.len()))?;
+            for (k, v) in &self.0 {
+                m.serialize_entry(k, v)?;
+            }
+            m.end()
+        }
+    }
+
+    #[test]
+    fn float_and_optional_keys_are_written_as_serde_json_writes_them() {
+        same_as_serde_json(&NumberKeys(vec![(0.5, 1), (-1e21, 2), (3.0, 3)]));
+        same_as_serde_json(&NumberKeys(vec![(0.25f32, 1)]));
+        same_as_serde_json(&NumberKeys(vec![(Some("k"), 1)]));
     }
 
     fn value() -> impl Strategy<Value = Value> {
