@@ -102,7 +102,6 @@ fn is_config_doc(id: &str) -> bool {
     id.starts_with("configs_")
 }
 
-/// The documents read that count against [`Limits::max_documents`].
 /// Records a batch's answer in `known`: the documents `answer` holds, and every other id of
 /// `asked` as not existing (an id known already keeps what it had, unless answered). The
 /// first batch's answer becomes the map itself, each id hashed once rather than twice.
@@ -120,6 +119,7 @@ fn record(known: &mut Docs, asked: impl Iterator<Item = String>, mut answer: Doc
     known.extend(answer);
 }
 
+/// The documents read that count against [`Limits::max_documents`].
 fn counted_docs(inputs: &Inputs) -> usize {
     let config = crate::engine::config::ACCOUNT_CATEGORIES
         .iter()

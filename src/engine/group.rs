@@ -122,8 +122,8 @@ pub(super) fn describe_members(members: &[Member]) -> String {
 }
 
 /// The ids a group document names as members (any that could be an id), for the resolver
-/// to read ahead; nothing for a document that is not a live group.
-pub fn nested_member_ids(doc: &Document) -> impl Iterator<Item = &str> {
+/// to read ahead ([`super::read_after`]); nothing for a document that is not a live group.
+pub(super) fn nested_member_ids(doc: &Document) -> impl Iterator<Item = &str> {
     let live_group =
         doc.view().kind == Some(Kind::Group) && gating::unusable(doc, Kind::Group).is_none();
     doc.view()

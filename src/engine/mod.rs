@@ -57,6 +57,5 @@ pub use call::CallContext;
 pub use dialling::Dialling;
 pub use dispatch::build;
 pub use forward::Forward;
-pub use group::nested_member_ids;
 pub use inputs::{HashMap, HashSet, Inputs, Needs, Outcome};
 pub use state::read_after;

@@ -280,7 +280,7 @@ pub fn read_after(doc: &Document) -> Vec<&str> {
 /// The users whose attributes a device's are merged with (rules file 3.2): its hotdesked
 /// users when it has any, else its `owner_id`. The resolver reads them in the batch after
 /// the device's, so that no engine pass runs in between only to ask for them.
-pub fn device_owner_ids(doc: &Document) -> OwnerIds<'_> {
+fn device_owner_ids(doc: &Document) -> OwnerIds<'_> {
     let top = &doc.view().top;
     let hotdesk: Vec<&str> = top
         .hotdesk
@@ -297,7 +297,7 @@ pub fn device_owner_ids(doc: &Document) -> OwnerIds<'_> {
 
 /// A device's owner ids ([`device_owner_ids`]): its `owner_id` (no list to allocate on every
 /// build), or its hotdesked users.
-pub enum OwnerIds<'a> {
+enum OwnerIds<'a> {
     /// The `owner_id`, if any.
     Owner(Option<&'a str>),
     /// The hotdesked users, at least one.
@@ -306,7 +306,7 @@ pub enum OwnerIds<'a> {
 
 impl<'a> OwnerIds<'a> {
     /// The ids, in order.
-    pub fn as_slice(&self) -> &[&'a str] {
+    fn as_slice(&self) -> &[&'a str] {
         match self {
             OwnerIds::Owner(Some(id)) => std::slice::from_ref(id),
             OwnerIds::Owner(None) => &[],
