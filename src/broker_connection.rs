@@ -263,7 +263,7 @@ impl Outbox {
                     ),
                 )?;
             }
-            push_body(out, frame_max, body);
+            frames::body(out, CHANNEL, frame_max, body);
             Ok(())
         })
     }
@@ -357,19 +357,6 @@ fn push_frame(out: &mut Vec<u8>, frame: &AMQPFrame) -> Result<(), String> {
             Ok(())
         }
         Err(e) => Err(format!("{e:?}")),
-    }
-}
-
-/// Appends `body` as body frames of at most `frame_max` bytes each (the payload is that
-/// less the frame's own 8 bytes), written directly rather than copied into frame values.
-fn push_body(out: &mut Vec<u8>, frame_max: usize, body: &[u8]) {
-    let room = frame_max.saturating_sub(FRAME_HEADER + 1).max(1);
-    for chunk in body.chunks(room) {
-        out.push(BODY_FRAME);
-        out.extend_from_slice(&CHANNEL.to_be_bytes());
-        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
-        out.extend_from_slice(chunk);
-        out.push(FRAME_END);
     }
 }
 
@@ -1219,7 +1206,7 @@ mod tests {
             properties: BasicProperties::default(),
         };
         push_frame(&mut out, &AMQPFrame::Header(CHANNEL, header)).unwrap();
-        push_body(&mut out, frame_max, body);
+        frames::body(&mut out, CHANNEL, frame_max, body);
         out
     }
 
@@ -1350,7 +1337,7 @@ mod tests {
         let body: Vec<u8> = (0..25u8).collect();
         let mut out = Vec::new();
         // Frames of 18 bytes: 10 of payload each.
-        push_body(&mut out, 18, &body);
+        frames::body(&mut out, CHANNEL, 18, &body);
         let parsed = frames(&out);
         assert_eq!(
             parsed,

@@ -1,6 +1,6 @@
 //! The frames every request arrives and leaves in, read and written directly: a delivery's
 //! `basic.deliver` method and content header, and a reply's `basic.publish` method and
-//! content header and the delivery's `basic.ack`.
+//! content header, body frames and the delivery's `basic.ack`.
 //!
 //! Why: these are fixed layouts of a few numbers and short strings (AMQP 0-9-1, section
 //! 4.2), and `amq-protocol`'s parsers and generators, `nom` and `cookie_factory`
@@ -242,6 +242,15 @@ pub fn content_header(
     true
 }
 
+/// `body` as body frames of at most `frame_max` bytes each (the payload is that less the
+/// frame's own 8 bytes), copied straight from the body rather than into frame values.
+pub fn body(out: &mut Vec<u8>, channel: u16, frame_max: usize, body: &[u8]) {
+    let room = frame_max.saturating_sub(FRAME_HEADER + 1).max(1);
+    for chunk in body.chunks(room) {
+        write_frame(out, BODY_FRAME, channel, |out| out.extend_from_slice(chunk));
+    }
+}
+
 /// A frame of `kind` on `channel`: its payload written by `payload`, its size filled in
 /// after.
 fn write_frame(out: &mut Vec<u8>, kind: u8, channel: u16, payload: impl FnOnce(&mut Vec<u8>)) {
@@ -250,7 +259,8 @@ fn write_frame(out: &mut Vec<u8>, kind: u8, channel: u16, payload: impl FnOnce(&
     let size_at = out.len();
     out.extend_from_slice(&[0; 4]);
     payload(out);
-    // A payload here is a few short strings and numbers: far below 4 GiB.
+    // A payload here is a few short strings and numbers, or a body frame's chunk of at most
+    // `frame_max` bytes: far below 4 GiB.
     let size = (out.len() - size_at - 4) as u32;
     out[size_at..size_at + 4].copy_from_slice(&size.to_be_bytes());
     out.push(FRAME_END);
