@@ -34,16 +34,30 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
 }
 
 /// Writes a string, quoted and escaped, to `out`.
+///
+/// Most strings of a reply (its keys, ids, realms, numbers) need no escape and are copied
+/// whole; the escaping loop is a function of its own, so that this common path saves and
+/// restores none of the registers that loop needs (about 40 instructions a string, by
+/// callgrind, with the loop inline).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
     if needs_no_escape(bytes) {
-        // Most strings of a reply (its keys, ids, realms, numbers): copied whole.
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
         out.extend_from_slice(bytes);
         out.push(b'"');
-        return;
+    } else {
+        write_escaped(out, bytes);
     }
+}
+
+/// Writes `bytes`, quoted, escaping the bytes that need it: runs of bytes that need none,
+/// found a word at a time, are copied whole.
+#[cold]
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     // `run` is where the bytes not yet copied start.
     let (mut run, mut i) = (0, 0);
     while i < bytes.len() {
