@@ -6,8 +6,6 @@
 //! credentialed device of the build at once, under one deadline. A cold device build is two
 //! document reads; a user with N devices is two or three, whatever N.
 
-use std::collections::BTreeSet;
-
 use crate::build_api::{BuildError, BuildRequest, BuildResult, ErrorCode};
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::engine::config::{SYSTEM_CONFIG_DB, Scope};
@@ -207,10 +205,10 @@ where
             res.inputs.system_config.len(),
         );
         if !needs.docs.is_empty() || !needs.owned.is_empty() || !needs.system_config.is_empty() {
-            let mut ids: Vec<String> = needs.docs.into_iter().collect();
-            let mut owners: Vec<String> = needs.owned.into_iter().collect();
+            let mut ids: Vec<String> = needs.docs.into_vec();
+            let mut owners: Vec<String> = needs.owned.into_vec();
             // The configuration categories are read beside the first batch of documents.
-            let mut cats: Vec<String> = needs.system_config.into_iter().collect();
+            let mut cats: Vec<String> = needs.system_config.into_vec();
             // A group's members, and a device's owner, are read as soon as the group or
             // device is, without an engine pass in between (`engine::read_after`): a chain of
             // N nested groups is N reads and a few passes, not N passes over an ever deeper
@@ -262,7 +260,7 @@ where
                 // Every id asked for is recorded, so the engine never asks twice: what the
                 // store did not answer is known not to exist.
                 record(&mut res.inputs.system_config, cats.drain(..), system);
-                let mut members = BTreeSet::new();
+                let mut members = engine::SortedSet::default();
                 for d in docs.values().flatten() {
                     members.extend(engine::read_after(d).into_iter().map(str::to_owned));
                 }
@@ -288,7 +286,7 @@ where
                     .collect();
             }
         } else if !needs.registrations.is_empty() {
-            let keys: Vec<RegKey> = needs.registrations.into_iter().collect();
+            let keys: Vec<RegKey> = needs.registrations.into_vec();
             res.registrar_lookups += 1;
             let asked = std::time::Instant::now();
             let states = registrar.lookup(&keys).await;

@@ -1,10 +1,9 @@
 //! What the engine reads ([`Inputs`]) and what it answers: the build ([`Outcome::Done`]) or
 //! what it still needs to read ([`Needs`]). The resolver fills the one and fetches the other.
 
-use std::collections::BTreeSet;
-
 use super::config;
 use super::endpoint_type::Unapplied;
+use super::sorted_set::SortedSet;
 use crate::build_api::BuildResult;
 use crate::documents::Doc;
 use crate::registrar::{RegKey, Registration};
@@ -53,13 +52,13 @@ impl Inputs {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Needs {
     /// Document ids to open.
-    pub docs: BTreeSet<String>,
+    pub docs: SortedSet<String>,
     /// Users whose owned devices to list.
-    pub owned: BTreeSet<String>,
+    pub owned: SortedSet<String>,
     /// Registrations to look up.
-    pub registrations: BTreeSet<RegKey>,
+    pub registrations: SortedSet<RegKey>,
     /// `system_config` categories to open.
-    pub system_config: BTreeSet<String>,
+    pub system_config: SortedSet<String>,
 }
 
 impl Needs {

@@ -15,6 +15,7 @@
 //! - `inputs`: what the engine reads ([`Inputs`]) and answers ([`Outcome`], [`Needs`]).
 //! - `dispatch`: one run, top down ([`build`]): the target, each entity by its type, and the
 //!   loopback de-duplication.
+//! - [`SortedSet`]: the sets of ids a run needs.
 //! - `state`: the run's state (`BuildState`): lookups that record what is missing, what was
 //!   expanded already, the explanation lines.
 //! - `call`: the call being built for (`CallContext`): request, account, caller; read by
@@ -50,6 +51,7 @@ mod group;
 mod inputs;
 pub mod legs;
 pub mod recording;
+mod sorted_set;
 mod state;
 mod user;
 
@@ -58,4 +60,5 @@ pub use dialling::Dialling;
 pub use dispatch::build;
 pub use forward::Forward;
 pub use inputs::{HashMap, HashSet, Inputs, Needs, Outcome};
+pub use sorted_set::SortedSet;
 pub use state::read_after;
