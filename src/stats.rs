@@ -46,6 +46,50 @@ fn histogram(bounds: &[f64]) -> Histogram {
     Histogram::new(bounds.iter().copied())
 }
 
+/// Why a registration lookup was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAsked {
+    /// No live registrar (ecallmgr) is known.
+    NoEcallmgr,
+    /// The key does not fit in an AMQP routing key.
+    KeyTooLong,
+    /// The broker refused the query.
+    PublishFailed,
+}
+
+impl NotAsked {
+    /// Every reason, in the order of [`NotAsked::index`].
+    pub const ALL: [NotAsked; 3] = [Self::NoEcallmgr, Self::KeyTooLong, Self::PublishFailed];
+
+    /// The reason's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoEcallmgr => "no_ecallmgr",
+            Self::KeyTooLong => "key_too_long",
+            Self::PublishFailed => "publish_failed",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The registration states, in the order of [`state_index`].
+const STATES: [Registration; 3] = [
+    Registration::Registered,
+    Registration::Unregistered,
+    Registration::Unknown,
+];
+
+fn state_index(state: Registration) -> usize {
+    match state {
+        Registration::Registered => 0,
+        Registration::Unregistered => 1,
+        Registration::Unknown => 2,
+    }
+}
+
 /// What the registrar did, counted by the registrar itself: only the lookups it sent count
 /// as registrations; the ones it could not send are counted apart, by reason.
 #[derive(Debug, Clone)]
@@ -54,51 +98,54 @@ pub struct RegistrarMetrics {
     /// (every live registrar answered without it) and `unknown` (the deadline passed before
     /// any answer).
     pub states: Family<Labels, Counter>,
-    /// Lookups that were not sent: `no_ecallmgr` (no live registrar known), `key_too_long`,
-    /// `publish_failed`.
+    /// Lookups that were not sent, by [`NotAsked`] reason.
     pub not_asked: Family<Labels, Counter>,
     /// Lookups whose deadline passed before every live registrar answered.
     pub timeouts: Counter,
     /// Time a build waited for the registrars, in seconds.
     pub seconds: Histogram,
+    /// The series of `states` and `not_asked`, found once: counting is then an atomic add,
+    /// where finding a series by its labels hashes them with SipHash under a lock (about
+    /// 500 instructions a request that has no registrar to ask).
+    by_state: [Counter; 3],
+    by_reason: [Counter; 3],
 }
 
 impl Default for RegistrarMetrics {
     fn default() -> Self {
-        let m = Self {
-            states: Family::default(),
-            not_asked: Family::default(),
+        let states = Family::<Labels, Counter>::default();
+        let not_asked = Family::<Labels, Counter>::default();
+        let by_state = STATES.map(|s| states.get_or_create(&vec![("state", s.as_str())]).clone());
+        let by_reason = NotAsked::ALL.map(|r| {
+            not_asked
+                .get_or_create(&vec![("reason", r.as_str())])
+                .clone()
+        });
+        Self {
+            states,
+            not_asked,
             timeouts: Counter::default(),
             seconds: histogram(&LATENCY_BOUNDS),
-        };
-        for s in ["registered", "unregistered", "unknown"] {
-            let _ = m.states.get_or_create(&vec![("state", s)]);
+            by_state,
+            by_reason,
         }
-        for r in ["no_ecallmgr", "key_too_long", "publish_failed"] {
-            let _ = m.not_asked.get_or_create(&vec![("reason", r)]);
-        }
-        m
     }
 }
 
 impl RegistrarMetrics {
     /// Counts one lookup that was sent.
     pub fn asked(&self, state: Registration) {
-        self.states
-            .get_or_create(&vec![("state", state.as_str())])
-            .inc();
+        self.by_state[state_index(state)].inc();
     }
 
     /// Counts `n` lookups that were not sent, for `reason`.
-    pub fn not_asked(&self, reason: &'static str, n: u64) {
-        self.not_asked
-            .get_or_create(&vec![("reason", reason)])
-            .inc_by(n);
+    pub fn not_asked(&self, reason: NotAsked, n: u64) {
+        self.by_reason[reason.index()].inc_by(n);
     }
 
     /// The counter of one state.
-    fn state(&self, state: &'static str) -> Count {
-        Count(self.states.get_or_create(&vec![("state", state)]).clone())
+    fn state(&self, state: Registration) -> Count {
+        Count(self.by_state[state_index(state)].clone())
     }
 }
 
@@ -159,9 +206,9 @@ impl Default for Stats {
             unanswerable: Count::default(),
             task_failures: Count::default(),
             reconnects: Count::default(),
-            registered: registrar.state("registered"),
-            unregistered: registrar.state("unregistered"),
-            unknown: registrar.state("unknown"),
+            registered: registrar.state(Registration::Registered),
+            unregistered: registrar.state(Registration::Unregistered),
+            unknown: registrar.state(Registration::Unknown),
             registrar,
             build_seconds: histogram(&LATENCY_BOUNDS),
             legs_per_build: histogram(&LEGS_BOUNDS),

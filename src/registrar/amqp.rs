@@ -21,7 +21,7 @@ use crate::broker_connection::Outbox;
 use crate::build_api::{APP_NAME, APP_VERSION};
 use crate::correlator::{Correlator, Waiting};
 use crate::nodes::NodeTracker;
-use crate::stats::RegistrarMetrics;
+use crate::stats::{NotAsked, RegistrarMetrics};
 
 /// One registrar's answer to one query.
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ impl AmqpRegistrar {
                 key_bytes = routing_key.len(),
                 "registration not asked: its routing key is over AMQP's 255-byte limit"
             );
-            self.metrics.not_asked("key_too_long", 1);
+            self.metrics.not_asked(NotAsked::KeyTooLong, 1);
             return Registration::Unknown;
         }
         let msg_id = random_hex(32);
@@ -117,7 +117,7 @@ impl AmqpRegistrar {
             .publish(REGISTRAR, &routing_key, json_properties(), &payload)
         {
             tracing::warn!(error = %e, registration = %key, "reg_query publish failed");
-            self.metrics.not_asked("publish_failed", 1);
+            self.metrics.not_asked(NotAsked::PublishFailed, 1);
             return Registration::Unknown;
         }
         let mut answered = HashSet::new();
@@ -150,7 +150,8 @@ impl Registrar for AmqpRegistrar {
     async fn lookup(&self, keys: &[RegKey]) -> HashMap<RegKey, Registration> {
         let expected = self.nodes.ecallmgr_count(std::time::Instant::now());
         if expected == 0 {
-            self.metrics.not_asked("no_ecallmgr", keys.len() as u64);
+            self.metrics
+                .not_asked(NotAsked::NoEcallmgr, keys.len() as u64);
             return keys
                 .iter()
                 .map(|k| (k.clone(), Registration::Unknown))
