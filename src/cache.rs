@@ -28,6 +28,54 @@ use crate::documents::{Doc, Docs, DocumentStore, Owned, StoreError};
 /// database's name is 48 bytes, more than the document id beside it), and the document id.
 type Key = (Arc<str>, String);
 
+/// A key as a lookup holds it: a database name and a document id, borrowed. A hit (the
+/// common case) then allocates no key and clones no shared name: [`Key`] borrows as this, and
+/// both hash and compare as the pair of strings.
+trait KeyView {
+    fn db(&self) -> &str;
+    fn id(&self) -> &str;
+}
+
+impl KeyView for Key {
+    fn db(&self) -> &str {
+        &self.0
+    }
+    fn id(&self) -> &str {
+        &self.1
+    }
+}
+
+impl KeyView for (&str, &str) {
+    fn db(&self) -> &str {
+        self.0
+    }
+    fn id(&self) -> &str {
+        self.1
+    }
+}
+
+/// As the tuple [`Key`] hashes: each string in turn.
+impl std::hash::Hash for dyn KeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.db().hash(h);
+        self.id().hash(h);
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.db() == other.db() && self.id() == other.id()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
 /// What an entry's value takes in memory, beyond its key and the map's own bookkeeping.
 trait Weight {
     fn weight(&self) -> usize;
@@ -120,17 +168,17 @@ impl<T: Weight> Weighed<T> {
         self.map.len()
     }
 
-    fn get(&mut self, key: &Key) -> Option<&T> {
+    fn get(&mut self, key: &dyn KeyView) -> Option<&T> {
         self.map.get(key)
     }
 
-    fn peek(&self, key: &Key) -> Option<&T> {
+    fn peek(&self, key: &dyn KeyView) -> Option<&T> {
         self.map.peek(key)
     }
 
-    fn pop(&mut self, key: &Key) -> Option<T> {
-        let v = self.map.pop(key)?;
-        self.bytes -= cost(key, &v);
+    fn pop(&mut self, key: &dyn KeyView) -> Option<T> {
+        let (k, v) = self.map.pop_entry(key)?;
+        self.bytes -= cost(&k, &v);
         Some(v)
     }
 
@@ -442,7 +490,7 @@ impl DocCache {
     fn fresh<T, R>(
         &self,
         cache: &mut Weighed<(Instant, T)>,
-        key: &Key,
+        key: &dyn KeyView,
         now: Instant,
         read: impl FnOnce(&T) -> Option<R>,
     ) -> Option<R>
@@ -503,17 +551,20 @@ impl DocCache {
     /// A cached document, parsed, when it is there and fresh: `Some(None)` when it is known
     /// not to exist.
     fn doc(&self, inner: &mut Inner, db: &str, id: &str, now: Instant) -> Option<Option<Doc>> {
-        let key = (inner.names.get(db)?, id.to_owned());
-        let Inner { docs, hot, .. } = inner;
-        let absent = self.fresh(docs, &key, now, |b| Some(b.is_empty()))?;
+        let key: &dyn KeyView = &(db, id);
+        let Inner {
+            docs, hot, names, ..
+        } = inner;
+        let absent = self.fresh(docs, key, now, |b| Some(b.is_empty()))?;
         if absent {
             return Some(None);
         }
-        if let Some(d) = hot.get(&key) {
+        if let Some(d) = hot.get(key) {
             return Some(Some(d.clone()));
         }
-        let d = docs.peek(&key).and_then(|(_, b)| unpack(b))?;
-        hot.put(key, d.clone());
+        let d = docs.peek(key).and_then(|(_, b)| unpack(b))?;
+        // An entry of `docs` holds its database's shared name.
+        hot.put((names.get(db)?, id.to_owned()), d.clone());
         Some(Some(d))
     }
 }
@@ -734,8 +785,8 @@ impl<S: DocumentStore + Sync> DocumentStore for CachedStore<S> {
         let cache = &self.cache;
         // A list is a hit only when every one of its documents still is.
         let (mut out, missing, epoch) = cache.lookup(user_ids, |inner, user| {
-            let key = (inner.names.get(db)?, user.to_owned());
-            let ids = cache.fresh(&mut inner.owned, &key, now, |ids| Some(ids.clone()))?;
+            let key: &dyn KeyView = &(db, user);
+            let ids = cache.fresh(&mut inner.owned, key, now, |ids| Some(ids.clone()))?;
             ids.iter()
                 .map(|id| cache.doc(inner, db, id, now).flatten())
                 .collect::<Option<Vec<Doc>>>()
