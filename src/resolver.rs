@@ -103,14 +103,20 @@ fn is_config_doc(id: &str) -> bool {
 /// Records a batch's answer in `known`: the documents `answer` holds, and every other id of
 /// `asked` as not existing (an id known already keeps what it had, unless answered). The
 /// first batch's answer becomes the map itself, each id hashed once rather than twice.
-fn record(known: &mut Docs, asked: impl Iterator<Item = String>, mut answer: Docs) {
+///
+/// Room for every id asked is made first: an answer without some of them (a `system_config`
+/// database that does not exist answers none) would otherwise grow the map as they go in,
+/// rehashing it each time.
+fn record(known: &mut Docs, asked: impl ExactSizeIterator<Item = String>, mut answer: Docs) {
     if known.is_empty() {
+        answer.reserve(asked.len().saturating_sub(answer.len()));
         for id in asked {
             answer.entry(id).or_insert(None);
         }
         *known = answer;
         return;
     }
+    known.reserve(asked.len());
     for id in asked {
         known.entry(id).or_insert(None);
     }
@@ -119,13 +125,9 @@ fn record(known: &mut Docs, asked: impl Iterator<Item = String>, mut answer: Doc
 
 /// The documents read that count against [`Limits::max_documents`].
 fn counted_docs(inputs: &Inputs) -> usize {
-    let config = crate::engine::config::ACCOUNT_CATEGORIES
+    let config = crate::engine::config::ACCOUNT_DOC_IDS
         .iter()
-        .filter(|c| {
-            inputs
-                .docs
-                .contains_key(crate::engine::config::account_doc_id(c).as_ref())
-        })
+        .filter(|id| inputs.docs.contains_key(**id))
         .count();
     inputs.docs.len() - config
 }

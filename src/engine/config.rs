@@ -24,7 +24,7 @@ pub const ACCOUNT_CATEGORIES: [&str; 3] = ["kazoo_endpoint", "privacy", "call_co
 
 /// The account configuration documents of [`ACCOUNT_CATEGORIES`], spelled out: every build
 /// reads them, and a lookup should not first build the id.
-const ACCOUNT_DOC_IDS: [&str; 3] = [
+pub const ACCOUNT_DOC_IDS: [&str; 3] = [
     "configs_kazoo_endpoint",
     "configs_privacy",
     "configs_call_command",
