@@ -94,7 +94,7 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
 /// overlaps the one before it, and a string shorter than a word is read as a shorter word
 /// (or, under four bytes, byte by byte), so no byte is looked at alone that a word could
 /// cover.
-fn needs_no_escape(bytes: &[u8]) -> bool {
+pub(crate) fn needs_no_escape(bytes: &[u8]) -> bool {
     let n = bytes.len();
     let word = |at: usize| {
         let mut w = [0u8; 8];

@@ -266,6 +266,15 @@ impl Short {
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
+
+    /// `parts`, one after the other; `None` when they do not fit.
+    fn joined(parts: &[&str]) -> Option<Self> {
+        let mut text = Self::default();
+        for p in parts {
+            fmt::Write::write_str(&mut text, p).ok()?;
+        }
+        Some(text)
+    }
 }
 
 impl fmt::Write for Short {
@@ -280,10 +289,12 @@ impl fmt::Write for Short {
     }
 }
 
-/// Whether `str`'s `Debug` writes `s` unchanged between its quotes.
+/// Whether `str`'s `Debug` writes `s` unchanged between its quotes: printable ASCII other
+/// than `"` and `\` (read a word at a time: a span's ids are 32 bytes each).
 fn plain(s: &str) -> bool {
-    s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    s.is_ascii()
+        && crate::json_writer::needs_no_escape(s.as_bytes())
+        && !s.as_bytes().contains(&0x7f)
 }
 
 impl PlainVisitor<'_> {
@@ -342,6 +353,16 @@ impl PlainVisitor<'_> {
 impl Visit for PlainVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.writes(field) && plain(value) {
+            // ` name="value"`, put together on the stack and written at once: each write to
+            // the line is two dynamic calls (through the fields' writer and the line's).
+            let space = if self.is_empty { "" } else { " " };
+            if let Some(text) = Short::joined(&[space, field.name(), "=\"", value, "\""])
+                && let Ok(text) = std::str::from_utf8(text.as_bytes())
+            {
+                self.is_empty = false;
+                self.result = self.writer.write_str(text);
+                return;
+            }
             self.result = self.name(field).and_then(|()| {
                 self.writer.write_char('"')?;
                 self.writer.write_str(value)?;
@@ -468,6 +489,8 @@ mod tests {
         tracing::info!(n = 1, "formatted {} of {:?}", 2, "three");
         tracing::info!("{}", "long ".repeat(60));
         tracing::info!(bytes = 1_048_577usize, "last");
+        // A plain field too long to be put together on the stack.
+        tracing::info!(long = "ab".repeat(150).as_str(), "a long field");
         // Every level, another target, a span inside the span, one without fields, and a
         // line outside any span.
         let inner = tracing::debug_span!("registrar", keys = 2);
@@ -556,7 +579,8 @@ mod tests {
             default.contains("Z ERROR kz_endpoint::log_format::tests: outside error=\"lost\"\n")
         );
         assert!(default.contains("Z  WARN lapin: the broker closed the channel\n"));
-        assert_eq!(default.lines().count(), 16);
+        assert!(default.contains(&format!("a long field long=\"{}\"\n", "ab".repeat(150))));
+        assert_eq!(default.lines().count(), 17);
     }
 
     #[test]
@@ -629,11 +653,30 @@ mod tests {
 
     #[test]
     fn plain_means_written_unchanged_by_debug() {
-        for s in ["", "abc", "a b", "x@y.z", "~!#$%^&*()[]{}<>?/|'`"] {
+        for s in [
+            "",
+            "abc",
+            "a b",
+            "x@y.z",
+            "~!#$%^&*()[]{}<>?/|'`",
+            "be0c4000000000000000000000000001",
+        ] {
             assert!(plain(s), "{s}");
             assert_eq!(format!("{s:?}"), format!("\"{s}\""));
         }
-        for s in ["\"", "\\", "\t", "\n", "é", "\u{7f}", "\u{1b}"] {
+        for s in [
+            "\"",
+            "\\",
+            "\t",
+            "\n",
+            "é",
+            "\u{7f}",
+            "\u{1b}",
+            "an id of 32 letters and digits\u{7f}",
+            "be0c4000000000000000000000000001\"",
+            "\u{1}e0c4000000000000000000000000001",
+            "be0c40000000000\u{85}00000000000001",
+        ] {
             assert!(!plain(s), "{s}");
         }
     }
