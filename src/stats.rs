@@ -58,7 +58,7 @@ pub enum NotAsked {
 }
 
 impl NotAsked {
-    /// Every reason, in the order of [`NotAsked::index`].
+    /// Every reason, in declaration order (the order of the counters kept for them).
     pub const ALL: [NotAsked; 3] = [Self::NoEcallmgr, Self::KeyTooLong, Self::PublishFailed];
 
     /// The reason's label.

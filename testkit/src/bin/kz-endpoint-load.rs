@@ -74,7 +74,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     user_devices: usize,
     /// The `kz-endpoint` binary to measure, started as `kz-endpoint serve` in a process of its
-    /// own [default: the one beside this tool, target/<profile>/kz-endpoint].
+    /// own [default: the one beside this tool, target/PROFILE/kz-endpoint, PROFILE being the one it was built with].
     #[arg(long, value_name = "PATH")]
     worker_binary: Option<std::path::PathBuf>,
     /// Only the warm-cache scenarios without a registrar (32 in flight, paced, 1 in flight):
