@@ -1,4 +1,4 @@
-//! Conformance with Kazoo's own builder: `../shared/kazoo-reference/v4-builds/` holds the
+//! Conformance with Kazoo's own builder: `kazoo-reference/v4-builds/` holds the
 //! replies of `kz_endpoint_v4` (Kazoo master, OTP 25) for every device and user of Kazoo's
 //! fixture documents, each asked as an internal and as an offnet call. Each request is built
 //! here through the real request handler over the same fixture folder, every device's
@@ -16,8 +16,12 @@
 //! `Node`, `App-Name`, `App-Version`) differ on every Kazoo run and are not compared; the
 //! month inside `Media-Recording-ID` is compared.
 //!
-//! The reference folder is not part of the project: when it is absent the test says so and
-//! passes without checking anything (the same as `tests/conformance.rs`).
+//! The reference folder is not part of the project: it is found by
+//! [`common::kazoo_reference`] (beside the checkout, or `KZ_KAZOO_REFERENCE`), and the test
+//! fails when it is absent (as `tests/conformance.rs` does), rather than pass having checked
+//! nothing.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -256,21 +260,13 @@ fn explains(l: &Listed, d: &Difference) -> bool {
 }
 
 fn reference() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kazoo-reference")
+    common::kazoo_reference()
 }
 
 #[test]
 fn kazoo_v4_replies_match_except_listed_differences() {
     let root = reference();
     let builds = root.join("v4-builds");
-    if !builds.is_dir() {
-        eprintln!(
-            "SKIPPED: Kazoo's v4 replies are not at {} (the reference sits beside the checkout \
-             only in CI and on development machines)",
-            builds.display()
-        );
-        return;
-    }
     let compat = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/compatibility.md"),
     )

@@ -259,3 +259,23 @@ impl AsObject for Leg {
         std::borrow::Cow::Owned(self.to_object())
     }
 }
+
+/// Where Kazoo's reference material is (`kazoo-reference/`: Kazoo's fixture documents and the
+/// replies of its own builder): `KZ_KAZOO_REFERENCE` when set, else the folder beside the
+/// checkout (`../shared/kazoo-reference`). The material is not part of the project (it is
+/// read, never copied in), so a test that needs it and cannot find it fails, saying where it
+/// looked: passing without checking anything would hide that nothing was checked.
+pub fn kazoo_reference() -> std::path::PathBuf {
+    let root = match std::env::var_os("KZ_KAZOO_REFERENCE") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kazoo-reference"),
+    };
+    assert!(
+        root.join("fixturedb").is_dir() && root.join("v4-builds").is_dir(),
+        "Kazoo's reference material is not at {} (no fixturedb/ and v4-builds/ there): set \
+         KZ_KAZOO_REFERENCE to the kazoo-reference folder, or put it beside the checkout \
+         (../shared/kazoo-reference)",
+        root.display()
+    );
+    root
+}
