@@ -427,7 +427,31 @@ fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(load(args))
+        .block_on(async {
+            // Stopped by a signal, the run's future is dropped, and with it the worker and
+            // echo processes it started (their `Drop` kills them): a load run interrupted by
+            // Ctrl-C or `kill` leaves no `kz-endpoint serve` consuming behind it.
+            tokio::select! {
+                done = load(args) => done,
+                signal = interrupted() => bail!("stopped by {signal}; the processes it started are stopped"),
+            }
+        })
+}
+
+/// The first SIGINT or SIGTERM, by name.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        // No handler could be installed: the default action (the process ends) stands.
+        _ => std::future::pending().await,
+    }
 }
 
 async fn load(args: Args) -> anyhow::Result<()> {
