@@ -58,7 +58,7 @@ pub enum NotAsked {
 }
 
 impl NotAsked {
-    /// Every reason, in declaration order (the order of the counters kept for them).
+    /// Every reason.
     pub const ALL: [NotAsked; 3] = [Self::NoEcallmgr, Self::KeyTooLong, Self::PublishFailed];
 
     /// The reason's label.
@@ -69,25 +69,20 @@ impl NotAsked {
             Self::PublishFailed => "publish_failed",
         }
     }
-
-    fn index(self) -> usize {
-        self as usize
-    }
 }
 
-/// The registration states, in the order of [`state_index`].
+/// The registration states.
 const STATES: [Registration; 3] = [
     Registration::Registered,
     Registration::Unregistered,
     Registration::Unknown,
 ];
 
-fn state_index(state: Registration) -> usize {
-    match state {
-        Registration::Registered => 0,
-        Registration::Unregistered => 1,
-        Registration::Unknown => 2,
-    }
+/// Where `value` is in `all`: the counter kept for it, of those kept in `all`'s order.
+fn slot<T: PartialEq + Copy>(all: &[T], value: T) -> usize {
+    all.iter()
+        .position(|v| *v == value)
+        .expect("every value has its counter")
 }
 
 /// What the registrar did, counted by the registrar itself: only the lookups it sent count
@@ -135,17 +130,17 @@ impl Default for RegistrarMetrics {
 impl RegistrarMetrics {
     /// Counts one lookup that was sent.
     pub fn asked(&self, state: Registration) {
-        self.by_state[state_index(state)].inc();
+        self.by_state[slot(&STATES, state)].inc();
     }
 
     /// Counts `n` lookups that were not sent, for `reason`.
     pub fn not_asked(&self, reason: NotAsked, n: u64) {
-        self.by_reason[reason.index()].inc_by(n);
+        self.by_reason[slot(&NotAsked::ALL, reason)].inc_by(n);
     }
 
     /// The counter of one state.
     fn state(&self, state: Registration) -> Count {
-        Count(self.by_state[state_index(state)].clone())
+        Count(self.by_state[slot(&STATES, state)].clone())
     }
 }
 
