@@ -526,7 +526,7 @@ impl<S: ServingStore> Worker<S> {
     fn spawn_request(
         self: &Arc<Self>,
         inflight: &mut JoinSet<()>,
-        delivery: Delivery,
+        delivery: Box<Delivery>,
         session: &Arc<SessionChannels>,
     ) {
         let (me, session) = (self.clone(), session.clone());
@@ -575,7 +575,7 @@ impl<S: ServingStore> Worker<S> {
     /// One build request: read, build, reply, acknowledge. Every path settles the delivery:
     /// acknowledged after its reply is published (or when it has no usable reply address),
     /// requeued once when the broker fails the reply, rejected when the task dies.
-    async fn on_request(&self, delivery: Delivery, session: &SessionChannels) {
+    async fn on_request(&self, delivery: Box<Delivery>, session: &SessionChannels) {
         let started = Instant::now();
         let _in_flight = InFlight::start(&self.progress, usize::from(self.config.prefetch));
         let settlement = Settlement::new(session.outbox.clone(), delivery.delivery_tag);

@@ -85,7 +85,7 @@ async fn delete_queue(ch: &lapin::Channel, queue: &str) {
 /// The next delivery, within `within`.
 async fn next_delivery(conn: &mut BrokerConnection, within: Duration) -> Delivery {
     match tokio::time::timeout(within, conn.next()).await {
-        Ok(Ok(Event::Delivery(d))) => d,
+        Ok(Ok(Event::Delivery(d))) => *d,
         other => panic!("expected a delivery, got {other:?}"),
     }
 }
