@@ -40,6 +40,7 @@
 //! read before the requests behind it (each one a JSON parse, and for a change event a
 //! cache eviction), where lapin's connection used to keep them apart.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -383,6 +384,11 @@ pub struct BrokerConnection {
     /// Give up after hearing nothing for this long (two heartbeat intervals), if at all.
     silence: Option<Duration>,
     heard: Instant,
+    /// When the silence is next judged (with `silence` set): armed for `silence` after the
+    /// last read it saw, and moved on to the latest read only when it fires. A read then
+    /// never touches the runtime's timer wheel: a timer made afresh for every read was
+    /// registered and removed again each time, about 1 000 instructions a request.
+    silence_check: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// The frames read and not handled yet, and the message being received: the parsing half
@@ -813,6 +819,8 @@ impl BrokerConnection {
             writer,
             silence: interval.map(|i| i * 2),
             heard: Instant::now(),
+            silence_check: interval
+                .map(|i| Box::pin(tokio::time::sleep_until(Instant::now() + i * 2))),
         };
         Ok((conn, outbox))
     }
@@ -880,30 +888,42 @@ impl BrokerConnection {
     /// Reads what the socket has, keeping what is not parsed yet; fails when the broker
     /// closed the socket, the writer failed, or the broker went silent.
     async fn read_more(&mut self) -> Result<(), ConnectionError> {
-        let input = self.frames.room();
-        let silent = async {
-            match self.silence {
-                Some(d) => tokio::time::sleep_until(self.heard + d).await,
-                None => std::future::pending().await,
-            }
-        };
-        let silence = self.silence.unwrap_or_default();
-        tokio::select! {
-            // What has arrived is read before the silence is judged.
-            biased;
-            n = self.read.read_buf(input) => match n {
-                Ok(0) => Err(ConnectionError::Io("the broker closed the connection".into())),
-                Ok(_) => {
-                    self.heard = Instant::now();
-                    Ok(())
+        loop {
+            let input = self.frames.room();
+            let check = async {
+                match self.silence_check.as_mut() {
+                    Some(check) => check.as_mut().await,
+                    None => std::future::pending().await,
                 }
-                Err(e) => Err(io(e)),
-            },
-            _ = self.outbox.shared.lost.notified() => {
-                let out = self.outbox.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-                Err(ConnectionError::Io(out.closed.clone().unwrap_or_else(|| "the writer stopped".into())))
+            };
+            let read = tokio::select! {
+                // What has arrived is read before the silence is judged.
+                biased;
+                n = self.read.read_buf(input) => match n {
+                    Ok(0) => Err(ConnectionError::Io("the broker closed the connection".into())),
+                    Ok(_) => {
+                        self.heard = Instant::now();
+                        return Ok(());
+                    }
+                    Err(e) => Err(io(e)),
+                },
+                _ = self.outbox.shared.lost.notified() => {
+                    let out = self.outbox.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                    Err(ConnectionError::Io(out.closed.clone().unwrap_or_else(|| "the writer stopped".into())))
+                }
+                () = check => Ok(()),
+            };
+            read?;
+            // The check fired: silent when nothing was read since `silence` ago, else judged
+            // again `silence` after the latest read.
+            let (Some(silence), Some(check)) = (self.silence, self.silence_check.as_mut()) else {
+                continue;
+            };
+            let due = self.heard + silence;
+            if Instant::now() >= due {
+                return Err(ConnectionError::Silent(silence));
             }
-            _ = silent => Err(ConnectionError::Silent(silence)),
+            check.as_mut().reset(due);
         }
     }
 
@@ -1115,6 +1135,9 @@ async fn write_loop(mut write: WriteSide, shared: Arc<Shared>, heartbeat: Option
     const HEARTBEAT: [u8; 8] = [8, 0, 0, 0, 0, 0, 0, FRAME_END];
     let mut batch = Vec::new();
     let mut written = Instant::now();
+    // One timer for the heartbeats, moved on only when it fires (as the reader's silence
+    // check is), not a new one registered for every write.
+    let mut beat_timer = heartbeat.map(|h| Box::pin(tokio::time::sleep_until(written + h / 2)));
     loop {
         let finishing = {
             let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -1138,17 +1161,26 @@ async fn write_loop(mut write: WriteSide, shared: Arc<Shared>, heartbeat: Option
             return;
         }
         let beat = async {
-            match heartbeat {
-                Some(h) => tokio::time::sleep_until(written + h / 2).await,
+            match beat_timer.as_mut() {
+                Some(timer) => timer.as_mut().await,
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            _ = shared.wake.notified() => {}
-            _ = beat => {
+        let fired = tokio::select! {
+            _ = shared.wake.notified() => false,
+            () = beat => true,
+        };
+        if let (true, Some(h), Some(timer)) = (fired, heartbeat, beat_timer.as_mut()) {
+            // Due when nothing was written for half the interval; else due that long after
+            // the last write.
+            let (due, now) = (written + h / 2, Instant::now());
+            if now >= due {
                 let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
                 out.bytes.extend_from_slice(&HEARTBEAT);
             }
+            timer
+                .as_mut()
+                .reset(if now >= due { now + h / 2 } else { due });
         }
     }
 }
