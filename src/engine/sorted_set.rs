@@ -21,9 +21,19 @@ impl<T> Default for SortedSet<T> {
 
 impl<T: Ord> SortedSet<T> {
     /// Adds `value` (a value added twice is read once).
+    ///
+    /// The first one makes room for [`SortedSet::FIRST_ROOM`]: a build's first run asks for
+    /// six documents (the account, the caller, the target and three configuration
+    /// documents), which a `Vec`'s first four places would make it grow again for.
     pub fn insert(&mut self, value: T) {
+        if self.0.capacity() == 0 {
+            self.0.reserve_exact(Self::FIRST_ROOM);
+        }
         self.0.push(value);
     }
+
+    /// The room made at the first insertion.
+    pub const FIRST_ROOM: usize = 8;
 
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
