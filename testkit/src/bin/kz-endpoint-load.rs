@@ -38,7 +38,7 @@ use serde_json::{Value, json};
 /// (build_req on kapps, replies on a targeted queue); and, at one in flight, the round trip
 /// against the echo consumer's. Scenarios: warm cache and cold cache (every build reads CouchDB), each
 /// with and without a registrar answering; then the warm worker paced at half its measured
-/// maximum, for latency under load. It also reports CouchDB requests per cold build and the
+/// maximum, for latency under load, and the echo consumer paced at the same rate beside it. It also reports CouchDB requests per cold build and the
 /// resident memory of 100k cached documents. Nothing is asserted: it prints numbers.
 #[derive(Debug, Parser)]
 #[command(name = "kz-endpoint-load", version)]
@@ -596,8 +596,23 @@ async fn load(args: Args) -> anyhow::Result<()> {
                 Some(run.throughput / 2.0),
             );
             let half = measured(|| worker.usage(), half, n).await?;
+            // The echo consumer paced at the same rate: the tail that the broker, the load
+            // tool and this machine's cores give any consumer at that rate, beside the
+            // worker's (the target is on the worker's p99, and this row says how much of it
+            // is the machine's).
+            let echo_half = drive(
+                client.clone(),
+                "echo, paced at the same rate",
+                &template,
+                &echo_key,
+                n,
+                k,
+                Some(run.throughput / 2.0),
+            );
+            let echo_half = measured(|| echo.usage(), echo_half, n).await?;
             runs.push((run, reference));
             runs.push((half, reference));
+            runs.push((echo_half, reference));
             // One in flight: the round trip against the echo consumer's, in the same run.
             let m = args.one_in_flight_requests;
             let echo_one = drive(
