@@ -16,7 +16,7 @@ use std::time::Duration;
 use kz_endpoint::build_api::Identity;
 use kz_endpoint::cache::{CachedStore, DocCache};
 use kz_endpoint::documents::MemoryStore;
-use kz_endpoint::handler::{handle_read, read_request};
+use kz_endpoint::handler::{handle_enveloped, handle_read, read_request};
 use kz_endpoint::registrar::GivenRegistrations;
 use kz_endpoint::resolver::Limits;
 use kz_endpoint_testkit::synthetic;
@@ -56,7 +56,8 @@ fn main() {
             let span = kz_endpoint::worker::request_span(&envelope);
             let started = std::time::Instant::now();
             async {
-                let answered = handle_read(&body, &store, &registrar, &identity, &limits).await;
+                let answered =
+                    handle_enveloped(&body, envelope, &store, &registrar, &identity, &limits).await;
                 let legs = answered.result.as_ref().map_or(0, Vec::len);
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 tracing::info!(legs, ms, "built");

@@ -86,7 +86,31 @@ where
     S: DocumentStore + Sync,
     R: Registrar + Sync,
 {
-    let envelope = Envelope::of_json(body);
+    handle_enveloped(
+        body,
+        Envelope::of_json(body),
+        store,
+        registrar,
+        identity,
+        limits,
+    )
+    .await
+}
+
+/// [`handle_read`], with `body`'s envelope read already (`Envelope::of_json(body)`): the
+/// worker reads it first, for its log span and the reply address, and it is not read twice.
+pub async fn handle_enveloped<S, R>(
+    body: &JsonObject<'_>,
+    envelope: Envelope,
+    store: &S,
+    registrar: &R,
+    identity: &Identity,
+    limits: &Limits,
+) -> Answered
+where
+    S: DocumentStore + Sync,
+    R: Registrar + Sync,
+{
     let (result, resolution) = match parse_request_json(body) {
         Ok(req) => {
             let mut r =

@@ -41,7 +41,7 @@ use crate::conf_events;
 use crate::couchdb::CouchStore;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::fixturedb::FixtureDb;
-use crate::handler::{Answered, handle_read, oversized, read_request};
+use crate::handler::{Answered, handle_enveloped, oversized, read_request};
 use crate::message_json::Json;
 use crate::nodes::NodeTracker;
 use crate::progress::{InFlight, Progress};
@@ -653,8 +653,9 @@ impl<S: ServingStore> Worker<S> {
                 Ok(body) => {
                     // Boxed: the build's future is kilobytes, and this task's own future is
                     // copied as it is spawned and wrapped; a box keeps those copies small.
-                    let build = Box::pin(handle_read(
+                    let build = Box::pin(handle_enveloped(
                         &body,
+                        envelope,
                         &self.store,
                         registrar,
                         &self.identity,
@@ -665,7 +666,8 @@ impl<S: ServingStore> Worker<S> {
                         Err(panic) => {
                             self.stats.task_failures.0.inc();
                             tracing::error!(error = %panic_text(&*panic), "the build panicked; answered with internal");
-                            self.failed_build(envelope)
+                            // (The envelope went to the build: read again, on this rare path.)
+                            self.failed_build(crate::build_api::Envelope::of_json(&body))
                         }
                     }
                 }
