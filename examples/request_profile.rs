@@ -16,7 +16,7 @@ use std::time::Duration;
 use kz_endpoint::build_api::Identity;
 use kz_endpoint::cache::{CachedStore, DocCache};
 use kz_endpoint::documents::MemoryStore;
-use kz_endpoint::handler::{handle_enveloped, handle_read, read_request};
+use kz_endpoint::handler::{handle_read, read_request};
 use kz_endpoint::registrar::GivenRegistrations;
 use kz_endpoint::resolver::Limits;
 use kz_endpoint_testkit::synthetic;
@@ -48,7 +48,9 @@ fn main() {
             // As the worker reads and handles a message (src/worker.rs).
             let body = read_request(&message, Some("application/json")).expect("a request");
             if !log {
-                let answered = handle_read(&body, &store, &registrar, &identity, &limits).await;
+                let envelope = kz_endpoint::build_api::Envelope::of_json(&body);
+                let answered =
+                    handle_read(&body, envelope, &store, &registrar, &identity, &limits).await;
                 return std::hint::black_box(answered.reply.bytes().len());
             }
             // The worker's own span, and its line (src/worker.rs).
@@ -57,7 +59,7 @@ fn main() {
             let started = std::time::Instant::now();
             async {
                 let answered =
-                    handle_enveloped(&body, envelope, &store, &registrar, &identity, &limits).await;
+                    handle_read(&body, envelope, &store, &registrar, &identity, &limits).await;
                 let legs = answered.result.as_ref().map_or(0, Vec::len);
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 tracing::info!(legs, ms, "built");

@@ -70,36 +70,15 @@ where
     R: Registrar + Sync,
 {
     let body = JsonObject::borrowed(body);
-    handle_read(&body, store, registrar, identity, limits).await
+    let envelope = Envelope::of_json(&body);
+    handle_read(&body, envelope, store, registrar, identity, limits).await
 }
 
 /// Handles one `build_req` body as it was read from the message ([`read_request`]), within
-/// `limits`: what [`handle_with`] does, without a `serde_json` map of the body.
+/// `limits`: what [`handle_with`] does, without a `serde_json` map of the body. `envelope`
+/// is the body's (`Envelope::of_json(body)`): the worker reads it first, for its log span and
+/// the reply address, and it is not read twice.
 pub async fn handle_read<S, R>(
-    body: &JsonObject<'_>,
-    store: &S,
-    registrar: &R,
-    identity: &Identity,
-    limits: &Limits,
-) -> Answered
-where
-    S: DocumentStore + Sync,
-    R: Registrar + Sync,
-{
-    handle_enveloped(
-        body,
-        Envelope::of_json(body),
-        store,
-        registrar,
-        identity,
-        limits,
-    )
-    .await
-}
-
-/// [`handle_read`], with `body`'s envelope read already (`Envelope::of_json(body)`): the
-/// worker reads it first, for its log span and the reply address, and it is not read twice.
-pub async fn handle_enveloped<S, R>(
     body: &JsonObject<'_>,
     envelope: Envelope,
     store: &S,
@@ -218,7 +197,18 @@ where
     R: Registrar + Sync,
 {
     match read_request(data, content_type) {
-        Ok(body) => handle_read(&body, store, registrar, identity, &Limits::default()).await,
+        Ok(body) => {
+            let envelope = Envelope::of_json(&body);
+            handle_read(
+                &body,
+                envelope,
+                store,
+                registrar,
+                identity,
+                &Limits::default(),
+            )
+            .await
+        }
         Err(refused) => (*refused).handled(identity),
     }
 }

@@ -41,7 +41,7 @@ use crate::conf_events;
 use crate::couchdb::CouchStore;
 use crate::documents::{Docs, DocumentStore, Owned, StoreError};
 use crate::fixturedb::FixtureDb;
-use crate::handler::{Answered, handle_enveloped, oversized, read_request};
+use crate::handler::{Answered, handle_read, oversized, read_request};
 use crate::message_json::Json;
 use crate::nodes::NodeTracker;
 use crate::progress::{InFlight, Progress};
@@ -653,7 +653,7 @@ impl<S: ServingStore> Worker<S> {
                 Ok(body) => {
                     // Boxed: the build's future is kilobytes, and this task's own future is
                     // copied as it is spawned and wrapped; a box keeps those copies small.
-                    let build = Box::pin(handle_enveloped(
+                    let build = Box::pin(handle_read(
                         &body,
                         envelope,
                         &self.store,
