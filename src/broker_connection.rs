@@ -381,15 +381,46 @@ pub struct BrokerConnection {
     frames: Frames,
     outbox: Outbox,
     writer: tokio::task::JoinHandle<()>,
-    /// Give up after hearing nothing for this long (two heartbeat intervals), if at all.
-    silence: Option<Duration>,
+    /// Give up after hearing nothing for two heartbeat intervals, if at all.
+    silence: Option<IdleTimer>,
     heard: Instant,
-    /// When the silence is next judged (with `silence` set): armed for `silence` after the
-    /// last read it saw, and moved on to the latest read only when it fires. A read then
-    /// never touches the runtime's timer wheel: a timer made afresh for every read was
-    /// registered and removed again each time, about 500 instructions a request (and as many
-    /// again for the writer's heartbeat timer, made afresh for every write).
-    silence_check: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// Waits for a period without activity: the reader's silence (nothing heard for two
+/// heartbeat intervals), the writer's heartbeat (nothing written for half of one).
+///
+/// One timer, judged only when it fires and then moved on to a period after the latest
+/// activity. A read or a write then never touches the runtime's timer wheel: a timer made
+/// afresh for every read and every write was registered and removed again each time, about
+/// 1 100 instructions a request (callgrind).
+#[derive(Debug)]
+struct IdleTimer {
+    period: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimer {
+    fn new(period: Duration) -> Self {
+        Self {
+            period,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now() + period)),
+        }
+    }
+
+    /// Returns once `period` has passed since `last` (the last activity). After it returns,
+    /// the next wait with a later `last` moves the timer on.
+    fn idle_since(&mut self, last: Instant) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            loop {
+                std::task::ready!(self.timer.as_mut().poll(cx));
+                let due = last + self.period;
+                if Instant::now() >= due {
+                    return std::task::Poll::Ready(());
+                }
+                self.timer.as_mut().reset(due);
+            }
+        })
+    }
 }
 
 /// The frames read and not handled yet, and the message being received: the parsing half
@@ -647,7 +678,7 @@ impl std::fmt::Debug for BrokerConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BrokerConnection")
             .field("frames", &self.frames)
-            .field("silence", &self.silence)
+            .field("silence", &self.silence.as_ref().map(|s| s.period))
             .finish_non_exhaustive()
     }
 }
@@ -818,10 +849,8 @@ impl BrokerConnection {
             frames,
             outbox: outbox.clone(),
             writer,
-            silence: interval.map(|i| i * 2),
+            silence: interval.map(|i| IdleTimer::new(i * 2)),
             heard: Instant::now(),
-            silence_check: interval
-                .map(|i| Box::pin(tokio::time::sleep_until(Instant::now() + i * 2))),
         };
         Ok((conn, outbox))
     }
@@ -889,42 +918,33 @@ impl BrokerConnection {
     /// Reads what the socket has, keeping what is not parsed yet; fails when the broker
     /// closed the socket, the writer failed, or the broker went silent.
     async fn read_more(&mut self) -> Result<(), ConnectionError> {
-        loop {
-            let input = self.frames.room();
-            let check = async {
-                match self.silence_check.as_mut() {
-                    Some(check) => check.as_mut().await,
-                    None => std::future::pending().await,
+        let input = self.frames.room();
+        let heard = self.heard;
+        let silent = async {
+            match self.silence.as_mut() {
+                Some(silence) => {
+                    silence.idle_since(heard).await;
+                    silence.period
                 }
-            };
-            let read = tokio::select! {
-                // What has arrived is read before the silence is judged.
-                biased;
-                n = self.read.read_buf(input) => match n {
-                    Ok(0) => Err(ConnectionError::Io("the broker closed the connection".into())),
-                    Ok(_) => {
-                        self.heard = Instant::now();
-                        return Ok(());
-                    }
-                    Err(e) => Err(io(e)),
-                },
-                _ = self.outbox.shared.lost.notified() => {
-                    let out = self.outbox.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-                    Err(ConnectionError::Io(out.closed.clone().unwrap_or_else(|| "the writer stopped".into())))
-                }
-                () = check => Ok(()),
-            };
-            read?;
-            // The check fired: silent when nothing was read since `silence` ago, else judged
-            // again `silence` after the latest read.
-            let (Some(silence), Some(check)) = (self.silence, self.silence_check.as_mut()) else {
-                continue;
-            };
-            let due = self.heard + silence;
-            if Instant::now() >= due {
-                return Err(ConnectionError::Silent(silence));
+                None => std::future::pending().await,
             }
-            check.as_mut().reset(due);
+        };
+        tokio::select! {
+            // What has arrived is read before the silence is judged.
+            biased;
+            n = self.read.read_buf(input) => match n {
+                Ok(0) => Err(ConnectionError::Io("the broker closed the connection".into())),
+                Ok(_) => {
+                    self.heard = Instant::now();
+                    Ok(())
+                }
+                Err(e) => Err(io(e)),
+            },
+            _ = self.outbox.shared.lost.notified() => {
+                let out = self.outbox.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                Err(ConnectionError::Io(out.closed.clone().unwrap_or_else(|| "the writer stopped".into())))
+            }
+            period = silent => Err(ConnectionError::Silent(period)),
         }
     }
 
@@ -1136,9 +1156,7 @@ async fn write_loop(mut write: WriteSide, shared: Arc<Shared>, heartbeat: Option
     const HEARTBEAT: [u8; 8] = [8, 0, 0, 0, 0, 0, 0, FRAME_END];
     let mut batch = Vec::new();
     let mut written = Instant::now();
-    // One timer for the heartbeats, moved on only when it fires (as the reader's silence
-    // check is), not a new one registered for every write.
-    let mut beat_timer = heartbeat.map(|h| Box::pin(tokio::time::sleep_until(written + h / 2)));
+    let mut beat = heartbeat.map(|h| IdleTimer::new(h / 2));
     loop {
         let finishing = {
             let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -1162,26 +1180,17 @@ async fn write_loop(mut write: WriteSide, shared: Arc<Shared>, heartbeat: Option
             return;
         }
         let beat = async {
-            match beat_timer.as_mut() {
-                Some(timer) => timer.as_mut().await,
+            match beat.as_mut() {
+                Some(beat) => beat.idle_since(written).await,
                 None => std::future::pending().await,
             }
         };
-        let fired = tokio::select! {
-            _ = shared.wake.notified() => false,
-            () = beat => true,
-        };
-        if let (true, Some(h), Some(timer)) = (fired, heartbeat, beat_timer.as_mut()) {
-            // Due when nothing was written for half the interval; else due that long after
-            // the last write.
-            let (due, now) = (written + h / 2, Instant::now());
-            if now >= due {
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            () = beat => {
                 let mut out = shared.state.lock().unwrap_or_else(|e| e.into_inner());
                 out.bytes.extend_from_slice(&HEARTBEAT);
             }
-            timer
-                .as_mut()
-                .reset(if now >= due { now + h / 2 } else { due });
         }
     }
 }
