@@ -38,8 +38,9 @@ use serde_json::{Value, json};
 /// (build_req on kapps, replies on a targeted queue); and, at one in flight, the round trip
 /// against the echo consumer's. Scenarios: warm cache and cold cache (every build reads CouchDB), each
 /// with and without a registrar answering; then the warm worker paced at half its measured
-/// maximum, for latency under load, and the echo consumer paced at the same rate beside it. It also reports CouchDB requests per cold build and the
-/// resident memory of 100k cached documents. Nothing is asserted: it prints numbers.
+/// maximum, for latency under load, and the echo consumer paced at the same rate beside it.
+/// It also reports CouchDB requests per cold build and the resident memory of 100k cached
+/// documents. Nothing is asserted: it prints numbers.
 #[derive(Debug, Parser)]
 #[command(name = "kz-endpoint-load", version)]
 struct Args {
@@ -586,29 +587,18 @@ async fn load(args: Args) -> anyhow::Result<()> {
             runs.push((before.clone(), reference));
         }
         if !cold && !registrar {
-            let half = drive(
-                client.clone(),
+            // Half the measured maximum, for the worker and then for the echo consumer: the
+            // echo's row is the tail that the broker, the load tool and this machine's cores
+            // give any consumer at that rate, beside the worker's (the target is on the
+            // worker's p99, and this row says how much of it is the machine's).
+            let half_rate = Some(run.throughput / 2.0);
+            let paced = |name, key| drive(client.clone(), name, &template, key, n, k, half_rate);
+            let half = paced(
                 "worker warm cache, no registrar, paced at 50% of its maximum",
-                &template,
                 &build_key,
-                n,
-                k,
-                Some(run.throughput / 2.0),
             );
             let half = measured(|| worker.usage(), half, n).await?;
-            // The echo consumer paced at the same rate: the tail that the broker, the load
-            // tool and this machine's cores give any consumer at that rate, beside the
-            // worker's (the target is on the worker's p99, and this row says how much of it
-            // is the machine's).
-            let echo_half = drive(
-                client.clone(),
-                "echo, paced at the same rate",
-                &template,
-                &echo_key,
-                n,
-                k,
-                Some(run.throughput / 2.0),
-            );
+            let echo_half = paced("echo, paced at the same rate", &echo_key);
             let echo_half = measured(|| echo.usage(), echo_half, n).await?;
             runs.push((run, reference));
             runs.push((half, reference));
