@@ -32,8 +32,8 @@ use serde_json::{Value, json};
 /// a no-op echo consumer on the same broker, in one run.
 ///
 /// It creates a synthetic account in CouchDB, starts the real `kz-endpoint serve` binary as a
-/// process of its own and an echo consumer, also a process of its own (the CPU time and the
-/// context switches of each are reported per request), then sends
+/// process of its own and an echo consumer, also a process of its own (the CPU time, the
+/// kernel's share of it, and the context switches of each are reported per request), then sends
 /// N device build requests with K in flight to each, exactly as Kazoo's callflow sends them
 /// (build_req on kapps, replies on a targeted queue); and, at one in flight, the round trip
 /// against the echo consumer's. Scenarios: warm cache and cold cache (every build reads CouchDB), each
@@ -103,6 +103,8 @@ struct Run {
     /// The consuming process's CPU time (user + system) per request: the worker's or the
     /// echo consumer's.
     cpu_per_request: Option<Duration>,
+    /// Of [`Run::cpu_per_request`], the kernel's share (see [`Usage::system`]).
+    system_per_request: Option<Duration>,
     /// The consuming process's context switches per request (all its threads).
     switches_per_request: Option<f64>,
 }
@@ -178,6 +180,7 @@ async fn drive(
         p999: percentile(&lat, 0.999),
         errors,
         cpu_per_request: None,
+        system_per_request: None,
         switches_per_request: None,
     }
 }
@@ -302,6 +305,7 @@ async fn measured(
     let mut r = run.await;
     let used = usage()?.since(before);
     r.cpu_per_request = Some(used.cpu / n.max(1) as u32);
+    r.system_per_request = Some(used.system / n.max(1) as u32);
     r.switches_per_request = Some(used.context_switches as f64 / n.max(1) as f64);
     Ok(r)
 }
@@ -409,6 +413,12 @@ fn rss_bytes() -> u64 {
 
 fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// A per-request CPU figure in whole microseconds, or `-` for a scenario not measured so.
+fn micros(d: Option<Duration>) -> String {
+    d.map(|c| format!("{:.0} us", c.as_secs_f64() * 1e6))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// A count of at least 1: a scenario of no requests would divide by zero in its figures.
@@ -669,7 +679,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "{:<62} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>9}",
+        "{:<62} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>10} {:>9}",
         "scenario",
         "builds/s",
         "p50 ms",
@@ -679,11 +689,12 @@ async fn load(args: Args) -> anyhow::Result<()> {
         "vs echo",
         "errors",
         "CPU/req",
+        "of it sys",
         "switch/req"
     );
     for (r, reference) in &runs {
         println!(
-            "{:<62} {:>9.0} {:>8} {:>8} {:>8} {:>9.0} {:>6.0}% {:>6} {:>10} {:>9}",
+            "{:<62} {:>9.0} {:>8} {:>8} {:>8} {:>9.0} {:>6.0}% {:>6} {:>10} {:>10} {:>9}",
             r.name,
             r.throughput,
             ms(r.p50),
@@ -692,9 +703,8 @@ async fn load(args: Args) -> anyhow::Result<()> {
             reference,
             100.0 * r.throughput / reference,
             r.errors,
-            r.cpu_per_request
-                .map(|c| format!("{:.0} us", c.as_secs_f64() * 1e6))
-                .unwrap_or_else(|| "-".into()),
+            micros(r.cpu_per_request),
+            micros(r.system_per_request),
             r.switches_per_request
                 .map(|c| format!("{c:.1}"))
                 .unwrap_or_else(|| "-".into())
